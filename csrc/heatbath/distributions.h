@@ -1,0 +1,191 @@
+// Transforms of Philox words into uniforms, normals, Bernoulli bits and
+// integers, written once for the CPU loops (scalar and SIMD) and the CUDA
+// kernels. The float32 paths use only IEEE-exact operations (+, -, *,
+// explicit fma, sqrt, integer ops) and the build turns floating-point
+// contraction off, so float32 results are identical to the bit on every CPU
+// level and on the GPU.
+//
+// Element-to-counter map ("tiles"). A tile is kTileBlocks consecutive Philox
+// blocks. A transform that takes k words per value (k = 1: float32 uniform,
+// normal, Bernoulli; k = 2: float64 uniform and normal, integers) has
+// V = 4 / k values per block and kTileBlocks * V values per tile. Element j:
+//   tile  = j / (kTileBlocks * V),  r = j % (kTileBlocks * V)
+//   block = tile * kTileBlocks + r % kTileBlocks
+//   slot  = r / kTileBlocks         (value slot within the block, 0 .. V-1)
+// so a tile is written as V contiguous runs of kTileBlocks values: whole
+// SIMD stores on the CPU, one coalesced warp store per run on the GPU.
+#pragma once
+#include "defines.h"
+#include "philox.h"
+
+#if !defined(__CUDACC__)
+#include <cmath>
+#endif
+
+namespace heatbath {
+inline namespace HB_ISA {
+
+constexpr int kTileBlocks = 32;
+
+struct ElementSlot {
+  u64 block;
+  int slot;
+};
+
+// words_per_value: 1 or 2.
+HB_HD ElementSlot element_slot(u64 j, int words_per_value) {
+  const u64 per_tile = static_cast<u64>(kTileBlocks) * (4 / words_per_value);
+  const u64 tile = j / per_tile, r = j % per_tile;
+  return ElementSlot{tile * kTileBlocks + r % kTileBlocks, static_cast<int>(r / kTileBlocks)};
+}
+
+// ---- uniforms -------------------------------------------------------------
+
+// 24 random bits -> (k + 1/2) 2^-24, k in [0, 2^24): strictly inside (0, 1),
+// symmetric about 1/2, exact in float32.
+template <class U>
+HB_HD auto unit_f32(U w) {
+  return to_f32(as_i32(w >> 8)) * 0x1p-24f + 0x1p-25f;
+}
+
+// 53 random bits from two words -> (k + 1/2) 2^-53: strictly inside (0, 1).
+HB_HD double unit_f64(u32 hi, u32 lo) {
+  const u64 k = (static_cast<u64>(hi) << 21) | static_cast<u64>(lo >> 11);
+  return static_cast<double>(static_cast<std::int64_t>(k)) * 0x1p-53 + 0x1p-54;
+}
+
+// ---- float32 elementary functions for Box-Muller ------------------------
+
+// Natural log for x in [2^-32, 1] (positive, normal): cephes logf polynomial,
+// about 1 ulp, branch-free.
+template <class F>
+HB_HD F log_unit_f32(F x) {
+  const auto bits = as_u32(x);
+  auto e = as_i32(bits >> 23) - 126;
+  F m = as_f32((bits & 0x007fffffu) | 0x3f000000u);  // [0.5, 1)
+  const auto small = m < 0.707106781186547524f;
+  e = select(small, e - 1, e);
+  m = select(small, m + m - 1.0f, m - 1.0f);
+  const F z = m * m;
+  F y = fma_(m, K<F>(7.0376836292e-2f), K<F>(-1.1514610310e-1f));
+  y = fma_(y, m, K<F>(1.1676998740e-1f));
+  y = fma_(y, m, K<F>(-1.2420140846e-1f));
+  y = fma_(y, m, K<F>(1.4249322787e-1f));
+  y = fma_(y, m, K<F>(-1.6668057665e-1f));
+  y = fma_(y, m, K<F>(2.0000714765e-1f));
+  y = fma_(y, m, K<F>(-2.4999993993e-1f));
+  y = fma_(y, m, K<F>(3.3333331174e-1f));
+  y = y * m * z;
+  const F fe = to_f32(e);
+  y = fma_(fe, K<F>(-2.12194440e-4f), y);
+  y = fma_(z, K<F>(-0.5f), y);
+  return fma_(fe, K<F>(0.693359375f), m + y);
+}
+
+// sin and cos of 2 pi u for u in (0, 1) on the 2^-24 grid: reduce to the
+// nearest quarter turn (exact), then cephes minimax polynomials on
+// [-pi/4, pi/4].
+template <class F>
+HB_HD void sincos_2pi_f32(F u, F& s, F& c) {
+  const F v = 4.0f * u;  // exact
+  const auto q = to_i32_trunc(v + 0.5f);
+  const F r = (v - to_f32(q)) * 1.57079632679489662f;  // [-pi/4, pi/4]
+  const F r2 = r * r;
+  F ps = fma_(K<F>(-1.9515295891e-4f), r2, K<F>(8.3321608736e-3f));
+  ps = fma_(ps, r2, K<F>(-1.6666654611e-1f));
+  const F sr = fma_(ps * r2, r, r);
+  F pc = fma_(K<F>(2.443315711809948e-5f), r2, K<F>(-1.388731625493765e-3f));
+  pc = fma_(pc, r2, K<F>(4.166664568298827e-2f));
+  const F cr = fma_(pc * r2, r2, fma_(K<F>(-0.5f), r2, K<F>(1.0f)));
+  const auto quadrant = q & 3;
+  const auto swap = (quadrant & 1) != 0;
+  const F s0 = select(swap, cr, sr);
+  const F c0 = select(swap, sr, cr);
+  s = select((quadrant & 2) != 0, -s0, s0);
+  c = select(((quadrant + 1) & 2) != 0, -c0, c0);
+}
+
+// Box-Muller on two words -> two standard normals. The radius uses 31 bits,
+// u0 in [2^-32, 1], so |z| reaches 6.66; the angle uses 24 bits.
+template <class U, class F>
+HB_HD void box_muller_f32(U w0, U w1, F& z0, F& z1) {
+  const F u0 = to_f32(as_i32(w0 >> 1)) * 0x1p-31f + 0x1p-32f;
+  const F r = sqrt_(-2.0f * log_unit_f32(u0));
+  F s, c;
+  sincos_2pi_f32(unit_f32(w1), s, c);
+  z0 = r * c;
+  z1 = r * s;
+}
+
+HB_HD void box_muller_f64(double u0, double u1, double& z0, double& z1) {
+  const double r = sqrt(-2.0 * log(u0));
+  double s, c;
+#if defined(__CUDA_ARCH__)
+  sincospi(2.0 * u1, &s, &c);
+#else
+  const double a = 6.283185307179586476925286766559 * u1;
+  s = std::sin(a);
+  c = std::cos(a);
+#endif
+  z0 = r * c;
+  z1 = r * s;
+}
+
+// ---- one block -> its values (slot order) ---------------------------------
+
+HB_HD void uniform_f32_block(u64 seed, u64 stream, u64 block, float out[4]) {
+  const Words4 r = philox_block(seed, stream, block);
+  for (int l = 0; l < 4; ++l) out[l] = unit_f32(r.w[l]);
+}
+
+HB_HD void uniform_f64_block(u64 seed, u64 stream, u64 block, double out[2]) {
+  const Words4 r = philox_block(seed, stream, block);
+  out[0] = unit_f64(r.w[0], r.w[1]);
+  out[1] = unit_f64(r.w[2], r.w[3]);
+}
+
+// Slots (0, 1): cosine and sine of Box-Muller on words (0, 1); slots (2, 3):
+// the same on words (2, 3).
+HB_HD void normal_f32_block(u64 seed, u64 stream, u64 block, float out[4]) {
+  const Words4 r = philox_block(seed, stream, block);
+  box_muller_f32(r.w[0], r.w[1], out[0], out[1]);
+  box_muller_f32(r.w[2], r.w[3], out[2], out[3]);
+}
+
+// Slot 0: cosine, slot 1: sine, from the block's two 53-bit uniforms.
+HB_HD void normal_f64_block(u64 seed, u64 stream, u64 block, double out[2]) {
+  const Words4 r = philox_block(seed, stream, block);
+  box_muller_f64(unit_f64(r.w[0], r.w[1]), unit_f64(r.w[2], r.w[3]), out[0], out[1]);
+}
+
+// ---- Bernoulli and integers ----------------------------------------------
+
+// P(w < t) = t / 2^32 for a uniform 32-bit word w. t = floor(p 2^32) is exact
+// for float32 and float64 p (a power-of-two scaling), so CPU and GPU agree.
+// p outside [0, 1] (or NaN) gives kBadThreshold, which callers report.
+constexpr u64 kBadThreshold = u64(1) << 33;
+
+template <class T>
+HB_HD u64 bernoulli_threshold(T p) {
+  if (!(p >= T(0) && p <= T(1))) return kBadThreshold;
+  return static_cast<u64>(static_cast<double>(p) * 4294967296.0);
+}
+
+// Uniform integer in [0, range) from a 64-bit word by multiply-shift
+// (Lemire); bias at most range / 2^64.
+HB_HD u64 mulhi64(u64 a, u64 b) {
+#if defined(__CUDA_ARCH__)
+  return __umul64hi(a, b);
+#else
+  return static_cast<u64>((static_cast<unsigned __int128>(a) * b) >> 64);
+#endif
+}
+
+HB_HD void integers_block(u64 seed, u64 stream, u64 block, u64 range, u64 out[2]) {
+  const Words4 r = philox_block(seed, stream, block);
+  out[0] = mulhi64((static_cast<u64>(r.w[0]) << 32) | r.w[1], range);
+  out[1] = mulhi64((static_cast<u64>(r.w[2]) << 32) | r.w[3], range);
+}
+
+}  // namespace HB_ISA
+}  // namespace heatbath
