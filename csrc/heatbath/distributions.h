@@ -41,17 +41,19 @@ HB_HD ElementSlot element_slot(u64 j, int words_per_value) {
 
 // ---- uniforms -------------------------------------------------------------
 
-// 24 random bits -> (k + 1/2) 2^-24, k in [0, 2^24): strictly inside (0, 1),
-// symmetric about 1/2, exact in float32.
+// 23 random bits -> (k + 1/2) 2^-23, k in [0, 2^23): strictly inside (0, 1),
+// in [2^-24, 1 - 2^-24], symmetric about 1/2, exact in float32 (k + 1/2
+// needs 24 significant bits).
 template <class U>
 HB_HD auto unit_f32(U w) {
-  return to_f32(as_i32(w >> 8)) * 0x1p-24f + 0x1p-25f;
+  return to_f32(as_i32(w >> 9)) * 0x1p-23f + 0x1p-24f;
 }
 
-// 53 random bits from two words -> (k + 1/2) 2^-53: strictly inside (0, 1).
+// 52 random bits from two words -> (k + 1/2) 2^-52, k in [0, 2^52): strictly
+// inside (0, 1), exact in float64.
 HB_HD double unit_f64(u32 hi, u32 lo) {
-  const u64 k = (static_cast<u64>(hi) << 21) | static_cast<u64>(lo >> 11);
-  return static_cast<double>(static_cast<std::int64_t>(k)) * 0x1p-53 + 0x1p-54;
+  const u64 k = (static_cast<u64>(hi) << 20) | static_cast<u64>(lo >> 12);
+  return static_cast<double>(static_cast<std::int64_t>(k)) * 0x1p-52 + 0x1p-53;
 }
 
 // ---- float32 elementary functions for Box-Muller ------------------------
@@ -82,7 +84,7 @@ HB_HD F log_unit_f32(F x) {
   return fma_(fe, K<F>(0.693359375f), m + y);
 }
 
-// sin and cos of 2 pi u for u in (0, 1) on the 2^-24 grid: reduce to the
+// sin and cos of 2 pi u for u in (0, 1) on the 2^-23 grid: reduce to the
 // nearest quarter turn (exact), then cephes minimax polynomials on
 // [-pi/4, pi/4].
 template <class F>
@@ -106,7 +108,7 @@ HB_HD void sincos_2pi_f32(F u, F& s, F& c) {
 }
 
 // Box-Muller on two words -> two standard normals. The radius uses 31 bits,
-// u0 in [2^-32, 1], so |z| reaches 6.66; the angle uses 24 bits.
+// u0 in [2^-32, 1], so |z| reaches 6.66; the angle uses 23 bits.
 template <class U, class F>
 HB_HD void box_muller_f32(U w0, U w1, F& z0, F& z1) {
   const F u0 = to_f32(as_i32(w0 >> 1)) * 0x1p-31f + 0x1p-32f;
@@ -152,7 +154,7 @@ HB_HD void normal_f32_block(u64 seed, u64 stream, u64 block, float out[4]) {
   box_muller_f32(r.w[2], r.w[3], out[2], out[3]);
 }
 
-// Slot 0: cosine, slot 1: sine, from the block's two 53-bit uniforms.
+// Slot 0: cosine, slot 1: sine, from the block's two 52-bit uniforms.
 HB_HD void normal_f64_block(u64 seed, u64 stream, u64 block, double out[2]) {
   const Words4 r = philox_block(seed, stream, block);
   box_muller_f64(unit_f64(r.w[0], r.w[1]), unit_f64(r.w[2], r.w[3]), out[0], out[1]);

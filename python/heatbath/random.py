@@ -74,10 +74,10 @@ def _as_shape(shape: ShapeLike) -> tuple[int, ...]:
     return dims
 
 
-def _check_offset(offset: Any, n: int, words_per_value: int) -> int:
+def _check_offset(offset: Any, n: int) -> int:
     off = _as_u64(offset, "offset")
-    # The stream has 2^64 blocks of four words; keep the draw inside it.
-    if (off + n) * words_per_value > 4 * (_U64 - 1):
+    # Element indices offset + i are 64-bit: the draw must not wrap.
+    if off + n > _U64:
         raise ValueError(f"'offset': offset + size ({off} + {n}) runs past the end of the stream")
     return off
 
@@ -121,7 +121,7 @@ def _fill_float(kind: str, shape, seed, offset, dtype, out, stream, device):
     out = _resolve_out(shape, dtype, out, device, ("float32", "float64"))
     words = 2 if out.dtype == np.float64 else 1
     s, sid = as_seed(seed), _as_u64(stream, "stream")
-    off = _check_offset(offset, int(out.size), words)
+    off = _check_offset(offset, int(out.size))
     if _backend.is_cupy(out):
         cu = _backend.cuda_module()
         fn = cu.fill_uniform if kind == "uniform" else cu.fill_normal
@@ -154,8 +154,8 @@ def uniform(
     offset : int
         Index of the first value in the stream.
     dtype : {"float32", "float64"}
-        float32 values are ``(k + 1/2) 2^-24`` (24 random bits), float64
-        values ``(k + 1/2) 2^-53`` (53 bits, two words each).
+        float32 values are ``(k + 1/2) 2^-23`` (23 random bits), float64
+        values ``(k + 1/2) 2^-52`` (52 bits, two words each); both exact.
     out : numpy or cupy array, optional
         C-contiguous float32/float64 array to fill in place. A cupy array runs
         on the GPU on the current cupy stream.
@@ -185,7 +185,7 @@ def normal(
 
     float32: each pair of words gives two normals; the radius uses 31 bits, so
     |z| reaches 6.66. float64: each block of four words gives two normals from
-    two 53-bit uniforms. Parameters are those of :func:`uniform`.
+    two 52-bit uniforms. Parameters are those of :func:`uniform`.
     """
     return _fill_float("normal", shape, seed, offset, dtype, out, stream, device)
 
@@ -222,18 +222,16 @@ def bernoulli(
         if p_arr.dtype.kind not in "biuf":
             raise TypeError(f"'p': expected probabilities (a float array), got dtype {p_arr.dtype}")
         p_arr = p_arr.astype(np.float64)
-    p_arr = xp.ascontiguousarray(p_arr)
     if p_arr.ndim == 0:
-        target = shape if shape is not None else (None if out is not None else ())
+        target = _as_shape(shape) if shape is not None else (tuple(out.shape) if out is not None else ())
     else:
-        if shape is not None and _as_shape(shape) != tuple(p_arr.shape):
-            raise ValueError(f"'shape': {_as_shape(shape)} does not match p's shape {tuple(p_arr.shape)}")
         target = tuple(p_arr.shape)
+        if shape is not None and _as_shape(shape) != target:
+            raise ValueError(f"'shape': {_as_shape(shape)} does not match p's shape {target}")
     out = _resolve_out(target, None, out, "cuda" if on_gpu else device, ("bool", "uint8", "int8"))
-    if p_arr.ndim and tuple(out.shape) != tuple(p_arr.shape):
-        raise ValueError(f"'out': shape {tuple(out.shape)} does not match p's shape {tuple(p_arr.shape)}")
+    p_arr = xp.ascontiguousarray(p_arr).reshape(-1)  # flat; a scalar is one broadcast element
     s, sid = as_seed(seed), _as_u64(stream, "stream")
-    off = _check_offset(offset, int(out.size), 1)
+    off = _check_offset(offset, int(out.size))
     if on_gpu:
         if not (_backend.is_cupy(out) and _backend.is_cupy(p_arr)):
             raise ValueError("'out': p and out must both be on the GPU (cupy) or both on the CPU (numpy)")
@@ -250,9 +248,7 @@ def bernoulli(
         if nbad:
             raise ValueError(f"'p': {nbad} probabilities are NaN or outside [0, 1]")
     else:
-        if p_arr.size == 0 and out.size:
-            raise ValueError("'p': empty")
-        _core.fill_bernoulli(p_arr.reshape(-1), out.reshape(-1), s, sid, off)
+        _core.fill_bernoulli(p_arr, out.reshape(-1), s, sid, off)
     return out
 
 
@@ -280,7 +276,7 @@ def integers(
     rng = hi - lo  # 1 .. 2^64; 2^64 is passed as 0
     out = _resolve_out(shape, None, out, device, ("int64",))
     s, sid = as_seed(seed), _as_u64(stream, "stream")
-    off = _check_offset(offset, int(out.size), 2)
+    off = _check_offset(offset, int(out.size))
     if _backend.is_cupy(out):
         cu = _backend.cuda_module()
         with _backend.on_device(out):
