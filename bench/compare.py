@@ -1,91 +1,57 @@
-"""Side-by-side throughput of heatbath and its peers, in one process run.
+"""Side-by-side speed of heatbath and its peers, in one process run.
 
-    python bench/compare.py [--n 10000000] [--repeat 15]
+    python bench/compare.py                  # every section
+    python bench/compare.py --only random    # some sections
+    python bench/compare.py --list
 
-Sections: random numbers (heatbath's Philox uniform/normal float32 against
-numpy's Generator with PCG64 and Philox, 10^7 values into a preallocated
-``out``), with one and with two threads. Each timing is the median of
-``--repeat`` interleaved runs; ratios are peer time / heatbath time.
+Each ``bench/compare_<name>.py`` module provides ``SECTIONS``, a dict of
+section name -> function(repeat). Timings are medians of interleaved runs
+(peer and heatbath alternate, so machine noise hits both alike); ratios are
+peer time / heatbath time.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
+import importlib.util
 import os
 import platform
-import statistics
 import sys
-import time
 
 import numpy as np
 
 import heatbath
-from heatbath import random as hr
+
+HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def median_time(fn, repeat: int) -> float:
-    fn()  # warm up: page faults, thread pool
-    ts = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-    return statistics.median(ts)
-
-
-def interleaved(fns: dict, repeat: int) -> dict:
-    """Median seconds of each callable, run in alternation so that machine
-    noise hits all of them alike."""
-    for f in fns.values():
-        f()
-    ts = {k: [] for k in fns}
-    for _ in range(repeat):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            ts[k].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in ts.items()}
-
-
-def section_random(n: int, repeat: int) -> None:
-    out = np.empty(n, dtype=np.float32)
-    out.fill(0)
-    pcg = np.random.Generator(np.random.PCG64(1))
-    phx = np.random.Generator(np.random.Philox(1))
-    print(f"\n== random numbers: {n:,} float32 values into a preallocated out "
-          f"(median of {repeat}; heatbath CPU level {heatbath.cpu_level()}) ==")
-    print(f"{'draw':8s} {'threads':>7s} {'heatbath ns/val':>15s} {'PCG64 ns/val':>13s} {'Philox ns/val':>14s} "
-          f"{'vs PCG64':>9s} {'vs Philox':>9s}")
-    for kind in ("uniform", "normal"):
-        if kind == "uniform":
-            peers = {"pcg": lambda: pcg.random(dtype=np.float32, out=out),
-                     "philox": lambda: phx.random(dtype=np.float32, out=out)}
-            ours = lambda: hr.uniform(None, 7, out=out)  # noqa: E731
-        else:
-            peers = {"pcg": lambda: pcg.standard_normal(dtype=np.float32, out=out),
-                     "philox": lambda: phx.standard_normal(dtype=np.float32, out=out)}
-            ours = lambda: hr.normal(None, 7, out=out)  # noqa: E731
-        for threads in (1, 2):
-            with heatbath.threads(threads):
-                t = interleaved({"hb": ours, **peers}, repeat)
-            ns = {k: v / n * 1e9 for k, v in t.items()}
-            print(f"{kind:8s} {threads:7d} {ns['hb']:15.3f} {ns['pcg']:13.3f} {ns['philox']:14.3f} "
-                  f"{t['pcg'] / t['hb']:8.2f}x {t['philox'] / t['hb']:8.2f}x")
-
-
-SECTIONS = {"random": section_random}
+def load_sections() -> dict:
+    sections = {}
+    for path in sorted(glob.glob(os.path.join(HERE, "compare_*.py"))):
+        name = os.path.splitext(os.path.basename(path))[0]
+        spec = importlib.util.spec_from_file_location(name, path)
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+        sections.update(mod.SECTIONS)
+    return sections
 
 
 def main(argv=None) -> int:
+    sections = load_sections()
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000_000)
-    ap.add_argument("--repeat", type=int, default=15)
-    ap.add_argument("--only", choices=sorted(SECTIONS), action="append", help="run only these sections")
+    ap.add_argument("--repeat", type=int, default=15, help="timed runs per measurement (median reported)")
+    ap.add_argument("--only", choices=sorted(sections), action="append", help="run only these sections")
+    ap.add_argument("--list", action="store_true", help="list the sections and exit")
     args = ap.parse_args(argv)
+    if args.list:
+        print("\n".join(sorted(sections)))
+        return 0
     print(f"heatbath {heatbath.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
-          f"{os.cpu_count()} CPUs, CPU levels {heatbath.cpu_levels()}")
-    for name in args.only or list(SECTIONS):
-        SECTIONS[name](args.n, args.repeat)
+          f"{os.cpu_count()} CPUs, CPU level {heatbath.cpu_level()} (of {heatbath.cpu_levels()})")
+    for name in args.only or list(sections):
+        sections[name](args.repeat)
     return 0
 
 

@@ -5,17 +5,14 @@
 #pragma once
 #include <cstdint>
 
+#include "dispatch.h"
+
 namespace heatbath {
 namespace cpu {
 
-using i64 = std::int64_t;
-using u64 = std::uint64_t;
-using u32 = std::uint32_t;
-
-// One implementation of every kernel per instruction-set level; the
-// dispatcher (random.cpp) picks the best the CPU supports.
+// One implementation of every kernel per instruction-set level; see
+// dispatch.h.
 struct RandomTable {
-  const char* level;
   // counter: [n, 4], key: [n, 2], out: [n, 4]
   void (*philox)(const u32* counter, const u32* key, u32* out, i64 n);
   void (*uniform_f32)(u64 seed, u64 stream, u64 offset, i64 n, float* out);
@@ -33,22 +30,7 @@ struct RandomTable {
                    std::int64_t* out);
 };
 
-const RandomTable& random_table_isa_base();
-#if defined(HB_HAVE_X86_LEVELS)
-const RandomTable& random_table_isa_avx2();
-const RandomTable& random_table_isa_avx512();
-#endif
-
-// Levels compiled in and supported by this CPU, best last.
-int available_levels(const char** names, int max_names);
-// The table in use: the best supported level unless set_level() chose one
-// (or HEATBATH_CPU_LEVEL=base|avx2|avx512 at import).
-const RandomTable& random();
-// Returns false when the level is unknown or unsupported here.
-bool set_level(const char* name);
-
-int max_threads();
-void set_threads(int n);
-
 }  // namespace cpu
 }  // namespace heatbath
+
+HB_DECLARE_ISA_TABLE(RandomTable, random_table)

@@ -11,14 +11,9 @@
 #include "heatbath/distributions.h"
 #include "random.h"
 
-#define HB_CAT2(a, b) a##b
-#define HB_CAT(a, b) HB_CAT2(a, b)
-
 namespace heatbath {
 inline namespace HB_ISA {
 namespace {
-
-using cpu::RandomTable;
 
 // Below this many elements a fill runs on the calling thread.
 constexpr i64 kParallelMin = i64(1) << 15;
@@ -256,18 +251,16 @@ void k_integers(u64 seed, u64 stream, u64 offset, i64 n, std::int64_t low, u64 r
   });
 }
 
-#define HB_STR2(x) #x
-#define HB_STR(x) HB_STR2(x)
+}  // namespace
 
-const RandomTable kTable = {
-    HB_STR(HB_ISA) + 4,  k_philox,          k_f32<false>,         k_f64<false>, k_f32<true>,
-    k_f64<true>,         k_bernoulli<float>, k_bernoulli<double>, k_integers,
+// Order of cpu::RandomTable: philox, uniform_f32, uniform_f64, normal_f32,
+// normal_f64, bernoulli_f32, bernoulli_f64, integers.
+const cpu::RandomTable kRandomTable = {
+    k_philox,    k_f32<false>,       k_f64<false>,        k_f32<true>,
+    k_f64<true>, k_bernoulli<float>, k_bernoulli<double>, k_integers,
 };
 
-}  // namespace
 }  // namespace HB_ISA
-
-namespace cpu {
-const RandomTable& HB_CAT(random_table_, HB_ISA)() { return kTable; }
-}  // namespace cpu
 }  // namespace heatbath
+
+HB_EXPORT_ISA_TABLE(RandomTable, random_table, kRandomTable)

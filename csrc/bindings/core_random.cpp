@@ -1,11 +1,11 @@
-// heatbath._core: CPU kernels. Bindings check and forward; no math here.
+// heatbath._core: random-number functions.
 #include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
 
 #include <cstdint>
 #include <string>
 
 #include "cpu/random.h"
+#include "registry.h"
 
 namespace py = pybind11;
 using heatbath::cpu::i64;
@@ -14,12 +14,8 @@ using heatbath::cpu::u64;
 
 namespace {
 
-[[noreturn]] void fail_type(const char* arg, const std::string& msg) {
-  throw py::type_error("'" + std::string(arg) + "': " + msg);
-}
-[[noreturn]] void fail_value(const char* arg, const std::string& msg) {
-  throw py::value_error("'" + std::string(arg) + "': " + msg);
-}
+using heatbath::bind::fail_type;
+using heatbath::bind::fail_value;
 
 std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std::string>(); }
 
@@ -51,11 +47,11 @@ void philox(const py::array& counter, const py::array& key, py::array& out) {
   const u32* k = static_cast<const u32*>(key.data());
   u32* o = static_cast<u32*>(out.mutable_data());
   py::gil_scoped_release nogil;
-  heatbath::cpu::random().philox(c, k, o, n);
+  heatbath::cpu::random_table().philox(c, k, o, n);
 }
 
 void fill_uniform(py::array& out, u64 seed, u64 stream, u64 offset) {
-  const auto& t = heatbath::cpu::random();
+  const auto& t = heatbath::cpu::random_table();
   if (out.dtype().is(py::dtype::of<float>())) {
     check_array<float>(out, "out", true);
     float* p = static_cast<float*>(out.mutable_data());
@@ -74,7 +70,7 @@ void fill_uniform(py::array& out, u64 seed, u64 stream, u64 offset) {
 }
 
 void fill_normal(py::array& out, u64 seed, u64 stream, u64 offset) {
-  const auto& t = heatbath::cpu::random();
+  const auto& t = heatbath::cpu::random_table();
   if (out.dtype().is(py::dtype::of<float>())) {
     check_array<float>(out, "out", true);
     float* p = static_cast<float*>(out.mutable_data());
@@ -100,7 +96,7 @@ void fill_bernoulli(const py::array& p, py::array& out, u64 seed, u64 stream, u6
     fail_value("p", "size " + std::to_string(p.size()) + " does not match out size " + std::to_string(n));
   const i64 stride = p.size() == 1 ? 0 : 1;
   auto* o = static_cast<std::uint8_t*>(out.mutable_data());
-  const auto& t = heatbath::cpu::random();
+  const auto& t = heatbath::cpu::random_table();
   i64 bad = 0;
   if (n == 0) return;
   if (p.dtype().is(py::dtype::of<float>())) {
@@ -124,21 +120,12 @@ void fill_integers(py::array& out, std::int64_t low, u64 range, u64 seed, u64 st
   auto* o = static_cast<std::int64_t*>(out.mutable_data());
   const i64 n = out.size();
   py::gil_scoped_release nogil;
-  heatbath::cpu::random().integers(seed, stream, offset, n, low, range, o);
-}
-
-py::list cpu_levels() {
-  const char* names[8];
-  const int k = heatbath::cpu::available_levels(names, 8);
-  py::list out;
-  for (int i = 0; i < k; ++i) out.append(names[i]);
-  return out;
+  heatbath::cpu::random_table().integers(seed, stream, offset, n, low, range, o);
 }
 
 }  // namespace
 
-PYBIND11_MODULE(_core, m) {
-  m.doc() = "heatbath CPU kernels (private; use the heatbath package).";
+HB_BIND(bind_random) {
   m.def("philox4x32_10", &philox, py::arg("counter"), py::arg("key"), py::arg("out"));
   m.def("fill_uniform", &fill_uniform, py::arg("out"), py::arg("seed"), py::arg("stream"), py::arg("offset"));
   m.def("fill_normal", &fill_normal, py::arg("out"), py::arg("seed"), py::arg("stream"), py::arg("offset"));
@@ -146,15 +133,4 @@ PYBIND11_MODULE(_core, m) {
         py::arg("offset"));
   m.def("fill_integers", &fill_integers, py::arg("out"), py::arg("low"), py::arg("range"), py::arg("seed"),
         py::arg("stream"), py::arg("offset"));
-  m.def("cpu_levels", &cpu_levels, "Instruction-set levels compiled in and supported here, best last.");
-  m.def("cpu_level", [] { return std::string(heatbath::cpu::random().level); });
-  m.def("set_cpu_level", [](const std::string& name) {
-    if (!heatbath::cpu::set_level(name.c_str()))
-      fail_value("level", "'" + name + "' is not one of the supported levels");
-  });
-  m.def("get_num_threads", &heatbath::cpu::max_threads);
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) fail_value("n", "must be >= 1, got " + std::to_string(n));
-    heatbath::cpu::set_threads(n);
-  });
 }

@@ -1,12 +1,10 @@
-// heatbath._cuda: CUDA kernels. Device pointers arrive as integers from the
-// Python layer (heatbath._backend), which has checked dtype, size,
-// contiguity and device; this module forwards them with the caller's stream.
-#include <pybind11/pybind11.h>
-
+// heatbath._cuda: random-number functions.
 #include <cstdint>
+#include <stdexcept>
 #include <string>
 
 #include "cuda/random.h"
+#include "registry.h"
 
 namespace py = pybind11;
 using heatbath::cuda::i64;
@@ -26,13 +24,12 @@ void check(const char* what, const char* err) {
 }
 
 void check_n(i64 n) {
-  if (n < 0) throw py::value_error("'n': must be >= 0, got " + std::to_string(n));
+  if (n < 0) heatbath::bind::fail_value("n", "must be >= 0, got " + std::to_string(n));
 }
 
 }  // namespace
 
-PYBIND11_MODULE(_cuda, m) {
-  m.doc() = "heatbath CUDA kernels (private; use the heatbath package).";
+HB_BIND(bind_random) {
   m.def("philox4x32_10", [](std::uintptr_t counter, std::uintptr_t key, std::uintptr_t out, i64 n, std::uintptr_t s) {
     check_n(n);
     py::gil_scoped_release nogil;

@@ -1,5 +1,4 @@
-// Run-time choice of the instruction-set level for the CPU kernels.
-#include "random.h"
+#include "dispatch.h"
 
 #include <atomic>
 #include <cstdlib>
@@ -15,7 +14,6 @@ namespace {
 
 struct Level {
   const char* name;
-  const RandomTable& (*table)();
   bool (*supported)();
 };
 
@@ -32,28 +30,39 @@ bool has_avx512() {
 #endif
 
 const Level kLevels[] = {
-    {"base", random_table_isa_base, always},
+    {"base", always},
 #if defined(HB_HAVE_X86_LEVELS)
-    {"avx2", random_table_isa_avx2, has_avx2},
-    {"avx512", random_table_isa_avx512, has_avx512},
+    {"avx2", has_avx2},
+    {"avx512", has_avx512},
 #endif
 };
 constexpr int kNumLevels = sizeof(kLevels) / sizeof(kLevels[0]);
 
-const RandomTable* best() {
+int initial_level() {
   const char* want = std::getenv("HEATBATH_CPU_LEVEL");
-  const RandomTable* chosen = nullptr;
-  for (const Level& l : kLevels) {
-    if (!l.supported()) continue;
-    if (want && *want && std::strcmp(want, l.name) == 0) return &l.table();
-    chosen = &l.table();
+  int chosen = 0;
+  for (int i = 0; i < kNumLevels; ++i) {
+    if (!kLevels[i].supported()) continue;
+    if (want && *want && std::strcmp(want, kLevels[i].name) == 0) return i;
+    chosen = i;
   }
   return chosen;
 }
 
-std::atomic<const RandomTable*> g_table{nullptr};
+std::atomic<int> g_level{-1};
 
 }  // namespace
+
+int level_index() {
+  int l = g_level.load(std::memory_order_relaxed);
+  if (l < 0) {
+    l = initial_level();
+    g_level.store(l, std::memory_order_relaxed);
+  }
+  return l;
+}
+
+const char* level_name() { return kLevels[level_index()].name; }
 
 int available_levels(const char** names, int max_names) {
   int k = 0;
@@ -62,19 +71,10 @@ int available_levels(const char** names, int max_names) {
   return k;
 }
 
-const RandomTable& random() {
-  const RandomTable* t = g_table.load(std::memory_order_acquire);
-  if (!t) {
-    t = best();
-    g_table.store(t, std::memory_order_release);
-  }
-  return *t;
-}
-
 bool set_level(const char* name) {
-  for (const Level& l : kLevels) {
-    if (std::strcmp(name, l.name) == 0 && l.supported()) {
-      g_table.store(&l.table(), std::memory_order_release);
+  for (int i = 0; i < kNumLevels; ++i) {
+    if (std::strcmp(name, kLevels[i].name) == 0 && kLevels[i].supported()) {
+      g_level.store(i, std::memory_order_relaxed);
       return true;
     }
   }
