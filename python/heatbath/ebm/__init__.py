@@ -1,0 +1,8 @@
+"""Energy-based models: restricted Boltzmann machines, lattice and sparse-graph
+Boltzmann machines (Ising, Potts), annealed importance sampling, tempering."""
+
+from __future__ import annotations
+
+from ._estimates import LogZEstimate
+
+__all__ = ["LogZEstimate"]
