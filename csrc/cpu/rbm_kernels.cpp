@@ -1,0 +1,266 @@
+// CPU loops over the RBM formulas of csrc/heatbath/rbm.h. Compiled once per
+// instruction-set level (HB_ISA = isa_base, isa_avx2, isa_avx512; see
+// CMakeLists.txt); each copy exports its RbmTable.
+//
+// The loop runs over Philox tiles of the stream range [offset, offset + n),
+// n = rows * cols: for each tile it gathers the tile's pre-activations, biases
+// and temperatures into small aligned buffers (rows may be strided and a tile
+// may span rows), draws the tile's words or normals with SIMD Philox, applies
+// the formula on whole vectors and scatters the results. Every element is a
+// pure function of its stream index, so results do not depend on the thread
+// count, the chunking or the level.
+#include <cstdint>
+#include <cstring>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "heatbath/rbm.h"
+#include "rbm.h"
+
+namespace heatbath {
+inline namespace HB_ISA {
+namespace {
+
+// Below this many elements a draw runs on the calling thread.
+constexpr i64 kParallelMin = i64(1) << 14;
+constexpr int kWordsPerTile = 4 * kTileBlocks;  // one word per value
+constexpr int kPairsPerTile = 2 * kTileBlocks;  // two words per value (float64 normals)
+
+// Runs tile(t) for every tile t in [t0, t1], in parallel when n is large.
+template <class Tile>
+void for_tiles(u64 t0, u64 t1, i64 n, Tile tile) {
+  const i64 count = static_cast<i64>(t1 - t0 + 1);
+#if defined(_OPENMP)
+  if (n >= kParallelMin && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (i64 k = 0; k < count; ++k) tile(t0 + static_cast<u64>(k));
+    return;
+  }
+#endif
+  (void)n;
+  for (i64 k = 0; k < count; ++k) tile(t0 + static_cast<u64>(k));
+}
+
+// The flat indices [lo, hi) of tile t (VPT values per tile) inside the draw,
+// and the tile position k0 of flat index lo.
+struct TileSpan {
+  i64 lo, hi;
+  int k0;
+};
+
+inline TileSpan tile_span(u64 t, u64 offset, i64 n, int vpt) {
+  const u64 j0 = t * static_cast<u64>(vpt);
+  const u64 jlo = j0 > offset ? j0 : offset;
+  const u64 jend = offset + static_cast<u64>(n);
+  const u64 jhi = j0 + vpt < jend ? j0 + vpt : jend;
+  return TileSpan{static_cast<i64>(jlo - offset), static_cast<i64>(jhi - offset), static_cast<int>(jlo - j0)};
+}
+
+#if defined(HB_HAVE_SIMD)
+constexpr int kChains = kTileBlocks / simd::kWidth;
+
+inline void philox_tile_vec(u64 seed, u64 stream, u64 t, vu32 (&c)[kChains][4]) {
+  const u64 base = t * kTileBlocks;
+  vu32 lane;
+  for (int i = 0; i < simd::kWidth; ++i) lane[i] = static_cast<u32>(i);
+  for (int v = 0; v < kChains; ++v) {
+    // base is a multiple of kTileBlocks, so the low word cannot carry.
+    c[v][0] = lane + static_cast<u32>(base + v * simd::kWidth);
+    c[v][1] = vu32{} + static_cast<u32>(base >> 32);
+    c[v][2] = vu32{} + static_cast<u32>(stream);
+    c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
+  }
+  philox4x32_10_n<kChains>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
+}
+#endif
+
+// The 128 words of tile t in stream-element order: element l * 32 + b is
+// word l of block t * 32 + b (distributions.h, element_slot(j, 1)).
+inline void tile_words(u64 seed, u64 stream, u64 t, u32* w) {
+#if defined(HB_HAVE_SIMD)
+  vu32 c[kChains][4];
+  philox_tile_vec(seed, stream, t, c);
+  for (int v = 0; v < kChains; ++v)
+    for (int l = 0; l < 4; ++l) std::memcpy(w + l * kTileBlocks + v * simd::kWidth, &c[v][l], sizeof(vu32));
+#else
+  for (int b = 0; b < kTileBlocks; ++b) {
+    const Words4 r = philox_block(seed, stream, t * kTileBlocks + b);
+    for (int l = 0; l < 4; ++l) w[l * kTileBlocks + b] = r.w[l];
+  }
+#endif
+}
+
+// The 128 float32 normals of tile t in element order (as heatbath.random.normal).
+inline void tile_normals_f32(u64 seed, u64 stream, u64 t, float* z) {
+#if defined(HB_HAVE_SIMD)
+  vu32 c[kChains][4];
+  philox_tile_vec(seed, stream, t, c);
+  for (int h = 0; h < kChains; ++h) {
+    vf32 v[4];
+    box_muller_f32(c[h][0], c[h][1], v[0], v[1]);
+    box_muller_f32(c[h][2], c[h][3], v[2], v[3]);
+    for (int l = 0; l < 4; ++l) std::memcpy(z + l * kTileBlocks + h * simd::kWidth, &v[l], sizeof(vf32));
+  }
+#else
+  for (int b = 0; b < kTileBlocks; ++b) {
+    float v[4];
+    normal_f32_block(seed, stream, t * kTileBlocks + b, v);
+    for (int l = 0; l < 4; ++l) z[l * kTileBlocks + b] = v[l];
+  }
+#endif
+}
+
+// The 64 float64 normals of tile t in element order (element_slot(j, 2)).
+inline void tile_normals_f64(u64 seed, u64 stream, u64 t, double* z) {
+  for (int b = 0; b < kTileBlocks; ++b) {
+    double v[2];
+    normal_f64_block(seed, stream, t * kTileBlocks + b, v);
+    z[b] = v[0];
+    z[kTileBlocks + b] = v[1];
+  }
+}
+
+// Tile buffers of the Bernoulli draw.
+template <class T>
+struct alignas(64) BernBuf {
+  T x[kWordsPerTile], b[kWordsPerTile], a[kWordsPerTile], s[kWordsPerTile], p[kWordsPerTile],
+      o[kWordsPerTile];
+  u32 w[kWordsPerTile];
+};
+
+inline void bern_compute(BernBuf<float>& B, bool draw) {
+  if (!draw) std::memset(B.w, 0, sizeof B.w);
+#if defined(HB_HAVE_SIMD)
+  for (int k = 0; k < kWordsPerTile; k += simd::kWidth) {
+    vf32 x, b, a, s, p, o;
+    vu32 w;
+    std::memcpy(&x, B.x + k, sizeof x);
+    std::memcpy(&b, B.b + k, sizeof b);
+    std::memcpy(&a, B.a + k, sizeof a);
+    std::memcpy(&s, B.s + k, sizeof s);
+    std::memcpy(&w, B.w + k, sizeof w);
+    bernoulli_unit_f32(x, b, a, s, w, p, o);
+    std::memcpy(B.p + k, &p, sizeof p);
+    std::memcpy(B.o + k, &o, sizeof o);
+  }
+#else
+  for (int k = 0; k < kWordsPerTile; ++k) bernoulli_unit_f32(B.x[k], B.b[k], B.a[k], B.s[k], B.w[k], B.p[k], B.o[k]);
+#endif
+}
+
+inline void bern_compute(BernBuf<double>& B, bool draw) {
+  if (!draw) std::memset(B.w, 0, sizeof B.w);
+  for (int k = 0; k < kWordsPerTile; ++k) bernoulli_unit_f64(B.x[k], B.b[k], B.a[k], B.s[k], B.w[k], B.p[k], B.o[k]);
+}
+
+template <class T>
+void k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
+  const i64 n = A.rows * A.cols;
+  if (n <= 0) return;
+  const bool draw = A.sample != nullptr;
+  const u64 t0 = A.offset / kWordsPerTile, t1 = (A.offset + static_cast<u64>(n) - 1) / kWordsPerTile;
+  for_tiles(t0, t1, n, [&](u64 t) {
+    BernBuf<T> B;
+    const TileSpan sp = tile_span(t, A.offset, n, kWordsPerTile);
+    if (sp.hi - sp.lo < kWordsPerTile) {
+      for (int k = 0; k < kWordsPerTile; ++k) B.x[k] = B.b[k] = B.a[k] = B.s[k] = T(0);
+    }
+    i64 r = sp.lo / A.cols, c = sp.lo % A.cols;
+    int k = sp.k0;
+    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
+      B.x[k] = A.x[r * A.ldx + c];
+      B.b[k] = A.bias[c];
+      B.a[k] = A.base ? A.base[c] : T(0);
+      B.s[k] = A.scale[r * A.scale_stride];
+      if (++c == A.cols) c = 0, ++r;
+    }
+    if (draw) tile_words(A.seed, A.stream, t, B.w);
+    bern_compute(B, draw);
+    r = sp.lo / A.cols, c = sp.lo % A.cols;
+    k = sp.k0;
+    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
+      if (A.prob) A.prob[r * A.ld_prob + c] = B.p[k];
+      if (draw) A.sample[r * A.ld_sample + c] = B.o[k];
+      if (++c == A.cols) c = 0, ++r;
+    }
+  });
+}
+
+template <class T, int VPT>
+struct alignas(64) GaussBuf {
+  T x[VPT], b[VPT], sg[VPT], s[VPT], z[VPT], m[VPT], o[VPT];
+};
+
+inline void gauss_compute(GaussBuf<float, kWordsPerTile>& B) {
+#if defined(HB_HAVE_SIMD)
+  for (int k = 0; k < kWordsPerTile; k += simd::kWidth) {
+    vf32 x, b, sg, s, z, m, o;
+    std::memcpy(&x, B.x + k, sizeof x);
+    std::memcpy(&b, B.b + k, sizeof b);
+    std::memcpy(&sg, B.sg + k, sizeof sg);
+    std::memcpy(&s, B.s + k, sizeof s);
+    std::memcpy(&z, B.z + k, sizeof z);
+    gaussian_unit_f32(x, b, sg, s, z, m, o);
+    std::memcpy(B.m + k, &m, sizeof m);
+    std::memcpy(B.o + k, &o, sizeof o);
+  }
+#else
+  for (int k = 0; k < kWordsPerTile; ++k) gaussian_unit_f32(B.x[k], B.b[k], B.sg[k], B.s[k], B.z[k], B.m[k], B.o[k]);
+#endif
+}
+
+inline void gauss_compute(GaussBuf<double, kPairsPerTile>& B) {
+  for (int k = 0; k < kPairsPerTile; ++k) gaussian_unit_f64(B.x[k], B.b[k], B.sg[k], B.s[k], B.z[k], B.m[k], B.o[k]);
+}
+
+inline void tile_normals(u64 seed, u64 stream, u64 t, float* z) { tile_normals_f32(seed, stream, t, z); }
+inline void tile_normals(u64 seed, u64 stream, u64 t, double* z) { tile_normals_f64(seed, stream, t, z); }
+
+template <class T>
+void k_gaussian(const cpu::RbmGaussianArgs<T>& A) {
+  constexpr int VPT = sizeof(T) == 4 ? kWordsPerTile : kPairsPerTile;
+  const i64 n = A.rows * A.cols;
+  if (n <= 0) return;
+  const bool draw = A.sample != nullptr;
+  const u64 t0 = A.offset / VPT, t1 = (A.offset + static_cast<u64>(n) - 1) / VPT;
+  for_tiles(t0, t1, n, [&](u64 t) {
+    GaussBuf<T, VPT> B;
+    const TileSpan sp = tile_span(t, A.offset, n, VPT);
+    if (sp.hi - sp.lo < VPT) {
+      for (int k = 0; k < VPT; ++k) B.x[k] = B.b[k] = B.sg[k] = B.s[k] = T(0);
+    }
+    i64 r = sp.lo / A.cols, c = sp.lo % A.cols;
+    int k = sp.k0;
+    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
+      B.x[k] = A.x[r * A.ldx + c];
+      B.b[k] = A.bias[c];
+      B.sg[k] = A.sigma[c * A.sigma_stride];
+      B.s[k] = A.scale[r * A.scale_stride];
+      if (++c == A.cols) c = 0, ++r;
+    }
+    if (draw)
+      tile_normals(A.seed, A.stream, t, B.z);
+    else
+      for (int q = 0; q < VPT; ++q) B.z[q] = T(0);
+    gauss_compute(B);
+    r = sp.lo / A.cols, c = sp.lo % A.cols;
+    k = sp.k0;
+    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
+      if (A.mean) A.mean[r * A.ld_mean + c] = B.m[k];
+      if (draw) A.sample[r * A.ld_sample + c] = B.o[k];
+      if (++c == A.cols) c = 0, ++r;
+    }
+  });
+}
+
+}  // namespace
+
+// Order of cpu::RbmTable: bernoulli_f32, bernoulli_f64, gaussian_f32, gaussian_f64.
+const cpu::RbmTable kRbmTable = {k_bernoulli<float>, k_bernoulli<double>, k_gaussian<float>, k_gaussian<double>};
+
+}  // namespace HB_ISA
+}  // namespace heatbath
+
+HB_EXPORT_ISA_TABLE(RbmTable, rbm_table, kRbmTable)
