@@ -6,3 +6,7 @@ from __future__ import annotations
 from ._estimates import LogZEstimate
 
 __all__ = ["LogZEstimate"]
+
+from .lattice import IsingLattice  # noqa: E402
+
+__all__ += ["IsingLattice"]

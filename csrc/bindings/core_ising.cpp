@@ -1,0 +1,100 @@
+// heatbath._core: multi-spin-coded Ising lattices (csrc/cpu/ising.h).
+#include <pybind11/numpy.h>
+
+#include <cstdint>
+#include <string>
+
+#include "cpu/ising.h"
+#include "registry.h"
+
+namespace py = pybind11;
+using heatbath::cpu::i64;
+using heatbath::cpu::IsingShape;
+using heatbath::cpu::u32;
+using heatbath::cpu::u64;
+
+namespace {
+
+using heatbath::bind::fail_type;
+using heatbath::bind::fail_value;
+
+template <class T>
+T* checked(py::array& a, const char* arg, i64 size, bool writeable) {
+  if (!a.dtype().is(py::dtype::of<T>()))
+    fail_type(arg, "expected dtype " + py::str(py::dtype::of<T>()).cast<std::string>() + ", got " +
+                       py::str(a.dtype()).cast<std::string>());
+  if (!(a.flags() & py::array::c_style)) fail_value(arg, "array must be C-contiguous");
+  if (writeable && !a.writeable()) fail_value(arg, "array is read-only");
+  if (a.size() != size)
+    fail_value(arg, "expected " + std::to_string(size) + " elements, got " + std::to_string(a.size()));
+  return static_cast<T*>(a.mutable_data());
+}
+
+IsingShape shape_of(i64 lx, i64 ly, i64 lz, int dim, i64 chains) {
+  if (dim != 2 && dim != 3) fail_value("dim", "must be 2 or 3, got " + std::to_string(dim));
+  if (dim == 2 && lz != 1) fail_value("lz", "must be 1 for a 2D lattice");
+  for (auto [name, v] : {std::pair<const char*, i64>{"lx", lx}, {"ly", ly}, {"lz", lz}})
+    if (v < 1 || (v % 2 != 0 && !(dim == 2 && name[1] == 'z')))
+      fail_value(name, "lattice sides must be even and >= 2, got " + std::to_string(v));
+  if (lx > 64 && lx % 64 != 0) fail_value("lx", "must be <= 64 or a multiple of 64, got " + std::to_string(lx));
+  if (chains < 0) fail_value("chains", "must be >= 0");
+  return IsingShape{lx, ly, lz, dim, chains};
+}
+
+i64 packed_words(const IsingShape& s) { return s.chains * 2 * s.ly * s.lz * ((s.lx / 2 + 31) / 32); }
+
+}  // namespace
+
+HB_BIND(bind_ising) {
+  m.def(
+      "ising_sweep",
+      [](py::array spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array th, bool metropolis, u64 seed,
+         u64 sweep0, i64 nsweeps, i64 rec_every, py::array up, py::array agree) {
+        const IsingShape s = shape_of(lx, ly, lz, dim, chains);
+        u32* sp = checked<u32>(spins, "spins", packed_words(s), true);
+        const u32* t = checked<u32>(th, "thresholds", chains * 33, false);
+        if (nsweeps < 0) fail_value("nsweeps", "must be >= 0");
+        const i64 nrec = rec_every > 0 ? nsweeps / rec_every : 0;
+        i64* u = checked<i64>(up, "up", nrec * chains, true);
+        i64* a = checked<i64>(agree, "agree", nrec * chains, true);
+        py::gil_scoped_release nogil;
+        heatbath::cpu::ising_table().sweep(sp, s, t, metropolis, seed, sweep0, nsweeps, rec_every, u, a);
+      },
+      py::arg("spins"), py::arg("lx"), py::arg("ly"), py::arg("lz"), py::arg("dim"), py::arg("chains"),
+      py::arg("thresholds"), py::arg("metropolis"), py::arg("seed"), py::arg("sweep0"), py::arg("nsweeps"),
+      py::arg("rec_every"), py::arg("up"), py::arg("agree"));
+  m.def(
+      "ising_observe",
+      [](py::array spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array up, py::array agree) {
+        const IsingShape s = shape_of(lx, ly, lz, dim, chains);
+        const u32* sp = checked<u32>(spins, "spins", packed_words(s), false);
+        i64* u = checked<i64>(up, "up", chains, true);
+        i64* a = checked<i64>(agree, "agree", chains, true);
+        py::gil_scoped_release nogil;
+        heatbath::cpu::ising_table().observe(sp, s, u, a);
+      },
+      py::arg("spins"), py::arg("lx"), py::arg("ly"), py::arg("lz"), py::arg("dim"), py::arg("chains"),
+      py::arg("up"), py::arg("agree"));
+  m.def(
+      "ising_pack",
+      [](py::array spins8, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array packed) {
+        const IsingShape s = shape_of(lx, ly, lz, dim, chains);
+        const std::int8_t* in = checked<std::int8_t>(spins8, "spins", chains * lx * ly * lz, false);
+        u32* out = checked<u32>(packed, "packed", packed_words(s), true);
+        py::gil_scoped_release nogil;
+        heatbath::cpu::ising_table().pack(in, s, out);
+      },
+      py::arg("spins"), py::arg("lx"), py::arg("ly"), py::arg("lz"), py::arg("dim"), py::arg("chains"),
+      py::arg("packed"));
+  m.def(
+      "ising_unpack",
+      [](py::array packed, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array spins8) {
+        const IsingShape s = shape_of(lx, ly, lz, dim, chains);
+        const u32* in = checked<u32>(packed, "packed", packed_words(s), false);
+        std::int8_t* out = checked<std::int8_t>(spins8, "spins", chains * lx * ly * lz, true);
+        py::gil_scoped_release nogil;
+        heatbath::cpu::ising_table().unpack(in, s, out);
+      },
+      py::arg("packed"), py::arg("lx"), py::arg("ly"), py::arg("lz"), py::arg("dim"), py::arg("chains"),
+      py::arg("spins"));
+}
