@@ -3,4 +3,6 @@ downloaded."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .toy import heartbeat, split, swiss_roll
+
+__all__: list[str] = ["heartbeat", "split", "swiss_roll"]
