@@ -3,6 +3,7 @@ downloaded."""
 
 from __future__ import annotations
 
+from .digits import binarized_digits
 from .toy import heartbeat, split, swiss_roll
 
-__all__: list[str] = ["heartbeat", "split", "swiss_roll"]
+__all__: list[str] = ["binarized_digits", "heartbeat", "split", "swiss_roll"]

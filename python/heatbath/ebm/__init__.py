@@ -10,3 +10,13 @@ __all__ = ["LogZEstimate"]
 from .lattice import IsingLattice  # noqa: E402
 
 __all__ += ["IsingLattice"]
+
+from . import ais  # noqa: E402
+from .rbm import BernoulliRBM, GaussianBernoulliRBM  # noqa: E402
+from .tempering import ParallelTempering  # noqa: E402
+
+__all__ += ["BernoulliRBM", "GaussianBernoulliRBM", "ParallelTempering", "ais"]
+
+from .sparse import SparseIsing, SparsePotts  # noqa: E402
+
+__all__ += ["SparseIsing", "SparsePotts"]
