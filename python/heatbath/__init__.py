@@ -8,7 +8,7 @@ CUDA kernels (``heatbath._cuda``, built when nvcc is found).
 
 from __future__ import annotations
 
-from . import random
+from . import random, schedules
 from ._backend import (
     cpu_level,
     cpu_levels,
@@ -29,6 +29,7 @@ __all__ = [
     "get_num_threads",
     "has_cuda",
     "random",
+    "schedules",
     "set_num_threads",
     "threads",
 ]

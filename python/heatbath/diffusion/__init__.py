@@ -3,4 +3,17 @@ the bound K, training."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from .gaussian import posterior_mean_variance, q_sample, sohl_dickstein_step
+from .sampling import sample
+from .schedulers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, SchedulerOutput
+
+__all__: list[str] = [
+    "DDIMScheduler",
+    "DDPMScheduler",
+    "DPMSolverMultistepScheduler",
+    "SchedulerOutput",
+    "posterior_mean_variance",
+    "q_sample",
+    "sample",
+    "sohl_dickstein_step",
+]

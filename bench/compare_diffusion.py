@@ -1,0 +1,118 @@
+"""Gaussian diffusion steps on a (64, 3, 64, 64) float32 batch: heatbath's fused
+DDIM (eta = 0) and DDPM steps against the copy bandwidth of the same arrays,
+a straightforward numpy DDPM step, and diffusers' DDPMScheduler.step on CPU
+torch tensors (when diffusers and torch import).
+
+Bandwidth: bytes a step must touch / its median time, where a step reads
+sample and model_output and writes prev_sample and pred_original_sample (4
+arrays); copy: ``np.copyto`` of one array into another (2 arrays) and
+heatbath's own 2-thread copy (a q_sample with sqrt(abar) = 1 and no noise),
+whichever is faster is the reference.
+
+    python bench/compare_diffusion.py            # via bench/compare.py --only diffusion
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved  # noqa: E402
+
+import heatbath  # noqa: E402
+from heatbath.diffusion import DDIMScheduler, DDPMScheduler  # noqa: E402
+from heatbath.diffusion import _kernels as K  # noqa: E402
+
+SHAPE = (64, 3, 64, 64)
+
+
+def _numpy_ddpm(sch: DDPMScheduler, rng: np.random.Generator, m: np.ndarray, t: int, x: np.ndarray,
+                out: dict) -> np.ndarray:
+    """The textbook DDPM step in numpy (epsilon prediction, clipping, fixed_small)."""
+    A = sch.alphas_cumprod
+    prev_t = int(sch.previous_timestep(t))
+    a_t, a_p = A[t], (A[prev_t] if prev_t >= 0 else 1.0)
+    b_t, b_p = 1 - a_t, 1 - a_p
+    cur_a = a_t / a_p
+    cur_b = 1 - cur_a
+    z = rng.standard_normal(x.shape, dtype=np.float32)
+    x0 = (x - np.float32(b_t**0.5) * m) / np.float32(a_t**0.5)
+    np.clip(x0, -1, 1, out=x0)
+    prev = np.float32(a_p**0.5 * cur_b / b_t) * x0 + np.float32(cur_a**0.5 * b_p / b_t) * x
+    prev += np.float32(((1 - a_p) / (1 - a_t) * cur_b) ** 0.5) * z
+    out["x0"] = x0
+    return prev
+
+
+def section_diffusion(repeat: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(SHAPE, dtype=np.float32)
+    m = rng.standard_normal(SHAPE, dtype=np.float32) * np.float32(0.5)
+    dst = np.empty_like(x)
+    n = x.size
+    ddim = DDIMScheduler()
+    ddim.set_timesteps(50)
+    ddpm = DDPMScheduler()
+    ddpm.set_timesteps(1000)
+    t = 500
+    gen = np.random.default_rng(1)
+    keep: dict = {}
+    coef = K.new_coefs(1)
+    coef[:, K.AX] = 1.0
+    x2, d2 = x.reshape(1, -1), dst.reshape(1, -1)
+
+    def hb_copy():
+        K.fused_step(x2, coef, d2)
+
+    fns = {
+        "np_copy": lambda: np.copyto(dst, x),
+        "hb_copy": hb_copy,
+        "ddim": lambda: ddim.step(m, 980, x, eta=0.0),
+        "ddpm": lambda: ddpm.step(m, t, x, seed=7, offset=0),
+        "numpy_ddpm": lambda: _numpy_ddpm(ddpm, gen, m, t, x, keep),
+    }
+    peer = None
+    try:
+        import diffusers
+        import torch
+
+        torch.set_num_threads(heatbath.get_num_threads())
+        dsch = diffusers.DDPMScheduler()
+        dsch.set_timesteps(1000)
+        tx, tm = torch.from_numpy(x), torch.from_numpy(m)
+        tg = torch.Generator().manual_seed(0)
+        fns["diffusers"] = lambda: dsch.step(tm, t, tx, generator=tg)
+        peer = f"diffusers {diffusers.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    except ImportError:
+        pass
+    nbytes = x.nbytes
+    print(f"\n== diffusion: one step on a {SHAPE} float32 batch ({n:,} elements, {nbytes / 2**20:.1f} MiB per "
+          f"array), median of {repeat} interleaved runs ==")
+    if peer:
+        print(f"peer: {peer}")
+    else:
+        print("peer: diffusers/torch not importable; the diffusers ratio is skipped")
+    for threads in (1, 2):
+        with heatbath.threads(threads):
+            ts = interleaved(fns, repeat)
+        copy_bw = max(2 * nbytes / ts["np_copy"], 2 * nbytes / ts["hb_copy"])
+        print(f"-- heatbath threads = {threads} (numpy copy is single-threaded) --")
+        print(f"copy      np.copyto {ts['np_copy'] * 1e3:7.3f} ms ({2 * nbytes / ts['np_copy'] / 1e9:6.1f} GB/s)   "
+              f"heatbath copy {ts['hb_copy'] * 1e3:7.3f} ms ({2 * nbytes / ts['hb_copy'] / 1e9:6.1f} GB/s)")
+        for name in ("ddim", "ddpm"):
+            bw = 4 * nbytes / ts[name]
+            print(f"{name:9s} {ts[name] * 1e3:7.3f} ms  {bw / 1e9:6.1f} GB/s = {bw / copy_bw:6.1%} of copy bandwidth")
+        print(f"DDPM vs numpy (Generator.standard_normal + arithmetic): {ts['numpy_ddpm'] * 1e3:7.3f} ms, "
+              f"{ts['numpy_ddpm'] / ts['ddpm']:6.1f}x")
+        if "diffusers" in ts:
+            print(f"DDPM vs diffusers.DDPMScheduler.step (CPU torch):       {ts['diffusers'] * 1e3:7.3f} ms, "
+                  f"{ts['diffusers'] / ts['ddpm']:6.1f}x")
+
+
+SECTIONS = {"diffusion": section_diffusion}
+
+if __name__ == "__main__":
+    section_diffusion(int(sys.argv[1]) if len(sys.argv) > 1 else 15)

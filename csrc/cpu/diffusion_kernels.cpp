@@ -1,0 +1,356 @@
+// CPU loops over the Gaussian-diffusion step of csrc/heatbath/diffusion.h.
+// Compiled once per instruction-set level; each copy exports its
+// DiffusionTable.
+//
+// The elements are split into one contiguous chunk per thread; within a
+// chunk the loop walks the samples it covers (each with its own
+// coefficients). Where the step draws its noise, it walks the Philox tiles
+// of distributions.h: a whole tile (4 * kTileBlocks normals, computed by
+// SIMD Philox and Box-Muller into an L1 buffer) is consumed by the vector
+// step loop; partial tiles at chunk and sample edges take the scalar path.
+// Every element depends only on its index, so results are identical for any
+// thread count and any level.
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "diffusion.h"
+#include "heatbath/distributions.h"
+
+namespace heatbath {
+inline namespace HB_ISA {
+namespace {
+
+constexpr i64 kParallelMin = i64(1) << 15;
+
+template <class T>
+struct TileOf;
+template <>
+struct TileOf<float> {
+  static constexpr u64 kValues = 4 * kTileBlocks;  // one word per value
+};
+template <>
+struct TileOf<double> {
+  static constexpr u64 kValues = 2 * kTileBlocks;  // two words per value
+};
+
+// Calls elem(j, i) for the partial tiles at both ends and tile(t, i) for each
+// whole tile t, where j is the stream index and i the local index (j - base).
+template <class Tile, class Elem>
+void over_tiles(u64 base, i64 begin, i64 end, u64 per_tile, Tile tile, Elem elem) {
+  u64 j = base + static_cast<u64>(begin);
+  const u64 j_end = base + static_cast<u64>(end);
+  const u64 first_full = (j + per_tile - 1) / per_tile * per_tile;
+  for (; j < j_end && j < first_full; ++j) elem(j, static_cast<i64>(j - base));
+  for (; j_end - j >= per_tile && j < j_end; j += per_tile) tile(j / per_tile, static_cast<i64>(j - base));
+  for (; j < j_end; ++j) elem(j, static_cast<i64>(j - base));
+}
+
+// The normals of element j of the stream, one at a time (edges).
+inline float normal_at(u64 seed, u64 stream, u64 j, float) {
+  const ElementSlot s = element_slot(j, 1);
+  float v[4];
+  normal_f32_block(seed, stream, s.block, v);
+  return v[s.slot];
+}
+inline double normal_at(u64 seed, u64 stream, u64 j, double) {
+  const ElementSlot s = element_slot(j, 2);
+  double v[2];
+  normal_f64_block(seed, stream, s.block, v);
+  return v[s.slot];
+}
+
+// The 4 * kTileBlocks float32 normals of tile t in element order.
+inline void normal_tile(u64 seed, u64 stream, u64 t, float* zb) {
+#if defined(HB_HAVE_SIMD)
+  constexpr int kChains = kTileBlocks / simd::kWidth;
+  vu32 c[kChains][4];
+  const u64 base = t * kTileBlocks;
+  vu32 lane;
+  for (int i = 0; i < simd::kWidth; ++i) lane[i] = static_cast<u32>(i);
+  for (int v = 0; v < kChains; ++v) {
+    c[v][0] = lane + static_cast<u32>(base + v * simd::kWidth);
+    c[v][1] = vu32{} + static_cast<u32>(base >> 32);
+    c[v][2] = vu32{} + static_cast<u32>(stream);
+    c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
+  }
+  philox4x32_10_n<kChains>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
+  for (int h = 0; h < kChains; ++h) {
+    vf32 v[4];
+    box_muller_f32(c[h][0], c[h][1], v[0], v[1]);
+    box_muller_f32(c[h][2], c[h][3], v[2], v[3]);
+    for (int l = 0; l < 4; ++l) std::memcpy(zb + l * kTileBlocks + h * simd::kWidth, &v[l], sizeof(vf32));
+  }
+#else
+  for (int b = 0; b < kTileBlocks; ++b) {
+    float v[4];
+    normal_f32_block(seed, stream, t * kTileBlocks + b, v);
+    for (int l = 0; l < 4; ++l) zb[l * kTileBlocks + b] = v[l];
+  }
+#endif
+}
+
+inline void normal_tile(u64 seed, u64 stream, u64 t, double* zb) {
+  for (int b = 0; b < kTileBlocks; ++b) {
+    double v[2];
+    normal_f64_block(seed, stream, t * kTileBlocks + b, v);
+    zb[b] = v[0];
+    zb[kTileBlocks + b] = v[1];
+  }
+}
+
+// One sample's view of the arguments.
+template <class T>
+struct SampleView {
+  const T *x, *m, *h, *v, *z;
+  T *out, *x0_out, *z_out;
+  StepCoefs<T> k;
+  StepCoefs<double> kd;  // float64 copy for clipped float32 steps
+#if defined(HB_HAVE_SIMD)
+  StepCoefs<vf32> kv;
+  StepCoefs<vf64> kv64;
+#endif
+};
+
+template <class T>
+SampleView<T> sample_view(const StepArgs<T>& a, i64 b) {
+  SampleView<T> s;
+  s.x = a.x + b * a.x_ss;
+  s.m = a.m ? a.m + b * a.m_ss : nullptr;
+  s.h = a.h ? a.h + b * a.h_ss : nullptr;
+  s.v = a.v ? a.v + b * a.v_ss : nullptr;
+  s.z = a.z ? a.z + b * a.z_ss : nullptr;
+  s.out = a.out + b * a.inner;
+  s.x0_out = a.x0_out ? a.x0_out + b * a.inner : nullptr;
+  s.z_out = a.z_out ? a.z_out + b * a.inner : nullptr;
+  const double* c = a.coef + b * a.coef_stride;
+  s.k = load_step_coefs<T>(c);
+  s.kd = load_step_coefs<double>(c);
+#if defined(HB_HAVE_SIMD)
+  s.kv = load_step_coefs<vf32>(c);
+  s.kv64 = load_step_coefs<vf64>(c);
+#endif
+  return s;
+}
+
+// Element i of the sample, noise z. Returns 1 when a model output is not
+// finite.
+template <class T>
+inline i64 step_one(const SampleView<T>& s, const StepFlags& f, i64 i, T z) {
+  const T x = s.x[i];
+  const T m = f.has_m ? s.m[i] : T(0);
+  const T h = f.has_h ? s.h[i] : T(0);
+  const T v = f.var_mode != kVarSigma ? s.v[i] : T(0);
+  T x0;
+  bool bad;
+  if (std::is_same<T, float>::value && f.clip)
+    s.out[i] = step_scalar(s.kd, f, x, m, h, v, z, x0, bad);
+  else
+    s.out[i] = step_scalar(s.k, f, x, m, h, v, z, x0, bad);
+  if (f.want_x0) s.x0_out[i] = x0;
+  if (s.z_out) s.z_out[i] = z;
+  return bad;
+}
+
+#if defined(HB_HAVE_SIMD)
+// Unaligned vector of float: loads and stores through it alias float only
+// (memcpy would alias everything and make the compiler reload the
+// coefficients and flags after every store).
+typedef float vf32u __attribute__((vector_size(sizeof(vf32)), aligned(4)));
+inline vf32 vload(const float* p) { return *reinterpret_cast<const vf32u*>(p); }
+inline void vstore(float* p, vf32 v) { *reinterpret_cast<vf32u*>(p) = v; }
+// Half-width float vectors, widened to float64 for clipped steps.
+typedef float vf32h __attribute__((vector_size(sizeof(vf32) / 2)));
+typedef float vf32hu __attribute__((vector_size(sizeof(vf32) / 2), aligned(4)));
+inline vf32h vload_half(const float* p) { return *reinterpret_cast<const vf32hu*>(p); }
+inline void vstore_half(float* p, vf32h v) { *reinterpret_cast<vf32hu*>(p) = v; }
+
+// The vector body over [i, i + len) (len a multiple of the width); returns
+// whether a model output was not finite. Flags, coefficients and pointers
+// are locals, so the loop keeps them in registers.
+inline bool step_span_vec(const SampleView<float>& s, const StepFlags& f, i64 i, i64 len, const float* zs) {
+  constexpr int W = simd::kWidth;
+  const StepCoefs<vf32> k = s.kv;
+  const StepFlags fl = f;
+  const bool has_m = fl.has_m, has_h = fl.has_h, given_v = fl.var_mode == kVarGiven;
+  const bool need_x0 = fl.use_x0 || fl.want_x0, clip = fl.clip;
+  const float* __restrict__ x = s.x + i;
+  const float* __restrict__ m = has_m ? s.m + i : nullptr;
+  const float* __restrict__ h = has_h ? s.h + i : nullptr;
+  const float* __restrict__ v = given_v ? s.v + i : nullptr;
+  float* __restrict__ out = s.out + i;
+  float* __restrict__ x0o = fl.want_x0 ? s.x0_out + i : nullptr;
+  float* __restrict__ zo = s.z_out ? s.z_out + i : nullptr;
+  vi32 vbad = vi32{};
+  for (i64 e = 0; e < len; e += W) {
+    const vf32 xv = vload(x + e);
+    vf32 mv = vf32{}, hv = vf32{}, zv = vf32{}, x0 = vf32{}, sd = k.sigma;
+    if (has_m) {
+      mv = vload(m + e);
+      vbad |= not_finite(mv);
+    }
+    if (has_h) hv = vload(h + e);
+    if (zs) zv = vload(zs + e);
+    if (given_v) {
+      const vf32 vv = vload(v + e);
+      vbad |= not_finite(vv);
+      sd = k.sigma * sqrt_(vv);
+    }
+    if (need_x0) x0 = step_x0(k, xv, mv, clip);
+    vstore(out + e, step_out(k, xv, mv, hv, x0, sd, zv, fl));
+    if (x0o) vstore(x0o + e, x0);
+    if (zo) vstore(zo + e, zv);
+  }
+  bool bad = false;
+  for (int l = 0; l < W; ++l) bad |= vbad[l] != 0;
+  return bad;
+}
+
+// Branch-free vector body for the sampler steps (model output, no history,
+// per-sample sigma): x0 written (kX0) and clipped (kClip), noise (kZ).
+template <bool kX0, bool kClip, bool kZ>
+inline bool step_span_fast(const SampleView<float>& s, i64 i, i64 len, const float* zs) {
+  constexpr int W = simd::kWidth;
+  const StepCoefs<vf32> k = s.kv;
+  const StepCoefs<vf64> kd = s.kv64;
+  const float* __restrict__ x = s.x + i;
+  const float* __restrict__ m = s.m + i;
+  float* __restrict__ out = s.out + i;
+  float* __restrict__ x0o = kX0 ? s.x0_out + i : nullptr;
+  vi32 vbad = vi32{};
+  for (i64 e = 0; e < len; e += W) {
+    const vf32 xv = vload(x + e), mv = vload(m + e);
+    vbad |= not_finite(mv);
+    if (kClip) {
+      // float64 halves (see step_scalar)
+      for (int hh = 0; hh < 2; ++hh) {
+        const i64 o = e + hh * (W / 2);
+        const vf64 xd = __builtin_convertvector(vload_half(x + o), vf64);
+        const vf64 md = __builtin_convertvector(vload_half(m + o), vf64);
+        vf64 x0 = kd.px * xd + kd.pm * md;
+        x0 = x0 < kd.lo ? kd.lo : x0;
+        x0 = x0 > kd.hi ? kd.hi : x0;
+        x0 = x0 * kd.scale;
+        vf64 y = kd.ax * xd + kd.am * md + kd.c0 * x0;
+        if (kZ) y = y + kd.sigma * __builtin_convertvector(vload_half(zs + o), vf64);
+        vstore_half(out + o, __builtin_convertvector(y, vf32h));
+        vstore_half(x0o + o, __builtin_convertvector(x0, vf32h));
+      }
+      continue;
+    }
+    vf32 y = k.ax * xv + k.am * mv;
+    if (kX0) {
+      const vf32 x0 = step_x0(k, xv, mv, kClip);
+      if (kClip) y = y + k.c0 * x0;
+      vstore(x0o + e, x0);
+    }
+    if (kZ) y = y + k.sigma * vload(zs + e);
+    vstore(out + e, y);
+  }
+  bool bad = false;
+  for (int l = 0; l < W; ++l) bad |= vbad[l] != 0;
+  return bad;
+}
+#endif
+
+// Elements [i, i + len) of the sample with noise zs[0 .. len) (or none).
+template <class T>
+inline i64 step_span(const SampleView<T>& s, const StepFlags& f, i64 i, i64 len, const T* zs) {
+  i64 k = 0, bad = 0;
+#if defined(HB_HAVE_SIMD)
+  if constexpr (std::is_same<T, float>::value) {
+    if (f.var_mode != kVarLearnedRange) {
+      k = len / simd::kWidth * simd::kWidth;
+      const bool fast = f.has_m && !f.has_h && f.var_mode == kVarSigma && !s.z_out && f.use_x0 == f.clip &&
+                        (!f.clip || f.want_x0) && (zs != nullptr) == f.has_noise;
+      if (k && fast) {
+        const int sel = (f.want_x0 ? 4 : 0) | (f.clip ? 2 : 0) | (zs ? 1 : 0);
+        switch (sel) {
+          case 0: bad |= step_span_fast<false, false, false>(s, i, k, zs); break;
+          case 1: bad |= step_span_fast<false, false, true>(s, i, k, zs); break;
+          case 4: bad |= step_span_fast<true, false, false>(s, i, k, zs); break;
+          case 5: bad |= step_span_fast<true, false, true>(s, i, k, zs); break;
+          case 6: bad |= step_span_fast<true, true, false>(s, i, k, zs); break;
+          default: bad |= step_span_fast<true, true, true>(s, i, k, zs); break;
+        }
+      } else if (k && !f.clip) {
+        bad |= step_span_vec(s, f, i, k, zs);
+      } else {
+        k = 0;  // clipped, unusual combination: scalar float64 path
+      }
+    }
+  }
+#endif
+  for (; k < len; ++k) bad |= step_one(s, f, i + k, zs ? zs[k] : T(0));
+  return bad;
+}
+
+// Local elements [i0, i1) of sample b.
+template <class T>
+i64 step_sample(const StepArgs<T>& a, i64 b, i64 i0, i64 i1) {
+  const SampleView<T> s = sample_view(a, b);
+  const StepFlags& f = a.flags;
+  if (!(f.has_noise && !a.z)) return step_span(s, f, i0, i1 - i0, f.has_noise ? s.z + i0 : nullptr);
+  i64 bad = 0;
+  const u64 base = a.offset + static_cast<u64>(b) * static_cast<u64>(a.inner);
+  constexpr u64 kV = TileOf<T>::kValues;
+  alignas(64) T zb[kV];
+  over_tiles(
+      base, i0, i1, kV,
+      [&](u64 t, i64 i) {
+        normal_tile(a.seed, a.stream, t, zb);
+        bad |= step_span(s, f, i, static_cast<i64>(kV), zb);
+      },
+      [&](u64 j, i64 i) { bad |= step_one(s, f, i, normal_at(a.seed, a.stream, j, T(0))); });
+  return bad;
+}
+
+// Chunk [begin, end) of the flat elements; returns the number of sample
+// spans in it with a non-finite model output.
+template <class T>
+i64 step_chunk(const StepArgs<T>& a, i64 begin, i64 end) {
+  i64 bad = 0;
+  for (i64 b = begin / a.inner; b * a.inner < end; ++b) {
+    const i64 s0 = b * a.inner;
+    const i64 i0 = begin > s0 ? begin - s0 : 0;
+    const i64 i1 = end - s0 < a.inner ? end - s0 : a.inner;
+    bad += step_sample(a, b, i0, i1);
+  }
+  return bad;
+}
+
+template <class T>
+i64 k_step(const StepArgs<T>& a) {
+  if (a.n_samples <= 0 || a.inner <= 0) return 0;
+  const i64 n = a.n_samples * a.inner;
+  i64 bad_total = 0;
+#if defined(_OPENMP)
+  if (n >= kParallelMin && omp_get_max_threads() > 1) {
+#pragma omp parallel reduction(+ : bad_total)
+    {
+      const i64 t = omp_get_thread_num(), nt = omp_get_num_threads();
+      // Chunks on whole tiles of the flat index, so fewer edges fall mid-tile.
+      const i64 quantum = static_cast<i64>(TileOf<T>::kValues);
+      const i64 chunk = ((n + nt - 1) / nt + quantum - 1) / quantum * quantum;
+      const i64 begin = t * chunk;
+      const i64 end = begin + chunk < n ? begin + chunk : n;
+      if (begin < end) bad_total += step_chunk(a, begin, end);
+    }
+    return bad_total;
+  }
+#endif
+  return step_chunk(a, 0, n);
+}
+
+}  // namespace
+
+const cpu::DiffusionTable kDiffusionTable = {k_step<float>, k_step<double>};
+
+}  // namespace HB_ISA
+}  // namespace heatbath
+
+HB_EXPORT_ISA_TABLE(DiffusionTable, diffusion_table, kDiffusionTable)

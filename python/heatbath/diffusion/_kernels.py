@@ -1,0 +1,221 @@
+"""The fused Gaussian-diffusion step kernel and the array plumbing around it.
+
+Every sampler step is one call of :func:`fused_step`, the per-element map of
+``csrc/heatbath/diffusion.h``::
+
+    x0  = clip(px * x + pm * m) * scale
+    out = ax * x + am * m + c0 * x0 + ch * h + std * z
+
+with one float64 coefficient row per sample (or one row for all). numpy
+arrays run on ``heatbath._core``, cupy arrays on ``heatbath._cuda``; torch and
+jax tensors are taken by DLPack (:func:`to_backend`) and the results handed
+back in the caller's framework (:func:`from_backend`).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, List, Optional, Tuple
+
+import numpy as np
+
+from .. import _backend, _core
+
+__all__ = ["NCOEF", "new_coefs", "fused_step", "to_backend", "from_backend"]
+
+NCOEF = 12
+AX, AM, C0, CH, PX, PM, LO, HI, SCALE, SIGMA, MINLOG, MAXLOG = range(NCOEF)
+VAR_SIGMA, VAR_LEARNED_RANGE, VAR_GIVEN = 0, 1, 2
+
+
+def new_coefs(rows: int) -> np.ndarray:
+    """Coefficient rows (rows, NCOEF), float64: all terms off, no clipping."""
+    c = np.zeros((rows, NCOEF), dtype=np.float64)
+    c[:, LO] = -np.inf
+    c[:, HI] = np.inf
+    c[:, SCALE] = 1.0
+    return c
+
+
+# ---- frameworks -------------------------------------------------------------
+
+
+def _framework(x: Any) -> str:
+    mod = type(x).__module__.split(".")[0]
+    if isinstance(x, np.ndarray):
+        return "numpy"
+    if _backend.is_cupy(x):
+        return "cupy"
+    if mod == "torch":
+        return "torch"
+    if mod in ("jax", "jaxlib"):
+        return "jax"
+    return "other"
+
+
+def to_backend(x: Any, name: str) -> Tuple[Any, str]:
+    """A numpy or cupy view of ``x`` (no copy for numpy, cupy, and CPU/CUDA
+    torch or jax arrays, which cross by DLPack) and the name of its framework.
+
+    Parameters
+    ----------
+    x : array-like
+    name : str
+        Argument name for error messages.
+    """
+    fw = _framework(x)
+    if fw in ("numpy", "cupy"):
+        return x, fw
+    if fw == "torch":
+        t = x.detach()
+        if t.device.type == "cuda":
+            return _backend.cupy_module().from_dlpack(t), fw
+        if t.device.type != "cpu":
+            raise TypeError(f"'{name}': torch tensors on device {t.device} are not supported (cpu or cuda)")
+        return np.from_dlpack(t), fw
+    if fw == "jax":
+        devs = list(x.devices()) if hasattr(x, "devices") else []
+        if devs and devs[0].platform == "gpu":
+            return _backend.cupy_module().from_dlpack(x), fw
+        return np.from_dlpack(x), fw
+    if hasattr(x, "__cuda_array_interface__"):
+        return _backend.cupy_module().asarray(x), "cupy"
+    try:
+        return np.asarray(x), "numpy"
+    except Exception:
+        raise TypeError(f"'{name}': expected an array (numpy, cupy, torch, jax), got {type(x).__name__}") from None
+
+
+def from_backend(a: Any, fw: str) -> Any:
+    """``a`` (numpy or cupy) as an array of framework ``fw``, by DLPack."""
+    if fw in ("numpy", "cupy", "other"):
+        return a
+    if fw == "torch":
+        import torch
+
+        return torch.from_dlpack(a)
+    if fw == "jax":
+        import jax.numpy as jnp
+
+        return jnp.from_dlpack(a)
+    return a
+
+
+# ---- the kernel -------------------------------------------------------------
+
+
+def _rows(a: Any) -> Tuple[int, int]:
+    """(pointer, row stride in elements) of a 2-D cupy view."""
+    return _backend.device_pointer(a), (int(a.strides[0]) // a.itemsize) if a.shape[0] > 1 else int(a.shape[1])
+
+
+def fused_step(
+    x: Any,
+    coef: np.ndarray,
+    out: Any,
+    *,
+    model_output: Any = None,
+    history: Any = None,
+    variance: Any = None,
+    noise: Any = None,
+    x0_out: Any = None,
+    noise_out: Any = None,
+    clip: bool = False,
+    use_x0: bool = False,
+    draw: bool = False,
+    var_mode: int = VAR_SIGMA,
+    seed: int = 0,
+    offset: int = 0,
+    stream: int = 0,
+    output_name: str = "model_output",
+) -> None:
+    """One fused step over 2-D views ``[n_samples, inner]`` (rows contiguous).
+
+    Parameters
+    ----------
+    x, model_output, history, variance, noise : arrays (n_samples, inner)
+        Same dtype (float32 or float64), same backend; optional ones may be None.
+    coef : numpy.ndarray (n_samples or 1, NCOEF), float64
+    out, x0_out, noise_out : C-contiguous arrays (n_samples, inner)
+    draw : bool
+        Whether the step has a noise term (drawn from Philox (seed, stream,
+        offset + flat index) unless ``noise`` is given).
+    output_name : str
+        Argument named when ``model_output``/``variance`` holds NaN or inf.
+
+    Raises
+    ------
+    ValueError
+        When the model output (or variance) holds NaN or inf values.
+    """
+    coef = np.ascontiguousarray(coef, dtype=np.float64)
+    if _backend.is_cupy(x):
+        cu = _backend.cuda_module()
+        cp = _backend.cupy_module()
+        n, inner = int(x.shape[0]), int(x.shape[1])
+
+        def opt(a: Any) -> Tuple[int, int]:
+            return (0, 0) if a is None else _rows(a)
+
+        with _backend.on_device(x):
+            dcoef = cp.asarray(coef)
+            bad = cp.zeros(1, dtype=cp.int64)
+            xp_, xs = _rows(x)
+            mp, ms = opt(model_output)
+            hp, hs = opt(history)
+            vp, vs = opt(variance)
+            zp, zs = opt(noise)
+            cu.diffusion_step(
+                x.dtype == np.float64, n, inner, _backend.device_pointer(dcoef), 0 if coef.shape[0] == 1 else NCOEF,
+                xp_, xs, mp, ms, hp, hs, vp, vs, zp, zs,
+                _backend.device_pointer(out), 0 if x0_out is None else _backend.device_pointer(x0_out),
+                0 if noise_out is None else _backend.device_pointer(noise_out),
+                bool(clip), bool(use_x0), bool(draw), int(var_mode), int(seed), int(stream), int(offset),
+                _backend.device_pointer(bad), _backend.current_stream(),
+            )
+            nbad = int(bad.get()[0])
+    else:
+        nbad = _core.diffusion_step(
+            x, coef, out, model_output, history, variance, noise, x0_out, noise_out,
+            bool(clip), bool(use_x0), bool(draw), int(var_mode), int(seed), int(stream), int(offset),
+        )
+    if nbad:
+        raise ValueError(f"'{output_name}': contains NaN or infinite values")
+
+
+def empty_like(x: Any, shape: Optional[Tuple[int, ...]] = None) -> Any:
+    """A new C-contiguous array of x's backend and dtype."""
+    xp = _backend.array_namespace(x)
+    return xp.empty(x.shape if shape is None else shape, dtype=x.dtype)
+
+
+class BufferPool:
+    """Output buffers recycled once nothing else references them.
+
+    A sampling loop rebinds ``x = scheduler.step(...).prev_sample`` every
+    step; allocating two fresh multi-megabyte outputs per step costs more than
+    the step itself (page faults on first touch). The pool hands back a buffer
+    of the right shape, dtype and device whose only reference is the pool's
+    own (any view, DLPack export or user variable keeps it alive and out of
+    reach), else allocates one.
+    """
+
+    def __init__(self, size: int = 6) -> None:
+        self._size = size
+        self._bufs: List[Any] = []
+
+    def take(self, like: Any) -> Any:
+        """A C-contiguous buffer of ``like``'s shape, dtype and backend."""
+        bufs = self._bufs
+        for i in range(len(bufs)):
+            b = bufs[i]
+            # references: the list, b, getrefcount's argument
+            if sys.getrefcount(b) == 3 and b.shape == like.shape and b.dtype == like.dtype and \
+                    type(b) is type(like) and getattr(b, "device", None) == getattr(like, "device", None):
+                return b
+            del b
+        b = empty_like(like)
+        bufs.append(b)
+        if len(bufs) > self._size:
+            bufs.pop(0)
+        return b
