@@ -42,6 +42,10 @@ i64 check_matrix(const py::array& a, const char* arg, i64 rows, i64 cols, bool w
     fail_value(arg, "expected shape (" + std::to_string(rows) + ", " + std::to_string(cols) + "), got " +
                         shape_str(a));
   const i64 item = static_cast<i64>(sizeof(T));
+  if (a.size() == 0) {
+    if (writeable && !a.writeable()) fail_value(arg, "array is read-only");
+    return a.shape(1);
+  }
   if (a.shape(1) > 1 && a.strides(1) != item) fail_value(arg, "columns must be contiguous (unit stride)");
   if (a.shape(0) > 1 && (a.strides(0) % item != 0 || a.strides(0) < a.shape(1) * item))
     fail_value(arg, "rows must have a positive stride of at least one row");

@@ -58,6 +58,27 @@ inline TileSpan tile_span(u64 t, u64 offset, i64 n, int vpt) {
   return TileSpan{static_cast<i64>(jlo - offset), static_cast<i64>(jhi - offset), static_cast<int>(jlo - j0)};
 }
 
+// Calls seg(r, c, k, len) for the runs of tile span sp that lie in one row:
+// flat indices r * cols + c .. + len, at tile positions k .. k + len.
+template <class Seg>
+inline void for_segments(const TileSpan& sp, i64 cols, Seg seg) {
+  i64 i = sp.lo, r = sp.lo / cols, c = sp.lo % cols;
+  int k = sp.k0;
+  while (i < sp.hi) {
+    const i64 len = cols - c < sp.hi - i ? cols - c : sp.hi - i;
+    seg(r, c, k, len);
+    i += len;
+    k += static_cast<int>(len);
+    c = 0;
+    ++r;
+  }
+}
+
+template <class T>
+inline void fill_n(T* p, i64 n, T v) {
+  for (i64 q = 0; q < n; ++q) p[q] = v;
+}
+
 #if defined(HB_HAVE_SIMD)
 constexpr int kChains = kTileBlocks / simd::kWidth;
 
@@ -167,24 +188,21 @@ void k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
     if (sp.hi - sp.lo < kWordsPerTile) {
       for (int k = 0; k < kWordsPerTile; ++k) B.x[k] = B.b[k] = B.a[k] = B.s[k] = T(0);
     }
-    i64 r = sp.lo / A.cols, c = sp.lo % A.cols;
-    int k = sp.k0;
-    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
-      B.x[k] = A.x[r * A.ldx + c];
-      B.b[k] = A.bias[c];
-      B.a[k] = A.base ? A.base[c] : T(0);
-      B.s[k] = A.scale[r * A.scale_stride];
-      if (++c == A.cols) c = 0, ++r;
-    }
+    for_segments(sp, A.cols, [&](i64 r, i64 c, int k, i64 len) {
+      std::memcpy(B.x + k, A.x + r * A.ldx + c, len * sizeof(T));
+      std::memcpy(B.b + k, A.bias + c, len * sizeof(T));
+      if (A.base)
+        std::memcpy(B.a + k, A.base + c, len * sizeof(T));
+      else
+        fill_n(B.a + k, len, T(0));
+      fill_n(B.s + k, len, A.scale[r * A.scale_stride]);
+    });
     if (draw) tile_words(A.seed, A.stream, t, B.w);
     bern_compute(B, draw);
-    r = sp.lo / A.cols, c = sp.lo % A.cols;
-    k = sp.k0;
-    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
-      if (A.prob) A.prob[r * A.ld_prob + c] = B.p[k];
-      if (draw) A.sample[r * A.ld_sample + c] = B.o[k];
-      if (++c == A.cols) c = 0, ++r;
-    }
+    for_segments(sp, A.cols, [&](i64 r, i64 c, int k, i64 len) {
+      if (A.prob) std::memcpy(A.prob + r * A.ld_prob + c, B.p + k, len * sizeof(T));
+      if (draw) std::memcpy(A.sample + r * A.ld_sample + c, B.o + k, len * sizeof(T));
+    });
   });
 }
 
@@ -231,27 +249,24 @@ void k_gaussian(const cpu::RbmGaussianArgs<T>& A) {
     if (sp.hi - sp.lo < VPT) {
       for (int k = 0; k < VPT; ++k) B.x[k] = B.b[k] = B.sg[k] = B.s[k] = T(0);
     }
-    i64 r = sp.lo / A.cols, c = sp.lo % A.cols;
-    int k = sp.k0;
-    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
-      B.x[k] = A.x[r * A.ldx + c];
-      B.b[k] = A.bias[c];
-      B.sg[k] = A.sigma[c * A.sigma_stride];
-      B.s[k] = A.scale[r * A.scale_stride];
-      if (++c == A.cols) c = 0, ++r;
-    }
+    for_segments(sp, A.cols, [&](i64 r, i64 c, int k, i64 len) {
+      std::memcpy(B.x + k, A.x + r * A.ldx + c, len * sizeof(T));
+      std::memcpy(B.b + k, A.bias + c, len * sizeof(T));
+      if (A.sigma_stride)
+        std::memcpy(B.sg + k, A.sigma + c, len * sizeof(T));
+      else
+        fill_n(B.sg + k, len, A.sigma[0]);
+      fill_n(B.s + k, len, A.scale[r * A.scale_stride]);
+    });
     if (draw)
       tile_normals(A.seed, A.stream, t, B.z);
     else
       for (int q = 0; q < VPT; ++q) B.z[q] = T(0);
     gauss_compute(B);
-    r = sp.lo / A.cols, c = sp.lo % A.cols;
-    k = sp.k0;
-    for (i64 i = sp.lo; i < sp.hi; ++i, ++k) {
-      if (A.mean) A.mean[r * A.ld_mean + c] = B.m[k];
-      if (draw) A.sample[r * A.ld_sample + c] = B.o[k];
-      if (++c == A.cols) c = 0, ++r;
-    }
+    for_segments(sp, A.cols, [&](i64 r, i64 c, int k, i64 len) {
+      if (A.mean) std::memcpy(A.mean + r * A.ld_mean + c, B.m + k, len * sizeof(T));
+      if (draw) std::memcpy(A.sample + r * A.ld_sample + c, B.o + k, len * sizeof(T));
+    });
   });
 }
 

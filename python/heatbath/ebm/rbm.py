@@ -88,6 +88,8 @@ def _mat_ld(a: Any, name: str) -> int:
     if a.ndim != 2:
         raise ValueError(f"'{name}': expected a 2-D array, got shape {tuple(a.shape)}")
     item = a.dtype.itemsize
+    if a.size == 0:
+        return a.shape[1]
     if a.shape[1] > 1 and a.strides[1] != item:
         raise ValueError(f"'{name}': columns must be contiguous (unit stride)")
     if a.shape[0] > 1 and (a.strides[0] % item or a.strides[0] < a.shape[1] * item):
@@ -298,8 +300,8 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
     if arr.dtype.kind not in "biuf":
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"'{name}': expected numbers, got dtype {arr.dtype}") from None
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"'{name}': expected numbers, got dtype {arr.dtype} ({exc})") from None
     if arr.ndim != 2:
         raise ValueError(
             f"'{name}': Expected 2D array, got {arr.ndim}D array of shape {tuple(arr.shape)} instead. "
