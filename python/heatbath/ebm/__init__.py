@@ -16,3 +16,7 @@ from .rbm import BernoulliRBM, GaussianBernoulliRBM  # noqa: E402
 from .tempering import ParallelTempering  # noqa: E402
 
 __all__ += ["BernoulliRBM", "GaussianBernoulliRBM", "ParallelTempering", "ais"]
+
+from .sparse import SparseIsing, SparsePotts  # noqa: E402
+
+__all__ += ["SparseIsing", "SparsePotts"]

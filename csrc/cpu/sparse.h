@@ -1,0 +1,55 @@
+// C++ API of the CPU sparse-graph Gibbs kernels (spin and Potts nodes). Knows
+// nothing of Python. The graph is CSR (ELL is CSR with a fixed stride and
+// zero-weight padding); the coupling matrix must be symmetric. States are
+// laid out by node, the chains of a node contiguous: spins one bit per chain,
+// uint32 words [n_nodes, ceil(chains / 32)] (bit c % 32 of word c / 32 is
+// chain c, 1 = up); Potts nodes uint8 [n_nodes, chains] in 0..K-1.
+#pragma once
+#include <cstdint>
+
+#include "dispatch.h"
+
+namespace heatbath {
+namespace cpu {
+
+struct SparseGraph {
+  const i64* row;            // [n + 1]
+  const std::int32_t* col;   // [nnz]
+  const float* w;            // [nnz]
+  i64 n;
+};
+
+// Update schedule: nodes order[block_ptr[b] .. block_ptr[b + 1]) form block b
+// (an independent set; clamped nodes are left out). One sweep updates the
+// blocks in order; sweep t uses Philox streams (sweep0 + t) * 2^32 + node.
+struct SparseSchedule {
+  const std::int32_t* order;
+  const i64* block_ptr;
+  i64 nblocks;
+};
+
+struct SparseTable {
+  // s: [n, ceil(chains / 32)] packed spins; bias: [n]; beta: [chains].
+  void (*ising_sweeps)(std::uint32_t* s, i64 chains, const SparseGraph& g, const float* bias, const float* beta,
+                       const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps);
+  // s: [n, chains] uint8 in [0, K); bias: [n, K]; beta: [chains].
+  void (*potts_sweeps)(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias,
+                       const float* beta, const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps);
+  // Per chain: energy[c] = -1/2 sum_ij J_ij s_i s_j - sum_i b_i s_i and
+  // mag[c] = mean_i s_i (written). Accumulated (added) over chains: m1[k] +=
+  // sum_c s_{nodes[k]}, m2[k] += sum_c s_{pairs[2k]} s_{pairs[2k+1]}.
+  void (*ising_observe)(const std::uint32_t* s, i64 chains, const SparseGraph& g, const float* bias, double* energy,
+                        double* mag, const std::int32_t* nodes, i64 nnodes, double* m1, const std::int32_t* pairs,
+                        i64 npairs, double* m2);
+  // Potts: energy[c] = -1/2 sum_ij J_ij [s_i == s_j] - sum_i b_i[s_i];
+  // m1[k, q] += #chains with s_{nodes[k]} == q; m2[k] += #chains with equal
+  // states at the pair's ends.
+  void (*potts_observe)(const std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias,
+                        double* energy, const std::int32_t* nodes, i64 nnodes, double* m1,
+                        const std::int32_t* pairs, i64 npairs, double* m2);
+};
+
+}  // namespace cpu
+}  // namespace heatbath
+
+HB_DECLARE_ISA_TABLE(SparseTable, sparse_table)

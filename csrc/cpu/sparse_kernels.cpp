@@ -1,0 +1,327 @@
+// CPU loops over the sparse-graph updates of csrc/heatbath/sparse.h.
+// Compiled once per instruction-set level; each copy exports its SparseTable.
+// For each node of a block, the chains are taken 128 at a time (one Philox
+// tile: 32 blocks, vectorized) and the spin updates run on SIMD vectors of
+// chains (16 on AVX-512, 8 on AVX2), neighbour states read contiguously.
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "heatbath/sparse.h"
+#include "sparse.h"
+
+namespace heatbath {
+inline namespace HB_ISA {
+namespace {
+
+using cpu::SparseGraph;
+using cpu::SparseSchedule;
+
+constexpr i64 kTile = 4 * kTileBlocks;  // chains per Philox tile (128)
+
+// The 128 words of tile t of stream (seed, stream), by chain offset r:
+// element r of the tile is word r / 32 of block 32 t + r % 32.
+inline void tile_words(u64 seed, u64 stream, u64 t, u32 out[kTile]) {
+#if defined(HB_HAVE_SIMD)
+  constexpr int kChains = kTileBlocks / simd::kWidth;
+  vu32 c[kChains][4];
+  const u64 base = t * kTileBlocks;
+  vu32 lane;
+  for (int i = 0; i < simd::kWidth; ++i) lane[i] = static_cast<u32>(i);
+  for (int v = 0; v < kChains; ++v) {
+    c[v][0] = lane + static_cast<u32>(base + v * simd::kWidth);
+    c[v][1] = vu32{} + static_cast<u32>(base >> 32);
+    c[v][2] = vu32{} + static_cast<u32>(stream);
+    c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
+  }
+  philox4x32_10_n<kChains>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
+  for (int v = 0; v < kChains; ++v)
+    for (int l = 0; l < 4; ++l) std::memcpy(out + l * kTileBlocks + v * simd::kWidth, &c[v][l], sizeof(vu32));
+#else
+  for (int b = 0; b < kTileBlocks; ++b) {
+    const Words4 r = philox_block(seed, stream, t * kTileBlocks + b);
+    for (int l = 0; l < 4; ++l) out[l * kTileBlocks + b] = r.w[l];
+  }
+#endif
+}
+
+#if defined(HB_HAVE_SIMD)
+// Bit i of the kWidth-bit mask m -> lane i all ones (else zero).
+inline vi32 expand_bits(u32 m) {
+  vi32 bit;
+  for (int l = 0; l < simd::kWidth; ++l) bit[l] = 1 << l;
+  return ((vi32{} + static_cast<std::int32_t>(m)) & bit) == bit;
+}
+// Lane mask -> kWidth bits.
+inline u32 lane_bits(vi32 m) {
+#if defined(__AVX512F__)
+  return static_cast<u32>(_mm512_movepi32_mask(reinterpret_cast<__m512i>(m)));
+#else
+  return static_cast<u32>(_mm256_movemask_ps(reinterpret_cast<__m256>(m)));
+#endif
+}
+// m's lanes pick pw (bit set) or nw.
+inline vf32 pick(u32 m, vf32 pw, vf32 nw) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vf32>(_mm512_mask_blend_ps(static_cast<__mmask16>(m), reinterpret_cast<__m512>(nw),
+                                                     reinterpret_cast<__m512>(pw)));
+#else
+  return select(expand_bits(m), pw, nw);
+#endif
+}
+inline u32 load_bits(const std::uint8_t* p) {
+  u32 m = p[0];
+  if (simd::kWidth == 16) m |= static_cast<u32>(p[1]) << 8;
+  return m;
+}
+inline void store_bits(std::uint8_t* p, u32 m) {
+  p[0] = static_cast<std::uint8_t>(m);
+  if (simd::kWidth == 16) p[1] = static_cast<std::uint8_t>(m >> 8);
+}
+#endif
+
+// Spins packed one bit per chain: node i's chains in row i of `bits`
+// (row_bytes bytes; bit c % 8 of byte c / 8 is chain c, 1 = up). The field
+// f = b_i + sum_k J_ik s_k is summed as f + (s_k ? J : -J) in CSR order,
+// which equals fma(J, s_k, f) for s_k = +/-1 (the product is exact).
+inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g, const float* bias,
+                       const float* beta, i64 i, u64 seed, u64 stream, i64 t0, i64 t1) {
+  const i64 k0 = g.row[i], k1 = g.row[i + 1];
+  const float b = bias[i];
+  std::uint8_t* si = bits + i * row_bytes;
+  alignas(64) u32 words[kTile];
+  for (i64 t = t0; t < t1; ++t) {
+    tile_words(seed, stream, static_cast<u64>(t), words);
+    const i64 c_begin = t * kTile;
+    const i64 nc = C - c_begin < kTile ? C - c_begin : kTile;
+    i64 off = 0;
+#if defined(HB_HAVE_SIMD)
+    constexpr int kW = simd::kWidth;
+    // kU vectors of chains at once: independent sums hide the add latency.
+    constexpr int kU = 8;
+    for (; off + kU * kW <= nc; off += kU * kW) {
+      const i64 c0 = c_begin + off;
+      vf32 f[kU];
+      for (int u = 0; u < kU; ++u) f[u] = K<vf32>(b);
+      for (i64 k = k0; k < k1; ++k) {
+        const vf32 pw = K<vf32>(g.w[k]), nw = -pw;
+        const std::uint8_t* nb = bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8;
+        for (int u = 0; u < kU; ++u) f[u] = f[u] + pick(load_bits(nb + u * (kW / 8)), pw, nw);
+      }
+      for (int u = 0; u < kU; ++u) {
+        vf32 bt;
+        std::memcpy(&bt, beta + c0 + u * kW, sizeof(vf32));
+        vu32 wv;
+        std::memcpy(&wv, words + off + u * kW, sizeof(vu32));
+        store_bits(si + (c0 + u * kW) / 8, lane_bits(spin_up(f[u], bt, wv)));
+      }
+    }
+    for (; off + kW <= nc; off += kW) {
+      const i64 c0 = c_begin + off;
+      vf32 f = K<vf32>(b);
+      for (i64 k = k0; k < k1; ++k) {
+        const vf32 wv = K<vf32>(g.w[k]);
+        f = f + pick(load_bits(bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8), wv, -wv);
+      }
+      vf32 bt;
+      std::memcpy(&bt, beta + c0, sizeof(vf32));
+      vu32 wv;
+      std::memcpy(&wv, words + off, sizeof(vu32));
+      store_bits(si + c0 / 8, lane_bits(spin_up(f, bt, wv)));
+    }
+#endif
+    for (; off < nc; ++off) {
+      const i64 c = c_begin + off;
+      float f = b;
+      for (i64 k = k0; k < k1; ++k) {
+        const bool up = (bits[static_cast<i64>(g.col[k]) * row_bytes + c / 8] >> (c % 8)) & 1;
+        f = f + (up ? g.w[k] : -g.w[k]);
+      }
+      const std::uint8_t bit = static_cast<std::uint8_t>(1u << (c % 8));
+      si[c / 8] = spin_up(f, beta[c], words[off]) ? (si[c / 8] | bit) : (si[c / 8] & ~bit);
+    }
+  }
+}
+
+inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias, const float* beta,
+                       i64 i, u64 seed, u64 stream, i64 t0, i64 t1) {
+  const i64 k0 = g.row[i], k1 = g.row[i + 1];
+  alignas(64) u32 words[kTile];
+  float a[kPottsMaxStates];
+  for (i64 t = t0; t < t1; ++t) {
+    tile_words(seed, stream, static_cast<u64>(t), words);
+    const i64 c_begin = t * kTile;
+    const i64 nc = C - c_begin < kTile ? C - c_begin : kTile;
+    for (i64 off = 0; off < nc; ++off) {
+      const i64 c = c_begin + off;
+      for (int q = 0; q < K; ++q) a[q] = bias[i * K + q];
+      for (i64 k = k0; k < k1; ++k) {
+        const int sj = s[static_cast<i64>(g.col[k]) * C + c];
+        a[sj] = a[sj] + g.w[k];
+      }
+      s[i * C + c] = static_cast<std::uint8_t>(potts_draw(a, K, beta[c], words[off]));
+    }
+  }
+}
+
+// Runs the sweeps; node(i, stream, t0, t1) updates node i in chain tiles
+// [t0, t1). Chains are independent, so with enough chains every thread takes
+// a range of tiles and runs the whole schedule on it without any barrier;
+// otherwise the nodes of each block are split among the threads.
+template <class Node>
+void run_sweeps(const SparseSchedule& sch, i64 chains, u64 sweep0, i64 nsweeps, Node node) {
+  i64 work = 0;
+  for (i64 b = 0; b < sch.nblocks; ++b) work += sch.block_ptr[b + 1] - sch.block_ptr[b];
+  const i64 ntiles = (chains + kTile - 1) / kTile;
+  auto all = [&](i64 t0, i64 t1) {
+    for (i64 t = 0; t < nsweeps; ++t) {
+      const u64 sweep = sweep0 + static_cast<u64>(t);
+      for (i64 q = 0; q < sch.block_ptr[sch.nblocks]; ++q) {
+        const i64 i = sch.order[q];
+        node(i, sparse_stream(sweep, static_cast<u64>(i)), t0, t1);
+      }
+    }
+  };
+#if defined(_OPENMP)
+  const int nt = omp_get_max_threads();
+  if (nt > 1 && work * chains * nsweeps >= 65536) {
+    if (ntiles >= nt) {
+#pragma omp parallel
+      {
+        const i64 id = omp_get_thread_num(), n = omp_get_num_threads();
+        const i64 t0 = ntiles * id / n, t1 = ntiles * (id + 1) / n;
+        if (t0 < t1) all(t0, t1);
+      }
+      return;
+    }
+#pragma omp parallel
+    {
+      for (i64 t = 0; t < nsweeps; ++t) {
+        const u64 sweep = sweep0 + static_cast<u64>(t);
+        for (i64 b = 0; b < sch.nblocks; ++b) {
+#pragma omp for schedule(static)
+          for (i64 q = sch.block_ptr[b]; q < sch.block_ptr[b + 1]; ++q) {
+            const i64 i = sch.order[q];
+            node(i, sparse_stream(sweep, static_cast<u64>(i)), 0, ntiles);
+          }
+        }
+      }
+    }
+    return;
+  }
+#endif
+  all(0, ntiles);
+}
+
+void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const float* bias, const float* beta,
+                    const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps) {
+  if (chains <= 0 || nsweeps <= 0) return;
+  const i64 row_bytes = 4 * ((chains + 31) / 32);
+  auto* bits = reinterpret_cast<std::uint8_t*>(s);
+  run_sweeps(sch, chains, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+    ising_node(bits, row_bytes, chains, g, bias, beta, i, seed, stream, t0, t1);
+  });
+}
+
+void k_potts_sweeps(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias, const float* beta,
+                    const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps) {
+  if (chains <= 0 || nsweeps <= 0) return;
+  run_sweeps(sch, chains, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+    potts_node(s, chains, K, g, bias, beta, i, seed, stream, t0, t1);
+  });
+}
+
+// Calls body(c_begin, c_end) over chain ranges, in parallel when large.
+template <class Body>
+void over_chains(i64 chains, i64 cost, Body body) {
+#if defined(_OPENMP)
+  if (chains * cost >= 65536 && omp_get_max_threads() > 1) {
+#pragma omp parallel
+    {
+      const i64 t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const i64 chunk = (chains + nt - 1) / nt;
+      const i64 b = t * chunk, e = b + chunk < chains ? b + chunk : chains;
+      if (b < e) body(b, e);
+    }
+    return;
+  }
+#endif
+  body(0, chains);
+}
+
+void k_ising_observe(const std::uint32_t* s, i64 C, const SparseGraph& g, const float* bias, double* energy,
+                     double* mag, const std::int32_t* nodes, i64 nnodes, double* m1, const std::int32_t* pairs,
+                     i64 npairs, double* m2) {
+  if (C <= 0) return;
+  const i64 W = (C + 31) / 32;
+  auto spin = [&](i64 i, i64 c) { return ((s[i * W + (c >> 5)] >> (c & 31)) & 1u) ? 1 : -1; };
+  over_chains(C, g.row[g.n] + g.n, [&](i64 cb, i64 ce) {
+    std::vector<double> e(static_cast<size_t>(ce - cb), 0.0), m(static_cast<size_t>(ce - cb), 0.0);
+    for (i64 i = 0; i < g.n; ++i) {
+      for (i64 c = cb; c < ce; ++c) {
+        double f = 0.0;
+        for (i64 k = g.row[i]; k < g.row[i + 1]; ++k) f += static_cast<double>(g.w[k]) * spin(g.col[k], c);
+        const int si = spin(i, c);
+        e[c - cb] += si * (-0.5 * f - static_cast<double>(bias[i]));
+        m[c - cb] += si;
+      }
+    }
+    for (i64 c = cb; c < ce; ++c) {
+      energy[c] = e[c - cb];
+      mag[c] = g.n ? m[c - cb] / static_cast<double>(g.n) : 0.0;
+    }
+  });
+  for (i64 k = 0; k < nnodes; ++k) {
+    i64 acc = 0;
+    for (i64 c = 0; c < C; ++c) acc += spin(nodes[k], c);
+    m1[k] += static_cast<double>(acc);
+  }
+  for (i64 k = 0; k < npairs; ++k) {
+    i64 acc = 0;
+    for (i64 c = 0; c < C; ++c) acc += spin(pairs[2 * k], c) * spin(pairs[2 * k + 1], c);
+    m2[k] += static_cast<double>(acc);
+  }
+}
+
+void k_potts_observe(const std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias, double* energy,
+                     const std::int32_t* nodes, i64 nnodes, double* m1, const std::int32_t* pairs, i64 npairs,
+                     double* m2) {
+  if (C <= 0) return;
+  over_chains(C, g.row[g.n] + g.n, [&](i64 cb, i64 ce) {
+    std::vector<double> e(static_cast<size_t>(ce - cb), 0.0);
+    for (i64 i = 0; i < g.n; ++i) {
+      const std::uint8_t* si = s + i * C;
+      for (i64 c = cb; c < ce; ++c) {
+        double f = 0.0;
+        for (i64 k = g.row[i]; k < g.row[i + 1]; ++k)
+          f += s[static_cast<i64>(g.col[k]) * C + c] == si[c] ? static_cast<double>(g.w[k]) : 0.0;
+        e[c - cb] += -0.5 * f - static_cast<double>(bias[i * K + si[c]]);
+      }
+    }
+    for (i64 c = cb; c < ce; ++c) energy[c] = e[c - cb];
+  });
+  for (i64 k = 0; k < nnodes; ++k) {
+    const std::uint8_t* si = s + static_cast<i64>(nodes[k]) * C;
+    for (i64 c = 0; c < C; ++c) m1[k * K + si[c]] += 1.0;
+  }
+  for (i64 k = 0; k < npairs; ++k) {
+    const std::uint8_t* a = s + static_cast<i64>(pairs[2 * k]) * C;
+    const std::uint8_t* b = s + static_cast<i64>(pairs[2 * k + 1]) * C;
+    i64 acc = 0;
+    for (i64 c = 0; c < C; ++c) acc += a[c] == b[c];
+    m2[k] += static_cast<double>(acc);
+  }
+}
+
+}  // namespace
+
+const cpu::SparseTable kSparseTable = {k_ising_sweeps, k_potts_sweeps, k_ising_observe, k_potts_observe};
+
+}  // namespace HB_ISA
+}  // namespace heatbath
+
+HB_EXPORT_ISA_TABLE(SparseTable, sparse_table, kSparseTable)

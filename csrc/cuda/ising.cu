@@ -1,0 +1,136 @@
+// CUDA loops over the multi-spin-coded lattice updates of
+// csrc/heatbath/ising.h: one thread per packed word (32 sites) of the colour
+// being updated, the same formula and counter layout as the CPU, so the spins
+// agree to the bit.
+#include <cuda_runtime.h>
+
+#include "heatbath/ising.h"
+#include "ising.h"
+
+namespace heatbath {
+namespace cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+inline const char* launched() {
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
+}
+
+inline IsingGeometry geometry(i64 lx, i64 ly, i64 lz, int dim) {
+  IsingGeometry g;
+  g.lx = lx;
+  g.ly = ly;
+  g.lz = lz;
+  g.dim = dim;
+  g.h = lx / 2;
+  g.wpr = (g.h + 31) / 32;
+  g.rows = ly * lz;
+  return g;
+}
+
+inline unsigned grid_for(i64 n) {
+  const i64 g = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(g < 65535 * 64 ? g : 65535 * 64);
+}
+
+template <int Z, bool kM>
+__global__ void k_colour(u32* __restrict__ spins, IsingGeometry g, i64 chains, const u32* __restrict__ thr, int c,
+                         u64 seed, u64 stream) {
+  const i64 nwc = g.rows * g.wpr;
+  const i64 total = chains * nwc;
+  for (i64 idx = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<i64>(gridDim.x) * blockDim.x) {
+    const i64 n = idx / nwc, i = idx % nwc;
+    const i64 r = i / g.wpr, j = i % g.wpr;
+    u32* base = spins + n * 2 * nwc;
+    IsingThresholds th;
+#pragma unroll
+    for (int b = 0; b < 32; ++b) th.bits[b] = __ldg(thr + n * 33 + b);
+    th.always = __ldg(thr + n * 33 + 32);
+    u32 nbw[Z];
+    gather_neighbours<Z>(base, g, c, r, j, nbw);
+    u32 s[1] = {base[c * nwc + i]};
+    u32 nb[Z][1];
+#pragma unroll
+    for (int d = 0; d < Z; ++d) nb[d][0] = nbw[d];
+    const u64 w = static_cast<u64>((n * 2 + c) * nwc + i);
+    const u32 v[1] = {g.valid_mask()};
+    const u32 wl[1] = {static_cast<u32>(w)};
+    const u32 wh[1] = {static_cast<u32>(w >> 32)};
+    ising_update_words<Z, kM, 1>(s, nb, v, wl, wh, th, seed, stream);
+    base[c * nwc + i] = s[0];
+  }
+}
+
+template <int Z>
+__global__ void k_observe(const u32* __restrict__ spins, IsingGeometry g, i64 chains, i64* up, i64* agree) {
+  const i64 nwc = g.rows * g.wpr;
+  const i64 total = chains * nwc;
+  const u32 vm = g.valid_mask();
+  for (i64 idx = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<i64>(gridDim.x) * blockDim.x) {
+    const i64 n = idx / nwc, i = idx % nwc;
+    const i64 r = i / g.wpr, j = i % g.wpr;
+    const u32* base = spins + n * 2 * nwc;
+    u32 nb[Z];
+    gather_neighbours<Z>(base, g, 0, r, j, nb);
+    const u32 s = base[i];
+    unsigned long long u = popcount32(s) + popcount32(base[nwc + i]), a = 0;
+#pragma unroll
+    for (int d = 0; d < Z; ++d) a += popcount32(~(s ^ nb[d]) & vm);
+    atomicAdd(reinterpret_cast<unsigned long long*>(up + n), u);
+    atomicAdd(reinterpret_cast<unsigned long long*>(agree + n), a);
+  }
+}
+
+template <int Z>
+const char* observe_z(const u32* spins, const IsingGeometry& g, i64 chains, i64* up, i64* agree, cudaStream_t st) {
+  cudaMemsetAsync(up, 0, sizeof(i64) * chains, st);
+  cudaMemsetAsync(agree, 0, sizeof(i64) * chains, st);
+  k_observe<Z><<<grid_for(chains * g.rows * g.wpr), kThreads, 0, st>>>(spins, g, chains, up, agree);
+  return launched();
+}
+
+template <int Z, bool kM>
+const char* sweep_zm(u32* spins, const IsingGeometry& g, i64 chains, const u32* th, u64 seed, u64 sweep0,
+                     i64 nsweeps, i64 rec_every, i64* up, i64* agree, cudaStream_t st) {
+  const unsigned grid = grid_for(chains * g.rows * g.wpr);
+  for (i64 t = 0; t < nsweeps; ++t) {
+    for (int c = 0; c < 2; ++c) {
+      k_colour<Z, kM><<<grid, kThreads, 0, st>>>(spins, g, chains, th, c, seed, sweep0 + static_cast<u64>(t));
+      if (const char* e = launched()) return e;
+    }
+    if (rec_every > 0 && (t + 1) % rec_every == 0) {
+      const i64 rec = (t + 1) / rec_every - 1;
+      if (const char* e = observe_z<Z>(spins, g, chains, up + rec * chains, agree + rec * chains, st)) return e;
+    }
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+const char* ising_sweep(u32* spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, const u32* th, bool metropolis,
+                        u64 seed, u64 sweep0, i64 nsweeps, i64 rec_every, i64* up, i64* agree, void* stream) {
+  if (chains <= 0 || nsweeps <= 0) return nullptr;
+  const IsingGeometry g = geometry(lx, ly, lz, dim);
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  if (dim == 3)
+    return metropolis ? sweep_zm<6, true>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st)
+                      : sweep_zm<6, false>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st);
+  return metropolis ? sweep_zm<4, true>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st)
+                    : sweep_zm<4, false>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st);
+}
+
+const char* ising_observe(const u32* spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, i64* up, i64* agree,
+                          void* stream) {
+  if (chains <= 0) return nullptr;
+  const IsingGeometry g = geometry(lx, ly, lz, dim);
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  return dim == 3 ? observe_z<6>(spins, g, chains, up, agree, st) : observe_z<4>(spins, g, chains, up, agree, st);
+}
+
+}  // namespace cuda
+}  // namespace heatbath

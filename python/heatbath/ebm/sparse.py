@@ -1,0 +1,645 @@
+"""Sparse-graph Boltzmann machines with spin (+/-1) or categorical (Potts,
+K-state) nodes, sampled by block Gibbs (heat-bath) sweeps on CPU and GPU.
+
+Energies (J symmetric, zero diagonal; beta per chain)::
+
+    Ising:  E(s) = -sum_{i<j} J_ij s_i s_j - sum_i b_i s_i,        s_i = +/-1
+    Potts:  E(s) = -sum_{i<j} J_ij [s_i == s_j] - sum_i b_i[s_i],  s_i in 0..K-1
+
+    p(s) ~ exp(-beta E(s))
+
+The nodes are split into independent blocks by a graph colouring (DSATUR by
+default, or greedy, or given and then checked); a sweep updates the blocks in
+turn, every node of a block in parallel, for all chains. States are stored
+``[n_nodes, n_chains]`` so each update reads its neighbours' states of
+consecutive chains contiguously; spins are packed one bit per chain (32
+chains per uint32 word), Potts states one byte per chain. Clamped nodes keep their values (conditioning
+on observed nodes). The update of node i in chain c at sweep t is a pure
+function of (seed, t, i, c) (Philox stream t * 2^32 + i, element c): the same
+on any thread count, any chain count and on the GPU.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+
+from .. import _backend, _core
+from ..random import as_seed, integers
+from .graphs import (
+    CSRGraph,
+    blocks_from_colouring,
+    check_colouring,
+    couplings_to_graph,
+    dsatur_colouring,
+    graph_from_edges,
+    graph_from_networkx,
+    greedy_colouring,
+)
+
+__all__ = ["SparseIsing", "SparsePotts", "SparseSamples"]
+
+
+@dataclass
+class SparseSamples:
+    """What :meth:`SparseIsing.sample` / :meth:`SparsePotts.sample` recorded.
+
+    Attributes
+    ----------
+    energy : ndarray of shape (n_records, n_chains), float64
+    magnetization : ndarray of shape (n_records, n_chains), float64 or None
+        Mean spin (Ising only).
+    node_mean : ndarray of shape (n_nodes_observed,) (Ising: <s_i>) or
+        (n_nodes_observed, K) (Potts: P(s_i = k)), float64, or None
+    pair_mean : ndarray of shape (n_pairs,), float64, or None
+        Ising: <s_i s_j>; Potts: P(s_i == s_j).
+    states : ndarray of shape (n_records, n_chains, n_nodes) or None
+        The recorded states, when asked for (``keep_states=True``).
+    sweeps : int
+    seconds : float
+    """
+
+    energy: np.ndarray
+    magnetization: Optional[np.ndarray]
+    node_mean: Optional[np.ndarray]
+    pair_mean: Optional[np.ndarray]
+    states: Optional[np.ndarray]
+    sweeps: int
+    seconds: float
+
+
+def _as_int(v: Any, name: str, minimum: int) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an int, got bool")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
+    if i < minimum:
+        raise ValueError(f"'{name}': must be >= {minimum}, got {i}")
+    return i
+
+
+class _SparseModel:
+    _potts = False
+
+    def __init__(self, graph: CSRGraph, bias: Any, beta: Any, n_chains: Optional[int], colouring: Any,
+                 seed: Any, storage: str, device: str, K: int) -> None:
+        if storage not in ("csr", "ell"):
+            raise ValueError(f"'storage': expected 'csr' or 'ell', got {storage!r}")
+        if device not in ("cpu", "cuda"):
+            raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
+        self.graph = graph
+        self.n_nodes = graph.n
+        self.K = K
+        self.device = device
+        self.storage = storage
+        self.seed = as_seed(seed)
+        self._kernel_graph = graph.to_ell() if storage == "ell" else graph
+        bshape = (graph.n, K) if self._potts else (graph.n,)
+        if bias is None:
+            b = np.zeros(bshape)
+        else:
+            b = np.asarray(bias)
+            if b.dtype.kind not in "biuf":
+                raise TypeError(f"'bias': expected real values, got dtype {b.dtype}")
+            if b.shape != bshape:
+                raise ValueError(f"'bias': expected shape {bshape}, got {b.shape}")
+            if not np.all(np.isfinite(b)):
+                raise ValueError("'bias': must be finite")
+        self._bias = np.ascontiguousarray(b, dtype=np.float32)
+        bt = np.asarray(beta, dtype=np.float64)
+        if bt.ndim > 1:
+            raise ValueError(f"'beta': expected a float or a 1-D array, got shape {bt.shape}")
+        if n_chains is None:
+            n_chains = bt.size if bt.ndim == 1 else 1
+        self.n_chains = _as_int(n_chains, "n_chains", 1)
+        self.beta = beta
+        if colouring is None or (isinstance(colouring, str) and colouring == "dsatur"):
+            self.colours = dsatur_colouring(graph)
+        elif isinstance(colouring, str) and colouring == "greedy":
+            self.colours = greedy_colouring(graph)
+        elif isinstance(colouring, str):
+            raise ValueError(f"'colouring': expected 'dsatur', 'greedy', a colour per node or a list of blocks, "
+                             f"got {colouring!r}")
+        else:
+            self.colours = self._colours_from_user(colouring)
+        self.clamped = np.zeros(graph.n, dtype=bool)
+        self._sweep = 0
+        self._reschedule()
+        # (chain, node) order: a chain's initial state does not depend on the chain count
+        init = integers(0, K, shape=(self.n_chains, graph.n), seed=self.seed, stream=(1 << 63) + 2).T
+        if self._potts:
+            s = np.ascontiguousarray(init, dtype=np.uint8)
+        else:
+            s = _pack_spins((2 * init - 1).astype(np.int8))
+        self._s = self._to_device(s)
+
+    # ---- construction helpers ---------------------------------------------
+    def _colours_from_user(self, colouring: Any) -> np.ndarray:
+        arr = None
+        try:
+            arr = np.asarray(colouring)
+        except (ValueError, TypeError):
+            arr = None
+        if arr is not None and arr.dtype.kind in "iu" and arr.ndim == 1 and arr.shape == (self.n_nodes,):
+            return check_colouring(self.graph, arr, "colouring")
+        # a sequence of blocks (lists of node indices)
+        colours = np.full(self.n_nodes, -1, dtype=np.int64)
+        for c, block in enumerate(colouring):
+            idx = np.asarray(block, dtype=np.int64).reshape(-1)
+            if idx.size and (idx.min() < 0 or idx.max() >= self.n_nodes):
+                raise ValueError(f"'colouring': block {c} has a node index outside [0, {self.n_nodes})")
+            if np.any(colours[idx] >= 0):
+                raise ValueError(f"'colouring': block {c} repeats a node of an earlier block")
+            colours[idx] = c
+        if np.any(colours < 0):
+            raise ValueError(f"'colouring': the blocks miss node {int(np.flatnonzero(colours < 0)[0])}")
+        return check_colouring(self.graph, colours, "colouring")
+
+    def _to_device(self, a: np.ndarray):
+        return _backend.cupy_module().asarray(a) if self.device == "cuda" else a
+
+    def _reschedule(self) -> None:
+        order, ptr = blocks_from_colouring(self.colours, self.clamped)
+        g = self._kernel_graph
+        self._k = {
+            "row": self._to_device(g.row), "col": self._to_device(g.col), "w": self._to_device(g.weights),
+            "bias": self._to_device(self._bias.reshape(-1)), "order": self._to_device(order),
+            "block_ptr": ptr,
+        }
+
+    @property
+    def n_colours(self) -> int:
+        return int(self.colours.max()) + 1 if self.colours.size else 0
+
+    # ---- parameters ---------------------------------------------------------
+    @property
+    def beta(self) -> np.ndarray:
+        """Inverse temperature of each chain, shape (n_chains,), float64."""
+        return self._beta.astype(np.float64)
+
+    @beta.setter
+    def beta(self, value: Any) -> None:
+        b = np.asarray(value, dtype=np.float64)
+        if b.ndim == 0:
+            b = np.full(self.n_chains, float(b))
+        if b.shape != (self.n_chains,):
+            raise ValueError(f"'beta': expected a float or shape ({self.n_chains},), got shape {b.shape}")
+        if not np.all(np.isfinite(b)):
+            raise ValueError("'beta': must be finite")
+        self._beta = b.astype(np.float32)
+        self._beta_dev = self._to_device(self._beta)
+
+    @property
+    def couplings(self) -> np.ndarray:
+        """Dense (n, n) float64 couplings (as float32 values the sampler uses)."""
+        return self.graph.dense()
+
+    @property
+    def bias(self) -> np.ndarray:
+        return self._bias.astype(np.float64)
+
+    def set_parameters(self, edge_weights: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None) -> None:
+        """Replace the couplings of the existing edges (order of
+        ``graph.edges()``) and/or the biases."""
+        if edge_weights is not None:
+            i, j, _ = self.graph.edges()
+            w = np.asarray(edge_weights, dtype=np.float64)
+            if w.shape != i.shape:
+                raise ValueError(f"'edge_weights': expected shape {i.shape}, got {w.shape}")
+            self.graph = graph_from_edges(self.n_nodes, i, j, w, "edge_weights")
+            self._kernel_graph = self.graph.to_ell() if self.storage == "ell" else self.graph
+        if bias is not None:
+            b = np.asarray(bias, dtype=np.float64)
+            if b.shape != self._bias.shape:
+                raise ValueError(f"'bias': expected shape {self._bias.shape}, got {b.shape}")
+            self._bias = np.ascontiguousarray(b, dtype=np.float32)
+        self._reschedule()
+
+    # ---- state --------------------------------------------------------------
+    @property
+    def state(self) -> np.ndarray:
+        """States, shape (n_chains, n_nodes): int8 +/-1 (Ising) or uint8 in
+        [0, K) (Potts); a numpy copy."""
+        s = self._s.get() if self.device == "cuda" else self._s
+        if not self._potts:
+            s = _unpack_spins(s, self.n_chains)
+        return np.ascontiguousarray(s.T)
+
+    def _check_state(self, value: Any, shape: tuple, name: str) -> np.ndarray:
+        if _backend.is_cupy(value):
+            value = value.get()
+        s = np.asarray(value)
+        if s.dtype.kind not in "iub":
+            raise TypeError(f"'{name}': expected an integer array, got dtype {s.dtype}")
+        if s.shape != shape:
+            raise ValueError(f"'{name}': expected shape {shape}, got {s.shape}")
+        if self._potts:
+            if s.size and (s.min() < 0 or s.max() >= self.K):
+                raise ValueError(f"'{name}': Potts states must lie in [0, {self.K})")
+            return s.astype(np.uint8)
+        if s.dtype.kind == "b":
+            return np.where(s, 1, -1).astype(np.int8)
+        if not np.all((s == 1) | (s == -1)):
+            raise ValueError(f"'{name}': spin states must be +1 or -1")
+        return s.astype(np.int8)
+
+    @state.setter
+    def state(self, value: Any) -> None:
+        s = self._check_state(value, (self.n_chains, self.n_nodes), "state")
+        s = np.ascontiguousarray(s.T)
+        self._s = self._to_device(s if self._potts else _pack_spins(s))
+
+    def clamp(self, nodes: Any, values: Any) -> None:
+        """Hold ``nodes`` fixed at ``values`` (shape (len(nodes),) for all
+        chains alike, or (n_chains, len(nodes))). Clamped nodes are skipped by
+        the sweeps; a later clamp adds to the set."""
+        idx = np.asarray(nodes, dtype=np.int64).reshape(-1)
+        if idx.size and (idx.min() < 0 or idx.max() >= self.n_nodes):
+            raise ValueError(f"'nodes': indices must lie in [0, {self.n_nodes})")
+        v = np.asarray(values)
+        if v.ndim == 1:
+            v = np.broadcast_to(v, (self.n_chains, idx.size))
+        v = self._check_state(v, (self.n_chains, idx.size), "values")
+        s = self.state
+        s[:, idx] = v
+        self.state = s
+        self.clamped[idx] = True
+        self._reschedule()
+
+    def unclamp(self, nodes: Any = None) -> None:
+        """Release the given clamped nodes (all when None)."""
+        if nodes is None:
+            self.clamped[:] = False
+        else:
+            self.clamped[np.asarray(nodes, dtype=np.int64)] = False
+        self._reschedule()
+
+    # ---- kernels ------------------------------------------------------------
+    def _args(self):
+        k = self._k
+        if self.device == "cuda":
+            p = _backend.device_pointer
+            return (p(k["row"]), p(k["col"]), p(k["w"]), p(k["bias"]), p(self._beta_dev), p(k["order"]))
+        return (k["row"], k["col"], k["w"], k["bias"], self._beta_dev, k["order"])
+
+    def sweep(self, n: int = 1) -> "_SparseModel":
+        """Run ``n`` sweeps (every free node updated once per sweep)."""
+        n = _as_int(n, "n", 0)
+        if n == 0:
+            return self
+        row, col, w, bias, beta, order = self._args()
+        bp = self._k["block_ptr"]
+        if self.device == "cuda":
+            cu = _backend.cuda_module()
+            with _backend.on_device(self._s):
+                cu.sparse_sweeps(_backend.device_pointer(self._s), self.n_chains, self.K if self._potts else 0,
+                                 self.n_nodes, row, col, w, bias, beta, order, bp, self.seed, self._sweep, n,
+                                 _backend.current_stream())
+        elif self._potts:
+            _core.sparse_potts_sweeps(self._s.reshape(-1), self.n_chains, self.K, row, col, w, bias, beta, order,
+                                      bp, self.seed, self._sweep, n)
+        else:
+            _core.sparse_ising_sweeps(self._s.reshape(-1), self.n_chains, row, col, w, bias, beta, order, bp,
+                                      self.seed, self._sweep, n)
+        self._sweep += n
+        return self
+
+    @property
+    def sweeps_done(self) -> int:
+        return self._sweep
+
+    def _observe(self, nodes: np.ndarray, pairs: np.ndarray, m1, m2):
+        """energy [C], mag [C] (Ising); adds node/pair sums to m1, m2."""
+        row, col, w, bias, _, _ = self._args()
+        C = self.n_chains
+        if self.device == "cuda":
+            cp = _backend.cupy_module()
+            cu = _backend.cuda_module()
+            p = _backend.device_pointer
+            energy = cp.zeros(C, dtype=cp.float64)
+            mag = cp.zeros(C, dtype=cp.float64)
+            with _backend.on_device(self._s):
+                cu.sparse_observe(p(self._s), C, self.K if self._potts else 0, self.n_nodes, row, col, w, bias,
+                                  p(energy), p(mag), p(nodes), int(nodes.size), p(m1), p(pairs),
+                                  int(pairs.size // 2), p(m2), _backend.current_stream())
+            return energy, mag
+        energy = np.zeros(C)
+        mag = np.zeros(C)
+        if self._potts:
+            _core.sparse_potts_observe(self._s.reshape(-1), C, self.K, row, col, w, bias, energy, nodes,
+                                       m1.reshape(-1), pairs.reshape(-1), m2)
+        else:
+            _core.sparse_ising_observe(self._s.reshape(-1), C, row, col, w, bias, energy, mag, nodes, m1,
+                                       pairs.reshape(-1), m2)
+        return energy, mag
+
+    def energy(self) -> np.ndarray:
+        """Energy of each chain's current state, shape (n_chains,), float64."""
+        xp = _backend.cupy_module() if self.device == "cuda" else np
+        e, _ = self._observe(xp.zeros(0, dtype=np.int32), xp.zeros(0, dtype=np.int32),
+                             xp.zeros(0), xp.zeros(0))
+        return e.get() if self.device == "cuda" else e
+
+    def sample(self, n_samples: int, warmup: int = 0, thin: int = 1, nodes: Any = None, pairs: Any = None,
+               keep_states: bool = False) -> SparseSamples:
+        """Warm up, then record ``n_samples`` states ``thin`` sweeps apart.
+
+        The energy (and magnetization) of every chain, and the sums over
+        chains and records of the chosen nodes' states and pair products, are
+        accumulated by kernels on the device holding the states: nothing is
+        copied back per sweep unless ``keep_states``.
+
+        Parameters
+        ----------
+        nodes : array_like of int, optional
+            Nodes whose first moments to estimate ("all" for every node).
+        pairs : array_like of shape (n_pairs, 2), optional
+            Node pairs whose second moments to estimate ("edges" for every edge).
+        """
+        n_samples = _as_int(n_samples, "n_samples", 1)
+        thin = _as_int(thin, "thin", 1)
+        self.sweep(_as_int(warmup, "warmup", 0))
+        xp = _backend.cupy_module() if self.device == "cuda" else np
+        nd = self._node_list(nodes)
+        pr = self._pair_list(pairs)
+        m1 = xp.zeros((nd.size, self.K) if self._potts else nd.size)
+        m2 = xp.zeros(pr.shape[0])
+        nd_d, pr_d = xp.asarray(nd), xp.asarray(np.ascontiguousarray(pr.reshape(-1)))
+        E = []
+        M = []
+        states = []
+        t0 = time.perf_counter()
+        for _ in range(n_samples):
+            self.sweep(thin)
+            e, m = self._observe(nd_d, pr_d, m1, m2)
+            E.append(e)
+            M.append(m)
+            if keep_states:
+                states.append(self.state)
+        if self.device == "cuda":
+            E = [e.get() for e in E]
+            M = [m.get() for m in M]
+            m1, m2 = m1.get(), m2.get()
+        dt = time.perf_counter() - t0
+        denom = float(n_samples * self.n_chains)
+        return SparseSamples(
+            energy=np.array(E), magnetization=None if self._potts else np.array(M),
+            node_mean=m1 / denom if nd.size else None, pair_mean=m2 / denom if pr.shape[0] else None,
+            states=np.array(states) if keep_states else None, sweeps=n_samples * thin, seconds=dt)
+
+    def _node_list(self, nodes: Any) -> np.ndarray:
+        if nodes is None:
+            return np.zeros(0, dtype=np.int32)
+        if isinstance(nodes, str) and nodes == "all":
+            return np.arange(self.n_nodes, dtype=np.int32)
+        nd = np.asarray(nodes, dtype=np.int64).reshape(-1)
+        if nd.size and (nd.min() < 0 or nd.max() >= self.n_nodes):
+            raise ValueError(f"'nodes': indices must lie in [0, {self.n_nodes})")
+        return nd.astype(np.int32)
+
+    def _pair_list(self, pairs: Any) -> np.ndarray:
+        if pairs is None:
+            return np.zeros((0, 2), dtype=np.int32)
+        if isinstance(pairs, str) and pairs == "edges":
+            i, j, _ = self.graph.edges()
+            return np.stack([i, j], axis=1).astype(np.int32)
+        p = np.asarray(pairs, dtype=np.int64)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise ValueError(f"'pairs': expected shape (n_pairs, 2), got {p.shape}")
+        if p.size and (p.min() < 0 or p.max() >= self.n_nodes):
+            raise ValueError(f"'pairs': indices must lie in [0, {self.n_nodes})")
+        return p.astype(np.int32)
+
+    # ---- exact answers for small graphs ------------------------------------
+    def enumerate_log_probs(self, beta: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, float]:
+        """Exact distribution of the free nodes given the clamped ones (chain
+        0's clamped values) by enumeration, for small graphs (<= 20 free
+        nodes).
+
+        Returns
+        -------
+        states : ndarray (n_states, n_nodes), log_p : ndarray (n_states,), log_z : float
+        """
+        free = np.flatnonzero(~self.clamped)
+        if free.size > 20:
+            raise ValueError(f"enumeration needs <= 20 free nodes, got {free.size}")
+        beta = float(self._beta[0]) if beta is None else float(beta)
+        q = self.K
+        grid = np.indices((q,) * free.size).reshape(free.size, -1).T
+        base = self.state[0]
+        states = np.repeat(base[None, :], grid.shape[0], axis=0).astype(np.int64)
+        states[:, free] = grid if self._potts else 2 * grid - 1
+        e = self.energy_of(states)
+        lw = -beta * e
+        m = lw.max()
+        log_z = float(m + np.log(np.exp(lw - m).sum()))
+        return states, lw - log_z, log_z
+
+    def energy_of(self, states: Any) -> np.ndarray:
+        """Energies of given states (n, n_nodes) in float64 (numpy)."""
+        s = np.asarray(states)
+        i, j, w = self.graph.edges()
+        w = w.astype(np.float64)
+        b = self._bias.astype(np.float64)
+        if self._potts:
+            pair = (s[:, i] == s[:, j]) @ w
+            single = b[np.arange(self.n_nodes)[None, :], s].sum(axis=1)
+        else:
+            s = s.astype(np.float64)
+            pair = (s[:, i] * s[:, j]) @ w
+            single = s @ b
+        return -(pair + single)
+
+
+class SparseIsing(_SparseModel):
+    """Sparse Boltzmann machine of +/-1 spins with real couplings and biases.
+
+    Parameters
+    ----------
+    couplings : array_like (n, n) or scipy.sparse matrix
+        Symmetric, zero diagonal. (Or use :meth:`from_networkx`,
+        :meth:`from_edges`.)
+    bias : array_like of shape (n,), optional
+    beta : float or array_like of shape (n_chains,)
+    n_chains : int, optional
+    colouring : "dsatur", "greedy", int array (n,) or sequence of blocks
+        Given colourings are checked to be proper.
+    seed : int, numpy.random.Generator or None
+    storage : {"csr", "ell"}
+        Neighbour lists as CSR or padded to the maximum degree (ELL).
+    device : {"cpu", "cuda"}
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from heatbath.ebm import SparseIsing
+    >>> J = np.array([[0, 1.0], [1.0, 0]])
+    >>> m = SparseIsing(J, beta=0.5, n_chains=1000, seed=0)
+    >>> r = m.sample(200, warmup=10, pairs=[[0, 1]])
+    >>> abs(r.pair_mean[0] - np.tanh(0.5)) < 0.02
+    True
+    """
+
+    _potts = False
+
+    def __init__(self, couplings: Any, bias: Any = None, beta: Any = 1.0, n_chains: Optional[int] = None,
+                 colouring: Any = "dsatur", seed: Any = None, storage: str = "csr", device: str = "cpu") -> None:
+        graph = couplings if isinstance(couplings, CSRGraph) else couplings_to_graph(couplings, "couplings")
+        super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, 2)
+
+    @classmethod
+    def from_edges(cls, nodes: Union[int, Sequence[Any]], edges: Sequence[Any], weights: Any, bias: Any = None,
+                   **kw: Any) -> "SparseIsing":
+        """THRML-like construction: ``nodes`` (a count or a list of hashable
+        node objects), ``edges`` (pairs of nodes), ``weights`` (one per edge)."""
+        g, _ = _edges_graph(nodes, edges, weights)
+        return cls(g, bias, **kw)
+
+    @classmethod
+    def from_networkx(cls, G: Any, weight: str = "weight", bias: str = "bias", **kw: Any) -> "SparseIsing":
+        """From an undirected networkx graph: edge attribute ``weight`` (default
+        1), node attribute ``bias`` (default 0)."""
+        g, nodes = graph_from_networkx(G, weight)
+        b = np.array([float(G.nodes[v].get(bias, 0.0)) for v in nodes])
+        return cls(g, b, **kw)
+
+    def moments(self, n_samples: int = 200, warmup: int = 20, thin: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        """<s_i> for every node and <s_i s_j> for every edge (order of
+        ``graph.edges()``), averaged over chains and samples. With clamped
+        nodes these are the clamped (positive-phase) moments, else the free
+        (negative-phase) ones."""
+        r = self.sample(n_samples, warmup, thin, nodes="all", pairs="edges")
+        pm = r.pair_mean if r.pair_mean is not None else np.zeros(0)
+        return r.node_mean, pm
+
+    def fit(self, data: Any, visible: Any = None, n_iter: int = 100, lr: float = 0.05, n_samples: int = 20,
+            sweeps: int = 2, l2: float = 0.0, verbose: bool = False) -> "SparseIsing":
+        """Fit couplings (on the existing edges) and biases to binary data by
+        the contrastive gradient of the log likelihood:
+        ``dJ_ij ~ <s_i s_j>_clamped - <s_i s_j>_free``, ``db_i ~ <s_i>_clamped - <s_i>_free``.
+
+        Parameters
+        ----------
+        data : array_like of shape (n_data, n_visible)
+            Binary data, {0, 1} or {-1, +1} (or bool).
+        visible : array_like of int, optional
+            The visible nodes (default: all nodes, a fully visible machine,
+            whose clamped moments are the data moments).
+        n_iter : int
+            Gradient steps.
+        lr : float
+            Learning rate.
+        n_samples, sweeps : int
+            Free phase: persistent chains (this model's), ``n_samples``
+            records ``sweeps`` sweeps apart per step.
+        """
+        X = np.asarray(data)
+        if X.dtype.kind not in "biuf" or X.ndim != 2:
+            raise TypeError(f"'data': expected a 2-D array of binary values, got dtype {X.dtype}, shape {X.shape}")
+        vis = np.arange(self.n_nodes) if visible is None else np.asarray(visible, dtype=np.int64).reshape(-1)
+        if X.shape[1] != vis.size:
+            raise ValueError(f"'data': expected {vis.size} columns (visible nodes), got {X.shape[1]}")
+        vals = np.unique(X)
+        if np.all(np.isin(vals, [0, 1])):
+            S = 2 * X.astype(np.int8) - 1
+        elif np.all(np.isin(vals, [-1, 1])):
+            S = X.astype(np.int8)
+        else:
+            raise ValueError("'data': values must be binary, {0, 1} or {-1, +1}")
+        i, j, w = self.graph.edges()
+        w = w.astype(np.float64)
+        b = self._bias.astype(np.float64)
+        hidden = np.setdiff1d(np.arange(self.n_nodes), vis)
+        if hidden.size == 0:
+            pos1 = np.zeros(self.n_nodes)
+            pos1[vis] = S.mean(axis=0)
+            full = np.zeros((S.shape[0], self.n_nodes), dtype=np.float64)
+            full[:, vis] = S
+            pos2 = (full[:, i] * full[:, j]).mean(axis=0)
+        else:
+            clamped = SparseIsing(self.graph, b, beta=self.beta[0], n_chains=S.shape[0],
+                                  colouring=self.colours, seed=self.seed + 1)
+        for it in range(_as_int(n_iter, "n_iter", 1)):
+            if hidden.size:
+                clamped.set_parameters(w, b)
+                clamped.unclamp()
+                clamped.clamp(vis, S)
+                pos1, pos2 = clamped.moments(n_samples, warmup=sweeps * 2, thin=sweeps)
+            self.set_parameters(w, b)
+            neg1, neg2 = self.moments(n_samples, warmup=0, thin=sweeps)
+            w += lr * (pos2 - neg2) - lr * l2 * w
+            b += lr * (pos1 - neg1)
+            if verbose:
+                print(f"fit step {it}: |grad J| = {np.abs(pos2 - neg2).max():.4f}")
+        self.set_parameters(w, b)
+        return self
+
+
+class SparsePotts(_SparseModel):
+    """Sparse Potts model: K-state nodes, ``E = -sum_{i<j} J_ij [s_i == s_j] -
+    sum_i b_i[s_i]``. Parameters as :class:`SparseIsing`, with ``K`` states
+    (2 .. 64) and ``bias`` of shape (n, K)."""
+
+    _potts = True
+
+    def __init__(self, couplings: Any, K: int, bias: Any = None, beta: Any = 1.0, n_chains: Optional[int] = None,
+                 colouring: Any = "dsatur", seed: Any = None, storage: str = "csr", device: str = "cpu") -> None:
+        K = _as_int(K, "K", 2)
+        if K > 64:
+            raise ValueError(f"'K': at most 64 states, got {K}")
+        graph = couplings if isinstance(couplings, CSRGraph) else couplings_to_graph(couplings, "couplings")
+        super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, K)
+
+    @classmethod
+    def from_edges(cls, nodes: Union[int, Sequence[Any]], edges: Sequence[Any], weights: Any, K: int,
+                   bias: Any = None, **kw: Any) -> "SparsePotts":
+        g, _ = _edges_graph(nodes, edges, weights)
+        return cls(g, K, bias, **kw)
+
+    @classmethod
+    def from_networkx(cls, G: Any, K: int, weight: str = "weight", **kw: Any) -> "SparsePotts":
+        g, _ = graph_from_networkx(G, weight)
+        return cls(g, K, **kw)
+
+
+def _pack_spins(s: np.ndarray) -> np.ndarray:
+    """+/-1 int8 states (n, C) -> uint32 words (n, ceil(C / 32)), bit c % 32 of
+    word c / 32 set when chain c is up (little-endian bit order)."""
+    n, C = s.shape
+    W = (C + 31) // 32
+    bits = np.zeros((n, 32 * W), dtype=bool)
+    bits[:, :C] = s > 0
+    return np.ascontiguousarray(np.packbits(bits, axis=1, bitorder="little").view("<u4"))
+
+
+def _unpack_spins(words: np.ndarray, C: int) -> np.ndarray:
+    b = np.unpackbits(np.ascontiguousarray(words).view(np.uint8), axis=1, bitorder="little")[:, :C]
+    return (2 * b.astype(np.int8) - 1).astype(np.int8)
+
+
+def _edges_graph(nodes: Any, edges: Any, weights: Any) -> tuple[CSRGraph, list]:
+    if isinstance(nodes, (int, np.integer)):
+        node_list = list(range(int(nodes)))
+    else:
+        node_list = list(nodes)
+    index = {v: k for k, v in enumerate(node_list)}
+    if len(index) != len(node_list):
+        raise ValueError("'nodes': duplicate nodes")
+    try:
+        pairs = [(index[a], index[b]) for a, b in edges]
+    except KeyError as exc:
+        raise ValueError(f"'edges': unknown node {exc.args[0]!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError("'edges': expected a sequence of (node, node) pairs") from None
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    if w.size != len(pairs):
+        raise ValueError(f"'weights': expected one weight per edge ({len(pairs)}), got {w.size}")
+    i = np.array([p[0] for p in pairs], dtype=np.int64)
+    j = np.array([p[1] for p in pairs], dtype=np.int64)
+    return graph_from_edges(len(node_list), i, j, w, "edges"), node_list
