@@ -45,6 +45,26 @@ def save(path: str, kind: str, config: Dict[str, Any], arrays: Dict[str, Any]) -
     return path
 
 
+def read_kind(path: str) -> str:
+    """The model kind stored in a checkpoint (CheckpointError if unreadable)."""
+    if not os.path.exists(path) and os.path.exists(path + ".npz"):
+        path = path + ".npz"
+    if not os.path.isfile(path):
+        raise CheckpointError(f"'path': no checkpoint file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if "__meta__" not in z.files:
+                raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (no metadata)")
+            meta = json.loads(z["__meta__"].tobytes().decode())
+    except CheckpointError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError) as exc:
+        raise CheckpointError(f"'path': {path} is corrupt or not an .npz checkpoint ({exc})") from None
+    if meta.get("format") != FORMAT:
+        raise CheckpointError(f"'path': {path} is not a heatbath checkpoint")
+    return str(meta.get("kind"))
+
+
 def load(path: str, kind: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """Read a checkpoint of model kind ``kind``: (config, arrays). Raises
     CheckpointError naming the problem for a missing, corrupt, foreign or

@@ -29,7 +29,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         return int(args.fn(args) or 0)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
+        # one clear line, no traceback, for bad paths, corrupt checkpoints,
+        # unknown names, impossible sizes and missing optional packages
         parser.exit(2, f"heatbath {args.command}: error: {exc}\n")
 
 

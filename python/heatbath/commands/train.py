@@ -37,6 +37,9 @@ class Trainer:
 
 TRAINERS: Dict[str, Union[Trainer, str]] = {
     "rbm-digits": "heatbath.commands.train:RBM_DIGITS",
+    "swissroll": "heatbath.diffusion.cli:SWISSROLL",
+    "heartbeat": "heatbath.diffusion.cli:HEARTBEAT",
+    "digits": "heatbath.diffusion.cli:DIGITS",
 }
 
 

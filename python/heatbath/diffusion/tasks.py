@@ -1,0 +1,217 @@
+"""The 2015 paper's experiments as runs: data set, model, training,
+evaluation against the published bound, sampling, inpainting and plots.
+Used by ``heatbath train swissroll|heartbeat|digits`` and ``heatbath
+sample|evaluate|inpaint DIR``.
+
+A run folder holds ``model.npz`` (the checkpoint) and ``run.json`` (data
+set, training time, bound).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from .. import checkpoint
+from ..data import toy
+from .binomial import BinomialDPM
+from .dpm import GaussianDPM
+
+
+@dataclass(frozen=True)
+class Dataset:
+    name: str
+    binary: bool
+    paper_bits: Optional[float]  # the paper's K on held-out data (Table 1)
+    paper_note: str
+    load: Callable[[int], Tuple[np.ndarray, np.ndarray]]  # seed -> (train, test)
+
+
+def _swissroll(seed: int):
+    s = toy.load("swissroll", 20000, seed=seed)
+    return s.train, s.test
+
+
+def _heartbeat(seed: int):
+    s = toy.load("heartbeat", 20000, seed=seed)
+    return s.train.astype(np.float64), s.test.astype(np.float64)
+
+
+def digits_rescaled() -> Tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's 8x8 digits (shipped with scikit-learn), pixels scaled
+    to zero mean and unit variance overall, with the fixed split of
+    ``heatbath.data.digits``."""
+    from ..data.digits import N_TEST, binarized_digits  # noqa: F401  (same split)
+    from ..data import digits as dmod
+
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError as exc:
+        raise ImportError("the digits data ship with scikit-learn: `pip install scikit-learn`") from exc
+    from .. import random as hr
+
+    X = load_digits().data.astype(np.float64)
+    perm = np.argsort(hr.uniform(X.shape[0], dmod._SPLIT_SEED, dtype="float64"), kind="stable")
+    X = (X - X.mean()) / X.std()
+    return X[perm[dmod.N_TEST:]], X[perm[: dmod.N_TEST]]
+
+
+DATASETS: Dict[str, Dataset] = {
+    "swissroll": Dataset("swissroll", False, 2.35, "Swiss roll, T = 40 (paper: K = 2.35 bits)", _swissroll),
+    "heartbeat": Dataset("heartbeat", True, -2.414,
+                         "binary heartbeat, T = 2000 (paper: K = -2.414 bits; true log2(1/5) = -2.322)",
+                         _heartbeat),
+    "digits": Dataset("digits", False, None, "8x8 digits, rescaled (no published K)", lambda seed: digits_rescaled()),
+}
+
+
+def dataset(name: str) -> Dataset:
+    if name not in DATASETS:
+        raise ValueError(f"'data': unknown data set {name!r}; choose one of {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
+
+
+def build_model(name: str, T: Optional[int], seed: int, xp=np, **kw: Any):
+    if name == "swissroll":
+        return GaussianDPM(2, T or 40, net=kw.get("net", "rbf"), mode=kw.get("mode", "paper"), seed=seed, xp=xp)
+    if name == "heartbeat":
+        return BinomialDPM(20, T or 2000, hidden=kw.get("hidden", 128), seed=seed, xp=xp)
+    if name == "digits":
+        return GaussianDPM(64, T or 100, net="mlp", mode=kw.get("mode", "epsilon"), hidden=kw.get("hidden", 256),
+                           step1_beta=1e-3, seed=seed, xp=xp)
+    raise ValueError(f"'data': unknown data set {name!r}")
+
+
+def load_run(folder: str, xp=np):
+    """(model, run info) from a run folder (or a checkpoint path)."""
+    path = folder if folder.endswith(".npz") else os.path.join(folder, "model.npz")
+    kind = checkpoint.read_kind(path)
+    cls = {"GaussianDPM": GaussianDPM, "BinomialDPM": BinomialDPM}.get(kind)
+    if cls is None:
+        raise checkpoint.CheckpointError(f"'path': {path} holds a {kind!r} model, not a diffusion model")
+    model = cls.load(path, xp=xp)
+    info_path = os.path.join(os.path.dirname(path), "run.json")
+    info: Dict[str, Any] = {}
+    if os.path.isfile(info_path):
+        try:
+            with open(info_path) as f:
+                info = json.load(f)
+        except (OSError, json.JSONDecodeError) as exc:
+            raise checkpoint.CheckpointError(f"'path': {info_path} is corrupt ({exc})") from None
+    if "data" not in info:
+        info["data"] = {"GaussianDPM": "swissroll" if model.dim == 2 else "digits"}.get(kind, "heartbeat")
+    return model, info
+
+
+def write_info(folder: str, info: Dict[str, Any]) -> None:
+    os.makedirs(folder, exist_ok=True)
+    tmp = os.path.join(folder, ".run.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(info, f, indent=2)
+    os.replace(tmp, os.path.join(folder, "run.json"))
+
+
+def evaluate(model, test: np.ndarray, n: int, n_draws: int = 1):
+    """The bound on up to n held-out samples."""
+    return model.bound(test[:n], n_draws=n_draws)
+
+
+def report(name: str, b) -> str:
+    ds = DATASETS.get(name)
+    line = f"K = {b.bits:.3f} +- {b.stderr:.3f} bits per sample ({b.bits_per_dim:.4f} per dimension)"
+    if ds is not None and ds.paper_bits is not None:
+        verdict = "at or above" if b.bits >= ds.paper_bits else "BELOW"
+        line += f"; paper {ds.paper_bits} bits: {verdict} the published value"
+    if ds is not None and not ds.binary:
+        line += f"; K - L(isotropic Gaussian) = {b.gain_over_gaussian:.3f} bits"
+    return line
+
+
+# ---- plots ---------------------------------------------------------------------------
+
+def _plt():
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:
+        raise RuntimeError("plots need matplotlib: `pip install heatbath[plot]`") from exc
+    return plt
+
+
+def plot_swissroll_figure(model: GaussianDPM, data: np.ndarray, path: str, n: int = 2000, seed: int = 0) -> str:
+    """The paper's Figure 1: the forward trajectory at t = 0, T/2, T (top) and
+    the reverse trajectory at the same times (bottom) with the drift field
+    mu(x_t, t) - x_t."""
+    plt = _plt()
+    from .. import random as hr
+
+    T = model.T
+    x0 = data[:n]
+    times = [0, T // 2, T]
+    fig, axes = plt.subplots(2, 3, figsize=(11, 7.2))
+    noise = hr.normal(x0.shape, seed, dtype="float64")
+    for j, t in enumerate(times):
+        xt = x0 if t == 0 else model.q_sample(x0, np.full(len(x0), t), noise)
+        axes[0, j].scatter(xt[:, 0], xt[:, 1], s=1, alpha=0.5)
+        axes[0, j].set_title(f"forward q(x) at t = {t}")
+    traj = model.sample(n, seed=seed + 1, return_trajectory=True)  # x_T .. x_1
+    for j, t in enumerate(times):
+        xt = traj[T - max(t, 1)]
+        ax = axes[1, j]
+        ax.scatter(xt[:, 0], xt[:, 1], s=1, alpha=0.5, color="C1")
+        ax.set_title(f"reverse p(x) at t = {max(t, 1)}")
+        g = np.linspace(-2.2, 2.2, 17)
+        gx, gy = np.meshgrid(g, g)
+        pts = np.stack([gx.ravel(), gy.ravel()], axis=1)
+        tt = np.full(len(pts), max(t, 2))
+        mu, _ = model.reverse_kernel(pts, tt)
+        drift = mu - pts
+        ax.quiver(pts[:, 0], pts[:, 1], drift[:, 0], drift[:, 1], color="k", alpha=0.6, angles="xy")
+    for ax in axes.ravel():
+        ax.set_xlim(-2.5, 2.5)
+        ax.set_ylim(-2.5, 2.5)
+        ax.set_aspect("equal")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Swiss roll: forward diffusion (top), learned reverse diffusion and its drift (bottom)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_samples(name: str, samples: np.ndarray, path: str) -> str:
+    """A scatter (Swiss roll), a raster of sequences (heartbeat) or a grid of
+    images (digits)."""
+    plt = _plt()
+    if name == "swissroll":
+        fig, ax = plt.subplots(figsize=(5, 5))
+        ax.scatter(samples[:, 0], samples[:, 1], s=1, alpha=0.5)
+        ax.set_aspect("equal")
+        ax.set_title(f"{len(samples)} samples")
+    elif name == "heartbeat":
+        k = min(len(samples), 40)
+        fig, ax = plt.subplots(figsize=(6, 0.18 * k + 1))
+        ax.imshow(samples[:k], cmap="gray_r", aspect="auto", interpolation="nearest")
+        ax.set_xlabel("bin")
+        ax.set_ylabel("sample")
+        ax.set_title("binary heartbeat samples")
+    else:
+        k = int(math.sqrt(min(len(samples), 100)))
+        side = int(round(math.sqrt(samples.shape[1])))
+        fig, axes = plt.subplots(k, k, figsize=(k, k))
+        for i, ax in enumerate(np.ravel(axes)):
+            ax.imshow(samples[i].reshape(side, side), cmap="gray_r")
+            ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
