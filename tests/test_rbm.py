@@ -211,7 +211,7 @@ def test_partial_fit_transform_score_and_pickle():
 
 
 def test_sklearn_check_estimator():
-    pytest.importorskip("sklearn")
+    pytest.importorskip("sklearn", minversion="1.6")  # expected_failed_checks, on_skip
     from sklearn.utils.estimator_checks import check_estimator
 
     reason = "score_samples flips one random feature per sample (as scikit-learn's BernoulliRBM)"
