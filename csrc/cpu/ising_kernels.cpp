@@ -222,6 +222,34 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
   const i64 total = chains * nbatch;
   const bool par = total * kBatch >= 4096;
 #if defined(_OPENMP)
+  // Chains are independent: with at least as many chains as threads, each
+  // thread runs all sweeps of a range of chains, without barriers.
+  if (par && chains >= omp_get_max_threads()) {
+#pragma omp parallel
+    {
+      const i64 id = omp_get_thread_num(), nt = omp_get_num_threads();
+      const i64 n0 = chains * id / nt, n1 = chains * (id + 1) / nt;
+      for (i64 t = 0; t < nsweeps; ++t) {
+        for (i64 n = n0; n < n1; ++n)
+          for (int c = 0; c < 2; ++c)
+            for (i64 b = 0; b < nbatch; ++b)
+              colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, b * kBatch, nwc, static_cast<u64>((n * 2 + c) * nwc),
+                                  th[n], seed, sweep0 + static_cast<u64>(t));
+        if (rec_every > 0 && (t + 1) % rec_every == 0) {
+          const i64 rec = (t + 1) / rec_every - 1;
+          for (i64 n = n0; n < n1; ++n) {
+            i64 u = 0, a = 0;
+            for (i64 r = 0; r < g.rows; ++r) observe_row<Z>(spins + n * g.words_per_chain(), g, r, u, a);
+            up[rec * chains + n] = u;
+            agree[rec * chains + n] = a;
+          }
+        }
+      }
+    }
+    return;
+  }
+#endif
+#if defined(_OPENMP)
 #pragma omp parallel if (par)
 #endif
   {
@@ -264,7 +292,7 @@ void k_observe(const u32* spins, const IsingShape& shape, i64* up, i64* agree) {
   const IsingGeometry g = geometry(shape);
   if (shape.chains <= 0) return;
 #if defined(_OPENMP)
-#pragma omp parallel if (shape.chains * g.rows * g.wpr >= 4096)
+#pragma omp parallel if (shape.chains * g.rows * g.wpr >= 65536)
 #endif
   {
     if (shape.dim == 3)

@@ -74,15 +74,13 @@ def ising_thresholds(beta: np.ndarray, J: float, h: float, z: int, method: str) 
         with np.errstate(over="ignore"):
             p = np.minimum(1.0, np.exp(-beta[:, None, None] * d_e)).reshape(beta.size, -1)
     t = np.floor(p * _TWO32).astype(np.uint64)  # exact: p * 2^32 is a power-of-two scaling
-    out = np.zeros((beta.size, 33), dtype=np.uint64)
     ncls = t.shape[1]
-    for c in range(ncls):
-        tc = t[:, c]
-        full = tc >= np.uint64(1 << 32)
-        out[:, 32] |= full.astype(np.uint64) << np.uint64(c)
-        for b in range(32):
-            bit = ((tc >> np.uint64(b)) & np.uint64(1)).astype(bool) & ~full
-            out[:, b] |= bit.astype(np.uint64) << np.uint64(c)
+    full = t >= np.uint64(1 << 32)  # (chains, classes)
+    bits = ((t[:, :, None] >> np.arange(32, dtype=np.uint64)) & np.uint64(1)).astype(bool) & ~full[:, :, None]
+    weight = np.uint64(1) << np.arange(ncls, dtype=np.uint64)  # class c -> bit c
+    out = np.empty((beta.size, 33), dtype=np.uint64)
+    out[:, :32] = (bits * weight[None, :, None]).sum(axis=1)
+    out[:, 32] = (full * weight[None, :]).sum(axis=1)
     return out.astype(np.uint32)
 
 
