@@ -109,10 +109,8 @@ struct SampleView {
   const T *x, *m, *h, *v, *z;
   T *out, *x0_out, *z_out;
   StepCoefs<T> k;
-  StepCoefs<double> kd;  // float64 copy for clipped float32 steps
 #if defined(HB_HAVE_SIMD)
   StepCoefs<vf32> kv;
-  StepCoefs<vf64> kv64;
 #endif
 };
 
@@ -129,10 +127,8 @@ SampleView<T> sample_view(const StepArgs<T>& a, i64 b) {
   s.z_out = a.z_out ? a.z_out + b * a.inner : nullptr;
   const double* c = a.coef + b * a.coef_stride;
   s.k = load_step_coefs<T>(c);
-  s.kd = load_step_coefs<double>(c);
 #if defined(HB_HAVE_SIMD)
   s.kv = load_step_coefs<vf32>(c);
-  s.kv64 = load_step_coefs<vf64>(c);
 #endif
   return s;
 }
@@ -147,10 +143,7 @@ inline i64 step_one(const SampleView<T>& s, const StepFlags& f, i64 i, T z) {
   const T v = f.var_mode != kVarSigma ? s.v[i] : T(0);
   T x0;
   bool bad;
-  if (std::is_same<T, float>::value && f.clip)
-    s.out[i] = step_scalar(s.kd, f, x, m, h, v, z, x0, bad);
-  else
-    s.out[i] = step_scalar(s.k, f, x, m, h, v, z, x0, bad);
+  s.out[i] = step_scalar(s.k, f, x, m, h, v, z, x0, bad);
   if (f.want_x0) s.x0_out[i] = x0;
   if (s.z_out) s.z_out[i] = z;
   return bad;
@@ -163,11 +156,6 @@ inline i64 step_one(const SampleView<T>& s, const StepFlags& f, i64 i, T z) {
 typedef float vf32u __attribute__((vector_size(sizeof(vf32)), aligned(4)));
 inline vf32 vload(const float* p) { return *reinterpret_cast<const vf32u*>(p); }
 inline void vstore(float* p, vf32 v) { *reinterpret_cast<vf32u*>(p) = v; }
-// Half-width float vectors, widened to float64 for clipped steps.
-typedef float vf32h __attribute__((vector_size(sizeof(vf32) / 2)));
-typedef float vf32hu __attribute__((vector_size(sizeof(vf32) / 2), aligned(4)));
-inline vf32h vload_half(const float* p) { return *reinterpret_cast<const vf32hu*>(p); }
-inline void vstore_half(float* p, vf32h v) { *reinterpret_cast<vf32hu*>(p) = v; }
 
 // The vector body over [i, i + len) (len a multiple of the width); returns
 // whether a model output was not finite. Flags, coefficients and pointers
@@ -216,7 +204,6 @@ template <bool kX0, bool kClip, bool kZ>
 inline bool step_span_fast(const SampleView<float>& s, i64 i, i64 len, const float* zs) {
   constexpr int W = simd::kWidth;
   const StepCoefs<vf32> k = s.kv;
-  const StepCoefs<vf64> kd = s.kv64;
   const float* __restrict__ x = s.x + i;
   const float* __restrict__ m = s.m + i;
   float* __restrict__ out = s.out + i;
@@ -225,23 +212,6 @@ inline bool step_span_fast(const SampleView<float>& s, i64 i, i64 len, const flo
   for (i64 e = 0; e < len; e += W) {
     const vf32 xv = vload(x + e), mv = vload(m + e);
     vbad |= not_finite(mv);
-    if (kClip) {
-      // float64 halves (see step_scalar)
-      for (int hh = 0; hh < 2; ++hh) {
-        const i64 o = e + hh * (W / 2);
-        const vf64 xd = __builtin_convertvector(vload_half(x + o), vf64);
-        const vf64 md = __builtin_convertvector(vload_half(m + o), vf64);
-        vf64 x0 = kd.px * xd + kd.pm * md;
-        x0 = x0 < kd.lo ? kd.lo : x0;
-        x0 = x0 > kd.hi ? kd.hi : x0;
-        x0 = x0 * kd.scale;
-        vf64 y = kd.ax * xd + kd.am * md + kd.c0 * x0;
-        if (kZ) y = y + kd.sigma * __builtin_convertvector(vload_half(zs + o), vf64);
-        vstore_half(out + o, __builtin_convertvector(y, vf32h));
-        vstore_half(x0o + o, __builtin_convertvector(x0, vf32h));
-      }
-      continue;
-    }
     vf32 y = k.ax * xv + k.am * mv;
     if (kX0) {
       const vf32 x0 = step_x0(k, xv, mv, kClip);
@@ -277,10 +247,8 @@ inline i64 step_span(const SampleView<T>& s, const StepFlags& f, i64 i, i64 len,
           case 6: bad |= step_span_fast<true, true, false>(s, i, k, zs); break;
           default: bad |= step_span_fast<true, true, true>(s, i, k, zs); break;
         }
-      } else if (k && !f.clip) {
+      } else if (k) {
         bad |= step_span_vec(s, f, i, k, zs);
-      } else {
-        k = 0;  // clipped, unusual combination: scalar float64 path
       }
     }
   }

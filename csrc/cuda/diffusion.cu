@@ -41,13 +41,9 @@ __device__ __forceinline__ bool step_elem(const StepArgs<T>& a, i64 g, T z) {
   const T m = a.m ? a.m[b * a.m_ss + i] : T(0);
   const T h = a.h ? a.h[b * a.h_ss + i] : T(0);
   const T v = f.var_mode != kVarSigma ? a.v[b * a.v_ss + i] : T(0);
-  T x0, y;
+  T x0;
   bool bad;
-  if (std::is_same<T, float>::value && f.clip)
-    y = step_scalar(load_step_coefs<double>(c), f, x, m, h, v, z, x0, bad);
-  else
-    y = step_scalar(load_step_coefs<T>(c), f, x, m, h, v, z, x0, bad);
-  a.out[g] = y;
+  a.out[g] = step_scalar(load_step_coefs<T>(c), f, x, m, h, v, z, x0, bad);
   if (a.x0_out) a.x0_out[g] = x0;
   if (a.z_out) a.z_out[g] = z;
   return bad;

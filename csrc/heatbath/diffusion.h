@@ -9,7 +9,7 @@
 // with an optionally clipped data prediction x0 = clip(px x + pm m) in the
 // middle:
 //
-//   x0   = px * x + pm * m
+//   x0   = ps * (a + r * b),  (a, b) = (x, m), or (m, x) when swapped
 //   x0   = min(max(x0, lo), hi) * scale            (clipping / thresholding)
 //   std  = sigma                                    (var_mode 0: per sample)
 //        | sigma exp(0.5 (f max_log + (1 - f) min_log)),  (var_mode 1:
@@ -20,7 +20,14 @@
 //
 // The coefficients are per sample (per-sample timesteps), computed by the
 // Python layer in float64 from the schedule and rounded once to the state
-// dtype; see python/heatbath/diffusion/_steps.py for each sampler's map.
+// dtype; see python/heatbath/diffusion/schedulers.py for each sampler's map.
+//
+// The data prediction px x + pm m cancels badly at large t (epsilon
+// prediction: px = 1/sqrt(abar) ~ 150, and x0 = O(1)). It is written as
+// ps (a + r b) with |r| <= 1 and r split into a float hi part and a lo
+// remainder, a + r b formed by two fused multiply-adds: the sum is then
+// rounded once, relative to itself, and x0 keeps full float32 accuracy
+// where a plain px x + pm m would lose 7 bits.
 #pragma once
 #include "defines.h"
 #include "distributions.h"
@@ -37,14 +44,15 @@ enum StepCoef : int {
   kCoefAm,
   kCoefC0,
   kCoefCh,
-  kCoefPx,
-  kCoefPm,
+  kCoefPs,  // x0 = ps (a + r b)
+  kCoefR,
   kCoefLo,
   kCoefHi,
   kCoefScale,
   kCoefSigma,
   kCoefMinLog,
   kCoefMaxLog,
+  kCoefSwap,  // nonzero: (a, b) = (m, x)
   kStepCoefs
 };
 
@@ -90,7 +98,8 @@ HB_HD double sqrt_(double x) {
 // double, or a SIMD vector with every lane equal).
 template <class F>
 struct StepCoefs {
-  F ax, am, c0, ch, px, pm, lo, hi, scale, sigma, min_log, max_log;
+  F ax, am, c0, ch, ps, rhi, rlo, lo, hi, scale, sigma, min_log, max_log;
+  bool swap;
 };
 
 // A float64 coefficient as an F: rounded once to the state's precision,
@@ -99,31 +108,39 @@ template <class F>
 struct CoefAs {
   static HB_HD F of(double c) { return static_cast<F>(c); }
 };
+
+// The scalar type of F's lanes.
+template <class F>
+struct LaneOf {
+  typedef F type;
+};
 #if defined(HB_HAVE_SIMD)
-// float64 vectors of the same byte width (half the lanes of vf32).
-typedef double vf64 __attribute__((vector_size(sizeof(vf32))));
 template <>
 struct CoefAs<vf32> {
   static vf32 of(double c) { return Splat<vf32>::of(static_cast<float>(c)); }
 };
 template <>
-struct CoefAs<vf64> {
-  static vf64 of(double c) { return vf64{} + c; }
+struct LaneOf<vf32> {
+  typedef float type;
 };
 #endif
 
 template <class F>
 HB_HD StepCoefs<F> load_step_coefs(const double* c) {
   auto v = [&](int k) { return CoefAs<F>::of(c[k]); };
-  return StepCoefs<F>{v(kCoefAx), v(kCoefAm), v(kCoefC0), v(kCoefCh),    v(kCoefPx),     v(kCoefPm),
-                      v(kCoefLo), v(kCoefHi), v(kCoefScale), v(kCoefSigma), v(kCoefMinLog), v(kCoefMaxLog)};
+  typedef typename LaneOf<F>::type L;
+  const double r = c[kCoefR];
+  const double r_hi = static_cast<double>(static_cast<L>(r));
+  return StepCoefs<F>{v(kCoefAx),    v(kCoefAm),  v(kCoefC0),          v(kCoefCh),          v(kCoefPs),
+                      CoefAs<F>::of(r_hi), CoefAs<F>::of(r - r_hi), v(kCoefLo),  v(kCoefHi), v(kCoefScale),
+                      v(kCoefSigma), v(kCoefMinLog), v(kCoefMaxLog), c[kCoefSwap] != 0.0};
 }
 
-
-// The clipped data prediction px x + pm m.
+// The clipped data prediction ps (a + r b) with (a, b) = (x, m) or (m, x).
 template <class F>
 HB_HD F step_x0(const StepCoefs<F>& k, F x, F m, bool clip) {
-  F x0 = k.px * x + k.pm * m;
+  const F a = k.swap ? m : x, b = k.swap ? x : m;
+  F x0 = k.ps * fma_(k.rlo, b, fma_(k.rhi, b, a));
   if (clip) {
     x0 = select(x0 < k.lo, k.lo, x0);
     x0 = select(x0 > k.hi, k.hi, x0);
@@ -165,10 +182,8 @@ HB_HD auto not_finite(F x) {
   return d != d;
 }
 
-// One element with scalar arithmetic in A (the state type T, or double for
-// clipped float32 steps: clipping makes the data prediction's cancellation
-// visible in the output, so it is formed in float64 and rounded once).
-// Returns the output; writes x0 (in T) and whether m or v is not finite.
+// One element with scalar arithmetic in A (the state type). Returns the
+// output; writes x0 and whether m or v is not finite.
 template <class T, class A>
 HB_HD T step_scalar(const StepCoefs<A>& k, const StepFlags& f, T x, T m, T h, T v, T z, T& x0_out, bool& bad) {
   const A xa = static_cast<A>(x), ma = static_cast<A>(m);

@@ -3,7 +3,7 @@
 Every sampler step is one call of :func:`fused_step`, the per-element map of
 ``csrc/heatbath/diffusion.h``::
 
-    x0  = clip(px * x + pm * m) * scale
+    x0  = clip(px * x + pm * m) * scale      (formed as ps (a + r b), see set_x0)
     out = ax * x + am * m + c0 * x0 + ch * h + std * z
 
 with one float64 coefficient row per sample (or one row for all). numpy
@@ -23,8 +23,8 @@ from .. import _backend, _core
 
 __all__ = ["NCOEF", "new_coefs", "fused_step", "to_backend", "from_backend"]
 
-NCOEF = 12
-AX, AM, C0, CH, PX, PM, LO, HI, SCALE, SIGMA, MINLOG, MAXLOG = range(NCOEF)
+NCOEF = 13
+AX, AM, C0, CH, PS, R, LO, HI, SCALE, SIGMA, MINLOG, MAXLOG, SWAP = range(NCOEF)
 VAR_SIGMA, VAR_LEARNED_RANGE, VAR_GIVEN = 0, 1, 2
 
 
@@ -35,6 +35,29 @@ def new_coefs(rows: int) -> np.ndarray:
     c[:, HI] = np.inf
     c[:, SCALE] = 1.0
     return c
+
+
+def set_x0(c: np.ndarray, px: np.ndarray, pm: np.ndarray) -> None:
+    """Store the data prediction ``px x + pm m`` as ``ps (a + r b)`` with
+    ``|r| <= 1``: ``(a, b) = (x, m)``, ``ps = px``, ``r = pm / px`` when
+    ``|px| >= |pm|``, else ``(a, b) = (m, x)``, ``ps = pm``, ``r = px / pm``.
+    The kernel forms ``a + r b`` with two fused multiply-adds (r split in a
+    hi and a lo part), so x0 keeps full precision where px x and pm m cancel."""
+    px = np.broadcast_to(np.asarray(px, dtype=np.float64), c.shape[:1])
+    pm = np.broadcast_to(np.asarray(pm, dtype=np.float64), c.shape[:1])
+    swap = np.abs(pm) > np.abs(px)
+    big = np.where(swap, pm, px)
+    small = np.where(swap, px, pm)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(big != 0, small / np.where(big != 0, big, 1.0), 0.0)
+    c[:, PS], c[:, R], c[:, SWAP] = big, r, swap.astype(np.float64)
+
+
+def get_x0(c: np.ndarray) -> "tuple[np.ndarray, np.ndarray]":
+    """(px, pm) back from rows written by :func:`set_x0`."""
+    swap = c[:, SWAP] != 0
+    a, b = c[:, PS], c[:, PS] * c[:, R]
+    return np.where(swap, b, a), np.where(swap, a, b)
 
 
 # ---- frameworks -------------------------------------------------------------

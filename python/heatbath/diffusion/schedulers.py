@@ -356,7 +356,7 @@ class _Scheduler:
         """Dynamic thresholding (Imagen): per sample s = clamp(quantile(|x0|,
         ratio), 1, sample_max_value); x0 -> clamp(x0, -s, s) / s."""
         c = K.new_coefs(coef.shape[0])
-        c[:, K.AX], c[:, K.AM] = coef[:, K.PX], coef[:, K.PM]
+        c[:, K.AX], c[:, K.AM] = K.get_x0(coef)
         x0 = K.empty_like(st.x)
         K.fused_step(st.x, c, x0, model_output=st.m)
         xp = _backend.array_namespace(st.x)
@@ -488,7 +488,7 @@ class DDPMScheduler(_Scheduler):
         c_x0 = np.sqrt(a_prev) * cur_beta / b_t
         c_t = np.sqrt(cur_alpha) * b_prev / b_t
         c = K.new_coefs(t.shape[0])
-        c[:, K.PX], c[:, K.PM] = px, pm
+        K.set_x0(c, px, pm)
         if self._clip_mode():
             c[:, K.AX], c[:, K.C0] = c_t, c_x0
             r = self.config.clip_sample_range
@@ -634,7 +634,7 @@ class DDIMScheduler(_Scheduler):
         direction = np.sqrt(1.0 - a_prev - std**2)
         sp = np.sqrt(a_prev)
         c = K.new_coefs(t.shape[0])
-        c[:, K.PX], c[:, K.PM] = px, pm
+        K.set_x0(c, px, pm)
         if self._clip_mode():
             r = self.config.clip_sample_range
             c[:, K.LO], c[:, K.HI] = -r, r
@@ -787,7 +787,7 @@ class DPMSolverMultistepScheduler(_Scheduler):
         s_t = np.where(last, 0.0, s_t)
         px, pm = self._x0_coefs(self.alphas_cumprod[t])
         c = K.new_coefs(t.shape[0])
-        c[:, K.PX], c[:, K.PM] = px, pm
+        K.set_x0(c, px, pm)
         with np.errstate(divide="ignore", invalid="ignore"):
             lam_s = np.log(a_s) - np.log(s_s)
             lam_t = np.log(a_t) - np.log(s_t)
