@@ -29,8 +29,9 @@ from heatbath.diffusion import _kernels as K  # noqa: E402
 SHAPE = (64, 3, 64, 64)
 
 
-def _numpy_ddpm(sch: DDPMScheduler, rng: np.random.Generator, m: np.ndarray, t: int, x: np.ndarray,
-                out: dict) -> np.ndarray:
+def _numpy_ddpm(
+    sch: DDPMScheduler, rng: np.random.Generator, m: np.ndarray, t: int, x: np.ndarray, out: dict
+) -> np.ndarray:
     """The textbook DDPM step in numpy (epsilon prediction, clipping, fixed_small)."""
     A = sch.alphas_cumprod
     prev_t = int(sch.previous_timestep(t))
@@ -75,41 +76,50 @@ def section_diffusion(repeat: int) -> None:
         "numpy_ddpm": lambda: _numpy_ddpm(ddpm, gen, m, t, x, keep),
     }
     peer = None
+    set_torch_threads = None
     try:
         import diffusers
         import torch
 
-        torch.set_num_threads(heatbath.get_num_threads())
         dsch = diffusers.DDPMScheduler()
         dsch.set_timesteps(1000)
         tx, tm = torch.from_numpy(x), torch.from_numpy(m)
         tg = torch.Generator().manual_seed(0)
         fns["diffusers"] = lambda: dsch.step(tm, t, tx, generator=tg)
-        peer = f"diffusers {diffusers.__version__}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+        set_torch_threads = torch.set_num_threads
+        peer = f"diffusers {diffusers.__version__}, torch {torch.__version__} (threads as heatbath)"
     except ImportError:
         pass
     nbytes = x.nbytes
-    print(f"\n== diffusion: one step on a {SHAPE} float32 batch ({n:,} elements, {nbytes / 2**20:.1f} MiB per "
-          f"array), median of {repeat} interleaved runs ==")
-    if peer:
-        print(f"peer: {peer}")
-    else:
-        print("peer: diffusers/torch not importable; the diffusers ratio is skipped")
+    print(
+        f"\n== diffusion: one step on a {SHAPE} float32 batch ({n:,} elements, {nbytes / 2**20:.1f} MiB "
+        f"per array), median of {repeat} interleaved runs =="
+    )
+    print(f"peer: {peer}" if peer else "peer: diffusers/torch not importable; the diffusers ratio is skipped")
+    print("bandwidth = bytes a step touches (reads sample, model_output; writes prev_sample,")
+    print("  pred_original_sample) / time, against the faster copy of one array into another")
     for threads in (1, 2):
+        if set_torch_threads is not None:
+            set_torch_threads(threads)
         with heatbath.threads(threads):
             ts = interleaved(fns, repeat)
-        copy_bw = max(2 * nbytes / ts["np_copy"], 2 * nbytes / ts["hb_copy"])
-        print(f"-- heatbath threads = {threads} (numpy copy is single-threaded) --")
-        print(f"copy      np.copyto {ts['np_copy'] * 1e3:7.3f} ms ({2 * nbytes / ts['np_copy'] / 1e9:6.1f} GB/s)   "
-              f"heatbath copy {ts['hb_copy'] * 1e3:7.3f} ms ({2 * nbytes / ts['hb_copy'] / 1e9:6.1f} GB/s)")
+        bw_np, bw_hb = 2 * nbytes / ts["np_copy"], 2 * nbytes / ts["hb_copy"]
+        copy_bw = max(bw_np, bw_hb)
+        print(f"-- heatbath threads = {threads} (np.copyto and numpy's Generator are single-threaded) --")
+        print(
+            f"copy  np.copyto {ts['np_copy'] * 1e3:7.3f} ms {bw_np / 1e9:6.1f} GB/s | "
+            f"heatbath {ts['hb_copy'] * 1e3:7.3f} ms {bw_hb / 1e9:6.1f} GB/s"
+        )
         for name in ("ddim", "ddpm"):
             bw = 4 * nbytes / ts[name]
-            print(f"{name:9s} {ts[name] * 1e3:7.3f} ms  {bw / 1e9:6.1f} GB/s = {bw / copy_bw:6.1%} of copy bandwidth")
-        print(f"DDPM vs numpy (Generator.standard_normal + arithmetic): {ts['numpy_ddpm'] * 1e3:7.3f} ms, "
-              f"{ts['numpy_ddpm'] / ts['ddpm']:6.1f}x")
+            frac = bw / copy_bw
+            print(f"{name:5s} {ts[name] * 1e3:7.3f} ms {bw / 1e9:6.1f} GB/s = {frac:6.1%} of copy bandwidth")
+        r = ts["numpy_ddpm"] / ts["ddpm"]
+        print(f"DDPM vs numpy (standard_normal + arithmetic) {ts['numpy_ddpm'] * 1e3:8.3f} ms: {r:6.1f}x")
         if "diffusers" in ts:
-            print(f"DDPM vs diffusers.DDPMScheduler.step (CPU torch):       {ts['diffusers'] * 1e3:7.3f} ms, "
-                  f"{ts['diffusers'] / ts['ddpm']:6.1f}x")
+            r = ts["diffusers"] / ts["ddpm"]
+            ms = ts["diffusers"] * 1e3
+            print(f"DDPM vs diffusers.DDPMScheduler.step (CPU torch) {ms:8.3f} ms: {r:6.1f}x")
 
 
 SECTIONS = {"diffusion": section_diffusion}

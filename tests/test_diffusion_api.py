@@ -159,8 +159,17 @@ def test_inpainting_holds_known_pixels_at_forward_noised_values():
             np.testing.assert_array_equal(x[mask], want[mask])
             checked.append(i)
 
-    out = sample(lambda x, t: 0.05 * x, SHAPE, s, steps=10, seed=11, callback=cb, progress=False, known=known,
-                 mask=mask)
+    out = sample(
+        lambda x, t: 0.05 * x,
+        SHAPE,
+        s,
+        steps=10,
+        seed=11,
+        callback=cb,
+        progress=False,
+        known=known,
+        mask=mask,
+    )
     np.testing.assert_array_equal(out[mask], known[mask])
     assert np.all(np.isfinite(out)) and not np.allclose(out[~mask], 0)
     assert checked == list(range(9))
@@ -197,11 +206,20 @@ def test_torch_tensors_in_torch_out():
         calls.append(type(xt))
         return 0.1 * xt
 
-    y = sample(model, SHAPE, DDIMScheduler(clip_sample=False), steps=4,
-               x_T=torch.from_numpy(hr.normal(SHAPE, 3)), progress=False)
+    y = sample(
+        model,
+        SHAPE,
+        DDIMScheduler(clip_sample=False),
+        steps=4,
+        x_T=torch.from_numpy(hr.normal(SHAPE, 3)),
+        progress=False,
+    )
     assert isinstance(y, torch.Tensor) and calls == [torch.Tensor] * 4
     np.testing.assert_array_equal(
-        y.numpy(), sample(lambda a, tt: 0.1 * a, SHAPE, DDIMScheduler(clip_sample=False), steps=4, seed=3,
-                          progress=False))
+        y.numpy(),
+        sample(
+            lambda a, tt: 0.1 * a, SHAPE, DDIMScheduler(clip_sample=False), steps=4, seed=3, progress=False
+        ),
+    )
     z = q_sample(torch.from_numpy(x), 10, seed=2)
     assert isinstance(z, torch.Tensor)

@@ -152,10 +152,14 @@ def test_error_shrinks_with_steps():
     for (_, _, e_ddim), (_, _, e_dpm) in zip(ddim, dpm):
         assert e_dpm < e_ddim  # the second-order solver beats DDIM at equal steps
 
+
 if __name__ == "__main__":
     se_mean, se_cov = stat_sigmas()
     print(f"statistical error at N={N}: mean {se_mean.max():.4f}, cov {se_cov.max():.4f} (max over entries)")
-    for kind, counts in (("ddim", (5, 10, 20, 50, 100)), ("dpm", (5, 10, 20, 50, 100)),
-                         ("ddpm", (10, 50, 100, 250, 1000))):
+    for kind, counts in (
+        ("ddim", (5, 10, 20, 50, 100)),
+        ("dpm", (5, 10, 20, 50, 100)),
+        ("ddpm", (10, 50, 100, 250, 1000)),
+    ):
         for n, em, ec in law_errors(kind, counts):
             print(f"{kind:5s} steps {n:5d}: max|mean - mu| {em:.2e}  max|cov - Sigma| {ec:.2e}")

@@ -41,9 +41,16 @@ def _close(g, c, dtype, exact):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("kw", [dict(), dict(clip_sample=False), dict(variance_type="fixed_large"),
-                                dict(prediction_type="v_prediction", thresholding=True, sample_max_value=2.0),
-                                dict(variance_type="learned_range")])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(),
+        dict(clip_sample=False),
+        dict(variance_type="fixed_large"),
+        dict(prediction_type="v_prediction", thresholding=True, sample_max_value=2.0),
+        dict(variance_type="learned_range"),
+    ],
+)
 def test_ddpm_step_matches_cpu(dtype, kw):
     import cupy as cp
 
@@ -69,8 +76,12 @@ def test_ddim_and_dpm_match_cpu(dtype, eta):
     d = DDIMScheduler()
     d.set_timesteps(50)
     t = np.array([980, 500, 0, 20, 300, 700])
-    _close(d.step(cp.asarray(m), t, cp.asarray(x), eta=eta, seed=3).prev_sample,
-           d.step(m, t, x, eta=eta, seed=3).prev_sample, dtype, exact=True)
+    _close(
+        d.step(cp.asarray(m), t, cp.asarray(x), eta=eta, seed=3).prev_sample,
+        d.step(m, t, x, eta=eta, seed=3).prev_sample,
+        dtype,
+        exact=True,
+    )
     p1, p2 = DPMSolverMultistepScheduler(), DPMSolverMultistepScheduler()
     p1.set_timesteps(10)
     p2.set_timesteps(10)
@@ -92,8 +103,12 @@ def test_forward_and_sohl_dickstein_match_cpu(dtype):
     _close(zg, zc, dtype, exact=True)
     _close(g, c, dtype, exact=True)
     var = np.abs(m) + 0.01
-    _close(sohl_dickstein_step(cp.asarray(x), cp.asarray(var), seed=4),
-           sohl_dickstein_step(x, var, seed=4), dtype, exact=True)
+    _close(
+        sohl_dickstein_step(cp.asarray(x), cp.asarray(var), seed=4),
+        sohl_dickstein_step(x, var, seed=4),
+        dtype,
+        exact=True,
+    )
 
 
 def test_gpu_errors_and_sampler():
@@ -108,9 +123,18 @@ def test_gpu_errors_and_sampler():
         s.step(cp.asarray(bad), int(s.timesteps[0]), cp.asarray(x))
     with pytest.raises(ValueError, match="'model_output'"):
         s.step(m, int(s.timesteps[0]), cp.asarray(x))  # CPU model output, GPU sample
-    out = sample(lambda a, t: 0.1 * a, SHAPE, DDIMScheduler(clip_sample=False), steps=5, seed=2, device="cuda",
-                 progress=False)
-    ref = sample(lambda a, t: 0.1 * a, SHAPE, DDIMScheduler(clip_sample=False), steps=5, seed=2, progress=False)
+    out = sample(
+        lambda a, t: 0.1 * a,
+        SHAPE,
+        DDIMScheduler(clip_sample=False),
+        steps=5,
+        seed=2,
+        device="cuda",
+        progress=False,
+    )
+    ref = sample(
+        lambda a, t: 0.1 * a, SHAPE, DDIMScheduler(clip_sample=False), steps=5, seed=2, progress=False
+    )
     assert isinstance(out, cp.ndarray)
     np.testing.assert_array_equal(out.get(), ref)
 
@@ -122,7 +146,10 @@ def test_gpu_torch_interop():
     x, m = _inputs("float32")
     s = DDPMScheduler(clip_sample=False)
     s.set_timesteps(10)
-    out = s.step(torch.from_numpy(m).cuda(), int(s.timesteps[1]), torch.from_numpy(x).cuda(), seed=1, offset=0)
+    out = s.step(
+        torch.from_numpy(m).cuda(), int(s.timesteps[1]), torch.from_numpy(x).cuda(), seed=1, offset=0
+    )
     assert out.prev_sample.is_cuda
-    np.testing.assert_array_equal(out.prev_sample.cpu().numpy(),
-                                  s.step(m, int(s.timesteps[1]), x, seed=1, offset=0).prev_sample)
+    np.testing.assert_array_equal(
+        out.prev_sample.cpu().numpy(), s.step(m, int(s.timesteps[1]), x, seed=1, offset=0).prev_sample
+    )

@@ -171,7 +171,11 @@ def ref_dpm_run(A, timesteps, model, x, pred="epsilon", solver_type="midpoint"):
                 if solver_type == "midpoint":
                     xn = (s_t / s_s) * x - a_t * (np.exp(-h) - 1.0) * D0 - 0.5 * a_t * (np.exp(-h) - 1.0) * D1
                 else:
-                    xn = (s_t / s_s) * x - a_t * (np.exp(-h) - 1.0) * D0 + a_t * ((np.exp(-h) - 1.0) / h + 1.0) * D1
+                    xn = (
+                        (s_t / s_s) * x
+                        - a_t * (np.exp(-h) - 1.0) * D0
+                        + a_t * ((np.exp(-h) - 1.0) / h + 1.0) * D1
+                    )
         hist, lam_hist = x0, lam_s
         x = xn
         outs.append(x)
@@ -195,8 +199,11 @@ def test_q_sample_and_add_noise(dtype):
     sch = DDPMScheduler(beta_schedule="squaredcos_cap_v2")
     check(sch.add_noise(x0, z, t), sa * x0 + s1 * z.astype(np.float64), dtype)
     # scalar timestep
-    check(q_sample(x0, 300, s, noise=z), np.sqrt(s.alphas_cumprod[300]) * x0 + np.sqrt(1 - s.alphas_cumprod[300]) * z,
-          dtype)
+    check(
+        q_sample(x0, 300, s, noise=z),
+        np.sqrt(s.alphas_cumprod[300]) * x0 + np.sqrt(1 - s.alphas_cumprod[300]) * z,
+        dtype,
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -233,17 +240,27 @@ DDPM_CASES = [
     dict(prediction_type="epsilon", variance_type="fixed_small", clip_sample=True),
     dict(prediction_type="epsilon", variance_type="fixed_small", clip_sample=False),
     dict(prediction_type="sample", variance_type="fixed_large", clip_sample=False),
-    dict(prediction_type="v_prediction", variance_type="fixed_small", clip_sample=True, clip_sample_range=1.5),
+    dict(
+        prediction_type="v_prediction", variance_type="fixed_small", clip_sample=True, clip_sample_range=1.5
+    ),
     dict(prediction_type="epsilon", variance_type="learned_range", clip_sample=True),
     dict(prediction_type="epsilon", variance_type="learned", clip_sample=False),
     dict(prediction_type="epsilon", variance_type="fixed_small", thresholding=True, sample_max_value=3.0),
-    dict(prediction_type="v_prediction", variance_type="fixed_small", thresholding=True, sample_max_value=2.0),
+    dict(
+        prediction_type="v_prediction", variance_type="fixed_small", thresholding=True, sample_max_value=2.0
+    ),
 ]
 
 
 def _cfg(case):
-    cfg = dict(prediction_type="epsilon", variance_type="fixed_small", clip_sample=True, clip_sample_range=1.0,
-               thresholding=False, sample_max_value=1.0)
+    cfg = dict(
+        prediction_type="epsilon",
+        variance_type="fixed_small",
+        clip_sample=True,
+        clip_sample_range=1.0,
+        thresholding=False,
+        sample_max_value=1.0,
+    )
     cfg.update(case)
     return cfg
 
@@ -258,9 +275,9 @@ def test_ddpm_step(case, dtype):
     C = SHAPE[1] * (2 if cfg["variance_type"] in ("learned", "learned_range") else 1)
     m = rand((SHAPE[0], C) + SHAPE[2:], 11, dtype, scale=0.5)
     if cfg["variance_type"] == "learned":
-        m[:, SHAPE[1]:] = np.abs(m[:, SHAPE[1]:]) * dtype(0.01)
+        m[:, SHAPE[1] :] = np.abs(m[:, SHAPE[1] :]) * dtype(0.01)
     if cfg["variance_type"] == "learned_range":
-        m[:, SHAPE[1]:] = np.tanh(m[:, SHAPE[1]:])
+        m[:, SHAPE[1] :] = np.tanh(m[:, SHAPE[1] :])
     ts = sch.timesteps
     t = np.array([ts[0], ts[-1], ts[10], ts[25], ts[48]])
     z = hr.normal(SHAPE, 21, 7, dtype=np.dtype(dtype).name)
@@ -326,7 +343,9 @@ def test_ddim_set_alpha_to_one_false():
     sch.set_timesteps(10)
     x, m = rand(SHAPE, 1, np.float64), rand(SHAPE, 2, np.float64)
     out = sch.step(m, 0, x)
-    rp, _ = ref_ddim(sch, _cfg(dict(clip_sample=False, set_alpha_to_one=False)), m, np.zeros(5, int), x, x, 0.0, False)
+    rp, _ = ref_ddim(
+        sch, _cfg(dict(clip_sample=False, set_alpha_to_one=False)), m, np.zeros(5, int), x, x, 0.0, False
+    )
     check(out.prev_sample, rp, np.float64)
 
 
@@ -345,11 +364,14 @@ def _lin_model(m_seed, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("pred,solver_type,steps",
-                         [("epsilon", "midpoint", 10), ("v_prediction", "heun", 20), ("sample", "midpoint", 5)])
+@pytest.mark.parametrize(
+    "pred,solver_type,steps",
+    [("epsilon", "midpoint", 10), ("v_prediction", "heun", 20), ("sample", "midpoint", 5)],
+)
 def test_dpm_solver_run(pred, solver_type, steps, dtype):
-    sch = DPMSolverMultistepScheduler(beta_schedule="squaredcos_cap_v2", prediction_type=pred,
-                                      solver_type=solver_type)
+    sch = DPMSolverMultistepScheduler(
+        beta_schedule="squaredcos_cap_v2", prediction_type=pred, solver_type=solver_type
+    )
     sch.set_timesteps(steps)
     model = _lin_model(3, dtype)
     x0 = rand(SHAPE, 14, dtype)
@@ -372,8 +394,14 @@ def test_dpm_solver_run(pred, solver_type, steps, dtype):
     A = sch.alphas_cumprod
     for b in (0, 1, 2):
         start = 2 if b == 1 else 0
-        ref = ref_dpm_run(A, ts[start:], lambda xx, t, i: model(xx.astype(dtype), t), x0[b].astype(np.float64),
-                          pred, solver_type)
+        ref = ref_dpm_run(
+            A,
+            ts[start:],
+            lambda xx, t, i: model(xx.astype(dtype), t),
+            x0[b].astype(np.float64),
+            pred,
+            solver_type,
+        )
         for k, r in enumerate(ref[: len(got[b])]):
             check(got[b][k], r, dtype)
 

@@ -107,7 +107,9 @@ def make_betas(
         def abar(t: float) -> float:
             return math.cos((t + 0.008) / 1.008 * math.pi / 2) ** 2
 
-        return np.array([min(1 - abar((i + 1) / T) / abar(i / T), max_beta) for i in range(T)], dtype=np.float64)
+        return np.array(
+            [min(1 - abar((i + 1) / T) / abar(i / T), max_beta) for i in range(T)], dtype=np.float64
+        )
     if schedule == "sigmoid":
         return _sigmoid(np.linspace(-6.0, 6.0, T)) * (beta_end - beta_start) + beta_start
     if schedule == "sohl_dickstein":
@@ -119,7 +121,9 @@ def make_betas(
         return min_beta + _sigmoid(_logit(baseline)) * (1.0 - min_beta - 1e-5)
     if schedule == "jsd":
         return 1.0 / np.linspace(T, 1.0, T)
-    raise ValueError(f"'schedule': expected one of {', '.join(SCHEDULES)} or an array of betas, got {schedule!r}")
+    raise ValueError(
+        f"'schedule': expected one of {', '.join(SCHEDULES)} or an array of betas, got {schedule!r}"
+    )
 
 
 def rescale_zero_terminal_snr(betas: np.ndarray) -> np.ndarray:
@@ -203,9 +207,15 @@ class NoiseSchedule:
         rescale_zero_snr: bool = False,
     ) -> None:
         if isinstance(schedule, str):
-            betas = make_betas(schedule, num_train_timesteps, beta_start, beta_end,
-                               rescale_for_timesteps=rescale_for_timesteps, max_beta=max_beta,
-                               first_beta=first_beta)
+            betas = make_betas(
+                schedule,
+                num_train_timesteps,
+                beta_start,
+                beta_end,
+                rescale_for_timesteps=rescale_for_timesteps,
+                max_beta=max_beta,
+                first_beta=first_beta,
+            )
             self.name = schedule
         else:
             betas = np.array(schedule, dtype=np.float64).reshape(-1) if np.ndim(schedule) == 1 else None
@@ -235,7 +245,9 @@ class NoiseSchedule:
             self.sqrt_recipm1_alphas_cumprod = np.sqrt(1.0 / a - 1.0)
             self.posterior_variance = b * (1.0 - self.alphas_cumprod_prev) / (1.0 - a)
             pv = self.posterior_variance
-            self.posterior_log_variance_clipped = np.log(np.concatenate([pv[1:2], pv[1:]]) if pv.size > 1 else pv)
+            self.posterior_log_variance_clipped = np.log(
+                np.concatenate([pv[1:2], pv[1:]]) if pv.size > 1 else pv
+            )
             self.posterior_mean_coef1 = b * np.sqrt(self.alphas_cumprod_prev) / (1.0 - a)
             self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * np.sqrt(self.alphas) / (1.0 - a)
             self.snr = a / (1.0 - a)
@@ -245,8 +257,10 @@ class NoiseSchedule:
         return self.num_train_timesteps
 
     def __repr__(self) -> str:
-        return (f"NoiseSchedule({self.name!r}, T={self.num_train_timesteps}, "
-                f"rescale_zero_snr={self.rescale_zero_snr})")
+        return (
+            f"NoiseSchedule({self.name!r}, T={self.num_train_timesteps}, "
+            f"rescale_zero_snr={self.rescale_zero_snr})"
+        )
 
     def check_timesteps(self, t: Any, name: str = "timestep") -> np.ndarray:
         """Timesteps as an int64 array, checked to lie in [0, T).
@@ -265,14 +279,17 @@ class NoiseSchedule:
                 raise TypeError(f"'{name}': expected integer timesteps, got dtype {arr.dtype}")
         arr = arr.astype(np.int64, copy=False)
         if arr.size and (arr.min() < 0 or arr.max() >= self.num_train_timesteps):
-            raise ValueError(f"'{name}': timesteps must lie in [0, {self.num_train_timesteps}), got values in "
-                             f"[{int(arr.min())}, {int(arr.max())}]")
+            raise ValueError(
+                f"'{name}': timesteps must lie in [0, {self.num_train_timesteps}), got values in "
+                f"[{int(arr.min())}, {int(arr.max())}]"
+            )
         return arr
 
 
-def as_schedule(schedule: Union[str, Sequence[float], np.ndarray, NoiseSchedule], **kwargs: Any) -> NoiseSchedule:
+def as_schedule(
+    schedule: Union[str, Sequence[float], np.ndarray, NoiseSchedule], **kwargs: Any
+) -> NoiseSchedule:
     """A NoiseSchedule from a schedule, a name or betas."""
     if isinstance(schedule, NoiseSchedule):
         return schedule
     return NoiseSchedule(schedule, **kwargs)
-

@@ -106,7 +106,9 @@ def to_backend(x: Any, name: str) -> Tuple[Any, str]:
     try:
         return np.asarray(x), "numpy"
     except Exception:
-        raise TypeError(f"'{name}': expected an array (numpy, cupy, torch, jax), got {type(x).__name__}") from None
+        raise TypeError(
+            f"'{name}': expected an array (numpy, cupy, torch, jax), got {type(x).__name__}"
+        ) from None
 
 
 def from_backend(a: Any, fw: str) -> Any:
@@ -129,7 +131,9 @@ def from_backend(a: Any, fw: str) -> Any:
 
 def _rows(a: Any) -> Tuple[int, int]:
     """(pointer, row stride in elements) of a 2-D cupy view."""
-    return _backend.device_pointer(a), (int(a.strides[0]) // a.itemsize) if a.shape[0] > 1 else int(a.shape[1])
+    return _backend.device_pointer(a), (int(a.strides[0]) // a.itemsize) if a.shape[0] > 1 else int(
+        a.shape[1]
+    )
 
 
 def fused_step(
@@ -189,18 +193,53 @@ def fused_step(
             vp, vs = opt(variance)
             zp, zs = opt(noise)
             cu.diffusion_step(
-                x.dtype == np.float64, n, inner, _backend.device_pointer(dcoef), 0 if coef.shape[0] == 1 else NCOEF,
-                xp_, xs, mp, ms, hp, hs, vp, vs, zp, zs,
-                _backend.device_pointer(out), 0 if x0_out is None else _backend.device_pointer(x0_out),
+                x.dtype == np.float64,
+                n,
+                inner,
+                _backend.device_pointer(dcoef),
+                0 if coef.shape[0] == 1 else NCOEF,
+                xp_,
+                xs,
+                mp,
+                ms,
+                hp,
+                hs,
+                vp,
+                vs,
+                zp,
+                zs,
+                _backend.device_pointer(out),
+                0 if x0_out is None else _backend.device_pointer(x0_out),
                 0 if noise_out is None else _backend.device_pointer(noise_out),
-                bool(clip), bool(use_x0), bool(draw), int(var_mode), int(seed), int(stream), int(offset),
-                _backend.device_pointer(bad), _backend.current_stream(),
+                bool(clip),
+                bool(use_x0),
+                bool(draw),
+                int(var_mode),
+                int(seed),
+                int(stream),
+                int(offset),
+                _backend.device_pointer(bad),
+                _backend.current_stream(),
             )
             nbad = int(bad.get()[0])
     else:
         nbad = _core.diffusion_step(
-            x, coef, out, model_output, history, variance, noise, x0_out, noise_out,
-            bool(clip), bool(use_x0), bool(draw), int(var_mode), int(seed), int(stream), int(offset),
+            x,
+            coef,
+            out,
+            model_output,
+            history,
+            variance,
+            noise,
+            x0_out,
+            noise_out,
+            bool(clip),
+            bool(use_x0),
+            bool(draw),
+            int(var_mode),
+            int(seed),
+            int(stream),
+            int(offset),
         )
     if nbad:
         raise ValueError(f"'{output_name}': contains NaN or infinite values")
@@ -233,8 +272,13 @@ class BufferPool:
         for i in range(len(bufs)):
             b = bufs[i]
             # references: the list, b, getrefcount's argument
-            if sys.getrefcount(b) == 3 and b.shape == like.shape and b.dtype == like.dtype and \
-                    type(b) is type(like) and getattr(b, "device", None) == getattr(like, "device", None):
+            if (
+                sys.getrefcount(b) == 3
+                and b.shape == like.shape
+                and b.dtype == like.dtype
+                and type(b) is type(like)
+                and getattr(b, "device", None) == getattr(like, "device", None)
+            ):
                 return b
             del b
         b = empty_like(like)

@@ -73,8 +73,18 @@ def q_sample(
     s, off = _seed_offset(0 if z is not None else seed, offset, st.rows * st.inner)
     out = K.empty_like(st.x)
     zout = K.empty_like(st.x) if (return_noise and z is None) else None
-    K.fused_step(st.x, coef, out, noise=z, noise_out=zout, draw=True, seed=s, offset=off, stream=stream,
-                 output_name="x0")
+    K.fused_step(
+        st.x,
+        coef,
+        out,
+        noise=z,
+        noise_out=zout,
+        draw=True,
+        seed=s,
+        offset=off,
+        stream=stream,
+        output_name="x0",
+    )
     res = K.from_backend(out.reshape(st.shape), fw)
     if return_noise:
         zr = noise if z is not None else K.from_backend(zout.reshape(st.shape), fw)
@@ -163,6 +173,18 @@ def sohl_dickstein_step(
     coef[:, K.AM] = 1.0
     coef[:, K.SIGMA] = 1.0
     out = K.empty_like(st.x)
-    K.fused_step(st.x, coef, out, model_output=st.x, variance=vv, noise=z, draw=True, var_mode=K.VAR_GIVEN,
-                 seed=s, offset=off, stream=stream, output_name="mu")
+    K.fused_step(
+        st.x,
+        coef,
+        out,
+        model_output=st.x,
+        variance=vv,
+        noise=z,
+        draw=True,
+        var_mode=K.VAR_GIVEN,
+        seed=s,
+        offset=off,
+        stream=stream,
+        output_name="mu",
+    )
     return K.from_backend(out.reshape(st.shape), fw)

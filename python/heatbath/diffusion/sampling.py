@@ -109,9 +109,13 @@ def sample(
         kn, _ = K.to_backend(known, "known")
         mk, _ = K.to_backend(mask, "mask")
         if tuple(kn.shape) != tuple(x.shape):
-            raise ValueError(f"'known': shape {tuple(kn.shape)} does not match the sample shape {tuple(x.shape)}")
+            raise ValueError(
+                f"'known': shape {tuple(kn.shape)} does not match the sample shape {tuple(x.shape)}"
+            )
         if tuple(mk.shape) != tuple(x.shape):
-            raise ValueError(f"'mask': shape {tuple(mk.shape)} does not match the sample shape {tuple(x.shape)}")
+            raise ValueError(
+                f"'mask': shape {tuple(mk.shape)} does not match the sample shape {tuple(x.shape)}"
+            )
         kn = xp.asarray(kn, dtype=x.dtype)
         mk = xp.asarray(mk).astype(bool)
     kw = dict(step_kwargs or {})

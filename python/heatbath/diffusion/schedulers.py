@@ -131,25 +131,42 @@ class _Scheduler:
         **extra: Any,
     ) -> None:
         if prediction_type not in _PREDICTIONS:
-            raise ValueError(f"'prediction_type': expected one of {', '.join(_PREDICTIONS)}, got {prediction_type!r}")
+            raise ValueError(
+                f"'prediction_type': expected one of {', '.join(_PREDICTIONS)}, got {prediction_type!r}"
+            )
         spacing = self._default_spacing if timestep_spacing is None else timestep_spacing
         if spacing not in _SPACINGS:
             raise ValueError(f"'timestep_spacing': expected one of {', '.join(_SPACINGS)}, got {spacing!r}")
         if not 0 < dynamic_thresholding_ratio <= 1:
-            raise ValueError(f"'dynamic_thresholding_ratio': must lie in (0, 1], got {dynamic_thresholding_ratio}")
+            raise ValueError(
+                f"'dynamic_thresholding_ratio': must lie in (0, 1], got {dynamic_thresholding_ratio}"
+            )
         if trained_betas is not None:
-            self.schedule = NoiseSchedule(np.asarray(trained_betas, dtype=np.float64),
-                                          rescale_zero_snr=rescale_betas_zero_snr)
+            self.schedule = NoiseSchedule(
+                np.asarray(trained_betas, dtype=np.float64), rescale_zero_snr=rescale_betas_zero_snr
+            )
         else:
-            self.schedule = NoiseSchedule(beta_schedule, num_train_timesteps, beta_start, beta_end,
-                                          rescale_zero_snr=rescale_betas_zero_snr)
+            self.schedule = NoiseSchedule(
+                beta_schedule,
+                num_train_timesteps,
+                beta_start,
+                beta_end,
+                rescale_zero_snr=rescale_betas_zero_snr,
+            )
         self.config = _Config(
-            num_train_timesteps=self.schedule.num_train_timesteps, beta_start=beta_start, beta_end=beta_end,
-            beta_schedule=beta_schedule if trained_betas is None else "custom", prediction_type=prediction_type,
-            thresholding=bool(thresholding), dynamic_thresholding_ratio=float(dynamic_thresholding_ratio),
-            sample_max_value=float(sample_max_value), clip_sample=bool(clip_sample),
-            clip_sample_range=float(clip_sample_range), timestep_spacing=spacing,
-            steps_offset=_index(steps_offset, "steps_offset"), rescale_betas_zero_snr=bool(rescale_betas_zero_snr),
+            num_train_timesteps=self.schedule.num_train_timesteps,
+            beta_start=beta_start,
+            beta_end=beta_end,
+            beta_schedule=beta_schedule if trained_betas is None else "custom",
+            prediction_type=prediction_type,
+            thresholding=bool(thresholding),
+            dynamic_thresholding_ratio=float(dynamic_thresholding_ratio),
+            sample_max_value=float(sample_max_value),
+            clip_sample=bool(clip_sample),
+            clip_sample_range=float(clip_sample_range),
+            timestep_spacing=spacing,
+            steps_offset=_index(steps_offset, "steps_offset"),
+            rescale_betas_zero_snr=bool(rescale_betas_zero_snr),
             **extra,
         )
         self.betas = self.schedule.betas
@@ -227,7 +244,8 @@ class _Scheduler:
     def _require_timesteps(self) -> None:
         if self.num_inference_steps is None:
             raise RuntimeError(
-                f"{type(self).__name__}.step: call set_timesteps(num_inference_steps) before step")
+                f"{type(self).__name__}.step: call set_timesteps(num_inference_steps) before step"
+            )
 
     def scale_model_input(self, sample: Any, timestep: Any = None) -> Any:
         """The model input at ``timestep``: the sample itself for these
@@ -243,11 +261,16 @@ class _Scheduler:
 
     def _positions(self, t: np.ndarray) -> np.ndarray:
         try:
-            return np.vectorize(self._index_of.__getitem__, otypes=[np.int64])(t) if t.ndim else \
-                np.int64(self._index_of[int(t)])
+            return (
+                np.vectorize(self._index_of.__getitem__, otypes=[np.int64])(t)
+                if t.ndim
+                else np.int64(self._index_of[int(t)])
+            )
         except KeyError:
-            raise ValueError(f"'timestep': {t.tolist()} is not among the scheduler's timesteps "
-                             f"{self.timesteps.tolist()[:8]}{'...' if self.timesteps.size > 8 else ''}") from None
+            raise ValueError(
+                f"'timestep': {t.tolist()} is not among the scheduler's timesteps "
+                f"{self.timesteps.tolist()[:8]}{'...' if self.timesteps.size > 8 else ''}"
+            ) from None
 
     def _prev_of(self, t: np.ndarray) -> np.ndarray:
         pos = self._positions(t)
@@ -305,25 +328,33 @@ class _Scheduler:
         split = self._split()
         ok = tuple(m.shape) == tuple(x.shape)
         if split:
-            ok = (x.ndim >= 2 and m.ndim == x.ndim and m.shape[0] == x.shape[0] and m.shape[1] == 2 * x.shape[1]
-                  and tuple(m.shape[2:]) == tuple(x.shape[2:]))
+            ok = (
+                x.ndim >= 2
+                and m.ndim == x.ndim
+                and m.shape[0] == x.shape[0]
+                and m.shape[1] == 2 * x.shape[1]
+                and tuple(m.shape[2:]) == tuple(x.shape[2:])
+            )
         if not ok:
             want = "(batch, 2 * channels, ...) for a learned variance" if split else "the sample's shape"
-            raise ValueError(f"'model_output': shape {tuple(m.shape)} does not match 'sample' shape "
-                             f"{tuple(x.shape)} (expected {want})")
+            raise ValueError(
+                f"'model_output': shape {tuple(m.shape)} does not match 'sample' shape "
+                f"{tuple(x.shape)} (expected {want})"
+            )
         t = self.schedule.check_timesteps(timestep)
         st = _layout(x, t, force_rows=per_row or split)
         mm = m if m.flags.c_contiguous else _backend.array_namespace(m).ascontiguousarray(m)
         if split:
             m2 = mm.reshape(st.rows, 2 * st.inner)
-            st.m, st.v = m2[:, :st.inner], m2[:, st.inner:]
+            st.m, st.v = m2[:, : st.inner], m2[:, st.inner :]
         else:
             st.m, st.v = mm.reshape(st.rows, st.inner), None
         st.fw = fw
         return st
 
-    def _noise_args(self, st: _Step, seed: Any, offset: Any, noise: Any, generator: Any,
-                    stream: int) -> Tuple[int, int, Any]:
+    def _noise_args(
+        self, st: _Step, seed: Any, offset: Any, noise: Any, generator: Any, stream: int
+    ) -> Tuple[int, int, Any]:
         z = None
         if noise is not None:
             zz, _ = K.to_backend(noise, "noise")
@@ -361,8 +392,11 @@ class _Scheduler:
         K.fused_step(st.x, c, x0, model_output=st.m)
         xp = _backend.array_namespace(st.x)
         q = xp.quantile(xp.abs(x0), self.config.dynamic_thresholding_ratio, axis=1)
-        s = np.clip(np.asarray(q.get() if _backend.is_cupy(q) else q, dtype=np.float64), 1.0,
-                    self.config.sample_max_value)
+        s = np.clip(
+            np.asarray(q.get() if _backend.is_cupy(q) else q, dtype=np.float64),
+            1.0,
+            self.config.sample_max_value,
+        )
         coef[:, K.LO], coef[:, K.HI], coef[:, K.SCALE] = -s, s, 1.0 / s
 
     def _clip_mode(self) -> bool:
@@ -387,8 +421,10 @@ def _layout(x: Any, t: np.ndarray, force_rows: bool) -> _Step:
             st.t = t.reshape(1)
     elif t.ndim == 1:
         if x.ndim == 0 or x.shape[0] != t.shape[0]:
-            raise ValueError(f"'timestep': {t.shape[0]} per-sample timesteps do not match the batch of 'sample' "
-                             f"(shape {tuple(x.shape)})")
+            raise ValueError(
+                f"'timestep': {t.shape[0]} per-sample timesteps do not match the batch of 'sample' "
+                f"(shape {tuple(x.shape)})"
+            )
         st.scalar_t = False
         st.rows = int(t.shape[0])
         st.t = t
@@ -467,9 +503,23 @@ class DDPMScheduler(_Scheduler):
         kinds = ("fixed_small", "fixed_small_log", "fixed_large", "learned", "learned_range")
         if variance_type not in kinds:
             raise ValueError(f"'variance_type': expected one of {', '.join(kinds)}, got {variance_type!r}")
-        super().__init__(num_train_timesteps, beta_start, beta_end, beta_schedule, trained_betas, prediction_type,
-                         thresholding, dynamic_thresholding_ratio, sample_max_value, clip_sample, clip_sample_range,
-                         timestep_spacing, steps_offset, rescale_betas_zero_snr, variance_type=variance_type)
+        super().__init__(
+            num_train_timesteps,
+            beta_start,
+            beta_end,
+            beta_schedule,
+            trained_betas,
+            prediction_type,
+            thresholding,
+            dynamic_thresholding_ratio,
+            sample_max_value,
+            clip_sample,
+            clip_sample_range,
+            timestep_spacing,
+            steps_offset,
+            rescale_betas_zero_snr,
+            variance_type=variance_type,
+        )
         self.variance_type = variance_type
 
     def _split(self) -> bool:
@@ -563,10 +613,25 @@ class DDPMScheduler(_Scheduler):
         s, off, z = self._noise_args(st, seed, offset, given, generator, stream)
         out = self._pool.take(st.x)
         x0 = self._pool.take(st.x)
-        vm = {"learned": K.VAR_GIVEN, "learned_range": K.VAR_LEARNED_RANGE}.get(self.variance_type, K.VAR_SIGMA)
-        K.fused_step(st.x, coef, out, model_output=st.m, variance=st.v, noise=z if draw else None, x0_out=x0,
-                     clip=self._clip_mode(), use_x0=self._clip_mode(), draw=draw, var_mode=vm, seed=s, offset=off,
-                     stream=stream)
+        vm = {"learned": K.VAR_GIVEN, "learned_range": K.VAR_LEARNED_RANGE}.get(
+            self.variance_type, K.VAR_SIGMA
+        )
+        K.fused_step(
+            st.x,
+            coef,
+            out,
+            model_output=st.m,
+            variance=st.v,
+            noise=z if draw else None,
+            x0_out=x0,
+            clip=self._clip_mode(),
+            use_x0=self._clip_mode(),
+            draw=draw,
+            var_mode=vm,
+            seed=s,
+            offset=off,
+            stream=stream,
+        )
         return _finish(st, out, x0, return_dict)
 
 
@@ -604,10 +669,23 @@ class DDIMScheduler(_Scheduler):
         timestep_spacing: str = "leading",
         rescale_betas_zero_snr: bool = False,
     ) -> None:
-        super().__init__(num_train_timesteps, beta_start, beta_end, beta_schedule, trained_betas, prediction_type,
-                         thresholding, dynamic_thresholding_ratio, sample_max_value, clip_sample, clip_sample_range,
-                         timestep_spacing, steps_offset, rescale_betas_zero_snr,
-                         set_alpha_to_one=bool(set_alpha_to_one))
+        super().__init__(
+            num_train_timesteps,
+            beta_start,
+            beta_end,
+            beta_schedule,
+            trained_betas,
+            prediction_type,
+            thresholding,
+            dynamic_thresholding_ratio,
+            sample_max_value,
+            clip_sample,
+            clip_sample_range,
+            timestep_spacing,
+            steps_offset,
+            rescale_betas_zero_snr,
+            set_alpha_to_one=bool(set_alpha_to_one),
+        )
         self.final_alpha_cumprod = 1.0 if set_alpha_to_one else float(self.alphas_cumprod[0])
 
     def _prev_of(self, t: np.ndarray) -> np.ndarray:
@@ -676,8 +754,11 @@ class DDIMScheduler(_Scheduler):
         if not (eta >= 0 and math.isfinite(eta)):
             raise ValueError(f"'eta': must be a finite number >= 0, got {eta}")
         st = self._prepare(model_output, timestep, sample, per_row=self.config.thresholding)
-        key = (int(st.t[0]), eta, bool(use_clipped_model_output)) \
-            if st.scalar_t and not self.config.thresholding else None
+        key = (
+            (int(st.t[0]), eta, bool(use_clipped_model_output))
+            if st.scalar_t and not self.config.thresholding
+            else None
+        )
         coef = self._coef_cache.get(key) if key is not None else None
         if coef is None:
             coef = self._coefs(st.t, eta, use_clipped_model_output)
@@ -692,8 +773,20 @@ class DDIMScheduler(_Scheduler):
         s, off, z = self._noise_args(st, seed, offset, given, generator, stream) if draw else (0, 0, None)
         out = self._pool.take(st.x)
         x0 = self._pool.take(st.x)
-        K.fused_step(st.x, coef, out, model_output=st.m, noise=z, x0_out=x0, clip=self._clip_mode(),
-                     use_x0=self._clip_mode(), draw=draw, seed=s, offset=off, stream=stream)
+        K.fused_step(
+            st.x,
+            coef,
+            out,
+            model_output=st.m,
+            noise=z,
+            x0_out=x0,
+            clip=self._clip_mode(),
+            use_x0=self._clip_mode(),
+            draw=draw,
+            seed=s,
+            offset=off,
+            stream=stream,
+        )
         return _finish(st, out, x0, return_dict)
 
 
@@ -747,11 +840,27 @@ class DPMSolverMultistepScheduler(_Scheduler):
             raise ValueError(f"'solver_type': expected 'midpoint' or 'heun', got {solver_type!r}")
         if final_sigmas_type != "zero":
             raise ValueError(f"'final_sigmas_type': only 'zero' is implemented, got {final_sigmas_type!r}")
-        super().__init__(num_train_timesteps, beta_start, beta_end, beta_schedule, trained_betas, prediction_type,
-                         thresholding, dynamic_thresholding_ratio, sample_max_value, False, 1.0, timestep_spacing,
-                         steps_offset, rescale_betas_zero_snr, solver_order=int(solver_order),
-                         algorithm_type=algorithm_type, solver_type=solver_type,
-                         lower_order_final=bool(lower_order_final), final_sigmas_type=final_sigmas_type)
+        super().__init__(
+            num_train_timesteps,
+            beta_start,
+            beta_end,
+            beta_schedule,
+            trained_betas,
+            prediction_type,
+            thresholding,
+            dynamic_thresholding_ratio,
+            sample_max_value,
+            False,
+            1.0,
+            timestep_spacing,
+            steps_offset,
+            rescale_betas_zero_snr,
+            solver_order=int(solver_order),
+            algorithm_type=algorithm_type,
+            solver_type=solver_type,
+            lower_order_final=bool(lower_order_final),
+            final_sigmas_type=final_sigmas_type,
+        )
         self.order = int(solver_order)
         if rescale_betas_zero_snr:
             self.alphas_cumprod[-1] = 2.0**-24
@@ -764,7 +873,9 @@ class DPMSolverMultistepScheduler(_Scheduler):
             return np.linspace(0, T - 1, n + 1).round()[::-1][:-1].copy().astype(np.int64)
         if spacing == "leading":
             ratio = T // (n + 1)
-            return (np.arange(0, n + 1) * ratio).round()[::-1][:-1].copy().astype(np.int64) + self.config.steps_offset
+            return (np.arange(0, n + 1) * ratio).round()[::-1][:-1].copy().astype(
+                np.int64
+            ) + self.config.steps_offset
         ratio = T / n
         return np.arange(T, 0, -ratio).round().copy().astype(np.int64) - 1
 
@@ -833,9 +944,14 @@ class DPMSolverMultistepScheduler(_Scheduler):
         """
         st = self._prepare(model_output, timestep, sample, per_row=True)
         pos = self._positions(st.t)
-        hist_ok = self._history is not None and self._history_t is not None and \
-            self._history_t.shape[0] == st.rows and self._history.shape == st.x.shape and \
-            _backend.is_cupy(self._history) == _backend.is_cupy(st.x) and self._history.dtype == st.x.dtype
+        hist_ok = (
+            self._history is not None
+            and self._history_t is not None
+            and self._history_t.shape[0] == st.rows
+            and self._history.shape == st.x.shape
+            and _backend.is_cupy(self._history) == _backend.is_cupy(st.x)
+            and self._history.dtype == st.x.dtype
+        )
         second = np.zeros(st.rows, dtype=bool)
         if hist_ok and self.order == 2:
             expect = self.timesteps[np.maximum(pos - 1, 0)]
@@ -845,8 +961,16 @@ class DPMSolverMultistepScheduler(_Scheduler):
             self._threshold(st, coef)
         out = self._pool.take(st.x)
         x0 = self._pool.take(st.x)
-        K.fused_step(st.x, coef, out, model_output=st.m, history=self._history if second.any() else None,
-                     x0_out=x0, clip=self.config.thresholding, use_x0=True)
+        K.fused_step(
+            st.x,
+            coef,
+            out,
+            model_output=st.m,
+            history=self._history if second.any() else None,
+            x0_out=x0,
+            clip=self.config.thresholding,
+            use_x0=True,
+        )
         self._history = x0
         self._history_t = st.t.copy()
         return _finish(st, out, x0, return_dict)
