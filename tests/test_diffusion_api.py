@@ -223,3 +223,18 @@ def test_torch_tensors_in_torch_out():
     )
     z = q_sample(torch.from_numpy(x), 10, seed=2)
     assert isinstance(z, torch.Tensor)
+
+
+def test_perturbed_mean_conditioning():
+    s = DDPMScheduler(clip_sample=False)
+
+    def model(x, t):
+        return 0.1 * x
+
+    plain = sample(model, SHAPE, s, steps=20, seed=6, progress=False)
+    zero = sample(model, SHAPE, s, steps=20, seed=6, progress=False, grad_log_r=lambda x, t: np.zeros_like(x))
+    np.testing.assert_allclose(zero, plain, rtol=1e-5, atol=1e-5)
+    up = sample(model, SHAPE, s, steps=20, seed=6, progress=False, grad_log_r=lambda x, t: np.ones_like(x))
+    assert (up - plain).min() > 0  # the tilt pushes every pixel up
+    with pytest.raises(ValueError, match="'grad_log_r'"):
+        sample(model, SHAPE, DDIMScheduler(), steps=5, progress=False, grad_log_r=lambda x, t: x)

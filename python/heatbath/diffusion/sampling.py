@@ -41,6 +41,7 @@ def sample(
     device: Optional[str] = None,
     known: Any = None,
     mask: Any = None,
+    grad_log_r: Optional[Callable[[Any, int], Any]] = None,
     step_kwargs: Optional[Dict[str, Any]] = None,
 ) -> Any:
     """Draw samples by running ``scheduler`` backwards from pure noise.
@@ -79,6 +80,14 @@ def sample(
         ``mask`` is true (or 1) the sample is held at ``known`` forward-noised
         to the current timestep, ``q(x_t | x_0 = known)``; the final sample
         equals ``known`` there.
+    grad_log_r : callable ``grad_log_r(x, t) -> array``, optional
+        Conditioning by a smooth factor r(x) (Sohl-Dickstein et al. 2015, section
+        2.5: for a differentiable log r the product p(x_{t-1} | x_t) r(x_{t-1}) is
+        approximately Gaussian with the perturbed mean ``mu + Sigma grad log
+        r(mu)``): each step draws ``x_{t-1} = mu + Sigma g + sqrt(Sigma) z``, with
+        mu and Sigma the step's mean and variance and g the gradient at mu. Needs
+        a DDPMScheduler with a fixed variance type; z is the noise the plain step
+        would draw.
     step_kwargs : dict, optional
         Extra keyword arguments of ``scheduler.step`` (e.g. ``{"eta": 1.0}``).
 
@@ -119,6 +128,15 @@ def sample(
         kn = xp.asarray(kn, dtype=x.dtype)
         mk = xp.asarray(mk).astype(bool)
     kw = dict(step_kwargs or {})
+    if grad_log_r is not None:
+        from .schedulers import DDPMScheduler
+
+        if not isinstance(scheduler, DDPMScheduler) or scheduler.variance_type not in (
+            "fixed_small",
+            "fixed_small_log",
+            "fixed_large",
+        ):
+            raise ValueError("'grad_log_r': needs a DDPMScheduler with a fixed variance type")
     timesteps = [int(t) for t in np.asarray(scheduler.timesteps)]
 
     def hold(x: Any, t: int, i: int) -> Any:
@@ -136,8 +154,10 @@ def sample(
         for i, t in enumerate(timesteps):
             xin = K.from_backend(scheduler.scale_model_input(x, t), fw)
             out = model(xin, t)
-            res = scheduler.step(out, t, x, seed=s, offset=(i + 1) * n, **kw)
-            x = res.prev_sample
+            if grad_log_r is None:
+                x = scheduler.step(out, t, x, seed=s, offset=(i + 1) * n, **kw).prev_sample
+            else:
+                x = _guided_step(scheduler, out, t, x, s, (i + 1) * n, grad_log_r, fw, xp)
             if kn is not None:
                 t_next = timesteps[i + 1] if i + 1 < len(timesteps) else -1
                 x = hold(x, t_next, i + 1)
@@ -147,3 +167,20 @@ def sample(
     finally:
         bar.close()
     return K.from_backend(x, fw)
+
+
+def _guided_step(
+    scheduler: Any, out: Any, t: int, x: Any, seed: int, offset: int, grad_log_r: Callable, fw: str, xp: Any
+) -> Any:
+    """x_{t-1} = mu + Sigma grad log r(mu) + sqrt(Sigma) z (perturbed mean)."""
+    mean = scheduler.step(out, t, x, noise=xp.zeros_like(x)).prev_sample
+    sigma = float(scheduler._coefs(np.array([t], dtype=np.int64))[0, K.SIGMA])
+    if sigma == 0.0:
+        return mean
+    g, _ = K.to_backend(grad_log_r(K.from_backend(mean, fw), t), "grad_log_r")
+    if tuple(g.shape) != tuple(x.shape):
+        raise ValueError(f"'grad_log_r': returned shape {tuple(g.shape)}, expected {tuple(x.shape)}")
+    z = hr.normal(
+        x.shape, seed, offset, dtype=np.dtype(x.dtype).name, device="cuda" if _backend.is_cupy(x) else None
+    )
+    return (mean + (sigma * sigma) * xp.asarray(g, dtype=x.dtype) + sigma * z).astype(x.dtype, copy=False)
