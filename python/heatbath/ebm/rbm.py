@@ -362,7 +362,9 @@ class _Trainer:
         self.vel = xp.zeros_like(Wa) if vel is None or vel.shape != Wa.shape else xp.asarray(vel, dtype=dt)
         self.V2 = xp.ones((B + C, nv + 1), dtype=dt)
         self.P2 = xp.ones((B + C, nh + 1), dtype=dt)
-        self.Hc = xp.ones((C, nh + 1), dtype=dt)
+        # hidden samples of the stacked rows; the chains' states are its last C rows
+        self.H2 = xp.ones((B + C, nh + 1), dtype=dt)
+        self.Hc = self.H2[B:]
         self.pre_h = xp.empty((B + C, nh), dtype=dt)
         self.pre_v = xp.empty((C, nv), dtype=dt)
         self.zero_h = xp.zeros(nh, dtype=dt)
@@ -395,6 +397,17 @@ class _Trainer:
     def b(self):
         return self.Wa[: self.nv, self.nh]
 
+    def _bern(self, x, bias, sample, prob) -> None:
+        """The fused kernel without the public wrapper's checks (CPU) on
+        arrays this trainer allocated."""
+        m = self.m
+        m._hb_counter += 1
+        stream = _stream(_TAG_TRAIN, m._hb_counter)
+        if self.xp is np:
+            _core.rbm_bernoulli(x, bias, sample, prob, 1.0, None, m._hb_seed, stream, 0)
+        else:
+            bernoulli_units(x, bias, sample, prob, seed=m._hb_seed, stream=stream)
+
     def visible_half(self, H, out_v) -> None:
         """out_v[:, :nv] <- sample of v | H[:, :nh] (scaled by 1/sigma for
         Gaussian units, so it feeds the next GEMM directly)."""
@@ -408,15 +421,12 @@ class _Trainer:
                            stream=m._next_stream(_TAG_TRAIN))
         else:
             xp.matmul(H, self.Wa[:nv, :].T, out=pre)
-            bernoulli_units(pre, self.zero_v, out_v[:, :nv], seed=m._hb_seed, stream=m._next_stream(_TAG_TRAIN))
+            self._bern(pre, self.zero_v, out_v[:, :nv], None)
 
     def hidden_half(self, V, pre, H=None, P=None) -> None:
         """H[:, :nh] <- sample, P[:, :nh] <- probabilities of h | V."""
-        m = self.m
         self.xp.matmul(V, self.Wa[:, : self.nh], out=pre)
-        bernoulli_units(pre, self.zero_h, None if H is None else H[:, : self.nh],
-                        None if P is None else P[:, : self.nh], seed=m._hb_seed,
-                        stream=m._next_stream(_TAG_TRAIN))
+        self._bern(pre, self.zero_h, None if H is None else H[:, : self.nh], None if P is None else P[:, : self.nh])
 
     def update(self, Xa_batch) -> None:
         """One CD-k / PCD update on a batch (rows of the augmented data)."""
@@ -425,20 +435,26 @@ class _Trainer:
         k = m.k
         pos_v = self.V2[B - b : B]
         pos_v[...] = Xa_batch
-        # positive phase: p(h | data); CD starts its chains from a sample of it
-        if self.persistent:
-            self.hidden_half(pos_v, self.pre_h[:b], P=self.P2[B - b : B])
-            C = self.C
-        else:
-            C = b
-            self.hidden_half(pos_v, self.pre_h[:b], H=self.Hc[:b], P=self.P2[B - b : B])
+        C = self.C if self.persistent else b
         neg_v = self.V2[B : B + C]
         neg_p = self.P2[B : B + C]
-        if self.pt is not None:
-            self.pt.run(k)
-            self.pt.take_cold(neg_v[:, :nv])
-            self.hidden_half(neg_v, self.pre_h[B : B + C], P=neg_p)
+        if self.persistent:
+            # negative chains first, then one GEMM and one kernel give p(h | data)
+            # and p(h | v_neg) of the stacked rows (the last also the chains' new h)
+            if self.pt is not None:
+                self.pt.run(k)
+                self.pt.take_cold(neg_v[:, :nv])
+            else:
+                H = self.Hc
+                for _ in range(k - 1):
+                    self.visible_half(H, neg_v)
+                    self.hidden_half(neg_v, self.pre_h[B : B + C], H=H)
+                self.visible_half(H, neg_v)
+            self.hidden_half(self.V2[B - b : B + C], self.pre_h[: b + C], H=self.H2[B - b : B + C],
+                             P=self.P2[B - b : B + C])
         else:
+            # CD-k: chains start from a sample of h | data
+            self.hidden_half(pos_v, self.pre_h[:b], H=self.Hc[:b], P=self.P2[B - b : B])
             H = self.Hc[:C]
             for step in range(k):
                 self.visible_half(H, neg_v)
