@@ -151,29 +151,41 @@ struct alignas(64) BernBuf {
   u32 w[kWordsPerTile];
 };
 
-inline void bern_compute(BernBuf<float>& B, bool draw) {
+// kUniform: one temperature s0 for the tile and no base rates (B.a, B.s unused;
+// the same values as the general path, since fma(1 - s0, 0, t) = t).
+template <bool kUniform>
+inline void bern_compute(BernBuf<float>& B, bool draw, float s0) {
   if (!draw) std::memset(B.w, 0, sizeof B.w);
 #if defined(HB_HAVE_SIMD)
+  const vf32 s_all = K<vf32>(s0), zero = K<vf32>(0.0f);
   for (int k = 0; k < kWordsPerTile; k += simd::kWidth) {
     vf32 x, b, a, s, p, o;
     vu32 w;
     std::memcpy(&x, B.x + k, sizeof x);
     std::memcpy(&b, B.b + k, sizeof b);
-    std::memcpy(&a, B.a + k, sizeof a);
-    std::memcpy(&s, B.s + k, sizeof s);
+    if (kUniform) {
+      a = zero;
+      s = s_all;
+    } else {
+      std::memcpy(&a, B.a + k, sizeof a);
+      std::memcpy(&s, B.s + k, sizeof s);
+    }
     std::memcpy(&w, B.w + k, sizeof w);
     bernoulli_unit_f32(x, b, a, s, w, p, o);
     std::memcpy(B.p + k, &p, sizeof p);
     std::memcpy(B.o + k, &o, sizeof o);
   }
 #else
-  for (int k = 0; k < kWordsPerTile; ++k) bernoulli_unit_f32(B.x[k], B.b[k], B.a[k], B.s[k], B.w[k], B.p[k], B.o[k]);
+  for (int k = 0; k < kWordsPerTile; ++k)
+    bernoulli_unit_f32(B.x[k], B.b[k], kUniform ? 0.0f : B.a[k], kUniform ? s0 : B.s[k], B.w[k], B.p[k], B.o[k]);
 #endif
 }
 
-inline void bern_compute(BernBuf<double>& B, bool draw) {
+template <bool kUniform>
+inline void bern_compute(BernBuf<double>& B, bool draw, double s0) {
   if (!draw) std::memset(B.w, 0, sizeof B.w);
-  for (int k = 0; k < kWordsPerTile; ++k) bernoulli_unit_f64(B.x[k], B.b[k], B.a[k], B.s[k], B.w[k], B.p[k], B.o[k]);
+  for (int k = 0; k < kWordsPerTile; ++k)
+    bernoulli_unit_f64(B.x[k], B.b[k], kUniform ? 0.0 : B.a[k], kUniform ? s0 : B.s[k], B.w[k], B.p[k], B.o[k]);
 }
 
 template <class T>
@@ -181,6 +193,7 @@ void k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
   const i64 n = A.rows * A.cols;
   if (n <= 0) return;
   const bool draw = A.sample != nullptr;
+  const bool uniform = A.base == nullptr && A.scale_stride == 0;
   const u64 t0 = A.offset / kWordsPerTile, t1 = (A.offset + static_cast<u64>(n) - 1) / kWordsPerTile;
   for_tiles(t0, t1, n, [&](u64 t) {
     BernBuf<T> B;
@@ -191,6 +204,7 @@ void k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
     for_segments(sp, A.cols, [&](i64 r, i64 c, int k, i64 len) {
       std::memcpy(B.x + k, A.x + r * A.ldx + c, len * sizeof(T));
       std::memcpy(B.b + k, A.bias + c, len * sizeof(T));
+      if (uniform) return;
       if (A.base)
         std::memcpy(B.a + k, A.base + c, len * sizeof(T));
       else
@@ -198,7 +212,10 @@ void k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
       fill_n(B.s + k, len, A.scale[r * A.scale_stride]);
     });
     if (draw) tile_words(A.seed, A.stream, t, B.w);
-    bern_compute(B, draw);
+    if (uniform)
+      bern_compute<true>(B, draw, A.scale[0]);
+    else
+      bern_compute<false>(B, draw, T(0));
     for_segments(sp, A.cols, [&](i64 r, i64 c, int k, i64 len) {
       if (A.prob) std::memcpy(A.prob + r * A.ld_prob + c, B.p + k, len * sizeof(T));
       if (draw) std::memcpy(A.sample + r * A.ld_sample + c, B.o + k, len * sizeof(T));
