@@ -120,6 +120,48 @@ def section_diffusion(repeat: int) -> None:
             r = ts["diffusers"] / ts["ddpm"]
             ms = ts["diffusers"] * 1e3
             print(f"DDPM vs diffusers.DDPMScheduler.step (CPU torch) {ms:8.3f} ms: {r:6.1f}x")
+    if peer:
+        _agreement_with_diffusers()
+
+
+def _agreement_with_diffusers() -> None:
+    """Max relative difference of heatbath's steps from diffusers' own, given
+    the same noise (diffusers keeps float32 tables, so about 1e-7 is the floor)."""
+    import diffusers
+    import torch
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((4, 3, 16, 16)).astype(np.float32)
+    m = (rng.standard_normal((4, 3, 16, 16)) * 0.5).astype(np.float32)
+    z = rng.standard_normal(x.shape).astype(np.float32)
+    tx, tm, tz = torch.from_numpy(x), torch.from_numpy(m), torch.from_numpy(z)
+
+    def rel(a, b) -> float:
+        a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+        return float(np.abs(a - b).max() / np.abs(b).max())
+
+    out = []
+    for kw in (dict(), dict(clip_sample=False, prediction_type="v_prediction")):
+        d, h = diffusers.DDPMScheduler(**kw), DDPMScheduler(**kw)
+        d.set_timesteps(50)
+        h.set_timesteps(50)
+        t = int(h.timesteps[10])
+        g = torch.Generator().manual_seed(1)
+        zz = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
+        out.append(
+            rel(h.step(m, t, x, noise=zz.numpy()).prev_sample, d.step(tm, t, tx, generator=g).prev_sample)
+        )
+        d, h = diffusers.DDIMScheduler(**kw), DDIMScheduler(**kw)
+        d.set_timesteps(20)
+        h.set_timesteps(20)
+        t = int(h.timesteps[3])
+        out.append(
+            rel(
+                h.step(m, t, x, eta=0.5, noise=z).prev_sample,
+                d.step(tm, t, tx, eta=0.5, variance_noise=tz).prev_sample,
+            )
+        )
+    print(f"agreement with diffusers (same noise, DDPM/DDIM, epsilon and v): max rel diff {max(out):.1e}")
 
 
 SECTIONS = {"diffusion": section_diffusion}
