@@ -5,9 +5,10 @@
 // The elements are split into one contiguous chunk per thread; within a
 // chunk the loop walks the samples it covers (each with its own
 // coefficients). Where the step draws its noise, it walks the Philox tiles
-// of distributions.h: a whole tile (4 * kTileBlocks normals, computed by
-// SIMD Philox and Box-Muller into an L1 buffer) is consumed by the vector
-// step loop; partial tiles at chunk and sample edges take the scalar path.
+// of distributions.h: whole tiles (4 * kTileBlocks normals each, two at a
+// time, computed by SIMD Philox and Box-Muller into an L1 buffer) are
+// consumed by the vector step loop; partial tiles at chunk and sample edges
+// take the scalar path.
 // Every element depends only on its index, so results are identical for any
 // thread count and any level.
 #include <cstdint>
@@ -38,18 +39,6 @@ struct TileOf<double> {
   static constexpr u64 kValues = 2 * kTileBlocks;  // two words per value
 };
 
-// Calls elem(j, i) for the partial tiles at both ends and tile(t, i) for each
-// whole tile t, where j is the stream index and i the local index (j - base).
-template <class Tile, class Elem>
-void over_tiles(u64 base, i64 begin, i64 end, u64 per_tile, Tile tile, Elem elem) {
-  u64 j = base + static_cast<u64>(begin);
-  const u64 j_end = base + static_cast<u64>(end);
-  const u64 first_full = (j + per_tile - 1) / per_tile * per_tile;
-  for (; j < j_end && j < first_full; ++j) elem(j, static_cast<i64>(j - base));
-  for (; j_end - j >= per_tile && j < j_end; j += per_tile) tile(j / per_tile, static_cast<i64>(j - base));
-  for (; j < j_end; ++j) elem(j, static_cast<i64>(j - base));
-}
-
 // The normals of element j of the stream, one at a time (edges).
 inline float normal_at(u64 seed, u64 stream, u64 j, float) {
   const ElementSlot s = element_slot(j, 1);
@@ -64,42 +53,51 @@ inline double normal_at(u64 seed, u64 stream, u64 j, double) {
   return v[s.slot];
 }
 
-// The 4 * kTileBlocks float32 normals of tile t in element order.
-inline void normal_tile(u64 seed, u64 stream, u64 t, float* zb) {
+// The 4 * kTileBlocks float32 normals of each of the NT tiles t .. t + NT - 1
+// in element order (NT * kTileBlocks / width independent Philox chains
+// interleaved, which hides the multiply latency).
+template <int NT>
+inline void normal_tiles(u64 seed, u64 stream, u64 t, float* zb) {
 #if defined(HB_HAVE_SIMD)
-  constexpr int kChains = kTileBlocks / simd::kWidth;
+  constexpr int kPer = kTileBlocks / simd::kWidth;  // chains per tile
+  constexpr int kChains = NT * kPer;
   vu32 c[kChains][4];
-  const u64 base = t * kTileBlocks;
   vu32 lane;
   for (int i = 0; i < simd::kWidth; ++i) lane[i] = static_cast<u32>(i);
   for (int v = 0; v < kChains; ++v) {
-    c[v][0] = lane + static_cast<u32>(base + v * simd::kWidth);
+    const u64 base = (t + v / kPer) * kTileBlocks;  // may carry into the high word between tiles
+    c[v][0] = lane + static_cast<u32>(base + (v % kPer) * simd::kWidth);
     c[v][1] = vu32{} + static_cast<u32>(base >> 32);
     c[v][2] = vu32{} + static_cast<u32>(stream);
     c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
   }
   philox4x32_10_n<kChains>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
-  for (int h = 0; h < kChains; ++h) {
-    vf32 v[4];
-    box_muller_f32(c[h][0], c[h][1], v[0], v[1]);
-    box_muller_f32(c[h][2], c[h][3], v[2], v[3]);
-    for (int l = 0; l < 4; ++l) std::memcpy(zb + l * kTileBlocks + h * simd::kWidth, &v[l], sizeof(vf32));
+  for (int v = 0; v < kChains; ++v) {
+    float* o = zb + (v / kPer) * (4 * kTileBlocks) + (v % kPer) * simd::kWidth;
+    vf32 z[4];
+    box_muller_f32(c[v][0], c[v][1], z[0], z[1]);
+    box_muller_f32(c[v][2], c[v][3], z[2], z[3]);
+    for (int l = 0; l < 4; ++l) std::memcpy(o + l * kTileBlocks, &z[l], sizeof(vf32));
   }
 #else
-  for (int b = 0; b < kTileBlocks; ++b) {
-    float v[4];
-    normal_f32_block(seed, stream, t * kTileBlocks + b, v);
-    for (int l = 0; l < 4; ++l) zb[l * kTileBlocks + b] = v[l];
-  }
+  for (int k = 0; k < NT; ++k)
+    for (int b = 0; b < kTileBlocks; ++b) {
+      float v[4];
+      normal_f32_block(seed, stream, (t + k) * kTileBlocks + b, v);
+      for (int l = 0; l < 4; ++l) zb[k * 4 * kTileBlocks + l * kTileBlocks + b] = v[l];
+    }
 #endif
 }
 
-inline void normal_tile(u64 seed, u64 stream, u64 t, double* zb) {
-  for (int b = 0; b < kTileBlocks; ++b) {
-    double v[2];
-    normal_f64_block(seed, stream, t * kTileBlocks + b, v);
-    zb[b] = v[0];
-    zb[kTileBlocks + b] = v[1];
+template <int NT>
+inline void normal_tiles(u64 seed, u64 stream, u64 t, double* zb) {
+  for (int k = 0; k < NT; ++k, ++t, zb += 2 * kTileBlocks) {
+    for (int b = 0; b < kTileBlocks; ++b) {
+      double v[2];
+      normal_f64_block(seed, stream, t * kTileBlocks + b, v);
+      zb[b] = v[0];
+      zb[kTileBlocks + b] = v[1];
+    }
   }
 }
 
@@ -264,16 +262,28 @@ i64 step_sample(const StepArgs<T>& a, i64 b, i64 i0, i64 i1) {
   const StepFlags& f = a.flags;
   if (!(f.has_noise && !a.z)) return step_span(s, f, i0, i1 - i0, f.has_noise ? s.z + i0 : nullptr);
   i64 bad = 0;
+  // Stream index of local element 0; whole tiles in pairs, then one, and the
+  // partial tiles at both ends one element at a time.
   const u64 base = a.offset + static_cast<u64>(b) * static_cast<u64>(a.inner);
   constexpr u64 kV = TileOf<T>::kValues;
-  alignas(64) T zb[kV];
-  over_tiles(
-      base, i0, i1, kV,
-      [&](u64 t, i64 i) {
-        normal_tile(a.seed, a.stream, t, zb);
-        bad |= step_span(s, f, i, static_cast<i64>(kV), zb);
-      },
-      [&](u64 j, i64 i) { bad |= step_one(s, f, i, normal_at(a.seed, a.stream, j, T(0))); });
+  constexpr int kPair = 2;
+  alignas(64) T zb[kPair * kV];
+  u64 j = base + static_cast<u64>(i0);
+  const u64 j_end = base + static_cast<u64>(i1);
+  const u64 first_full = (j + kV - 1) / kV * kV;
+  auto one = [&](u64 jj) {
+    bad |= step_one(s, f, static_cast<i64>(jj - base), normal_at(a.seed, a.stream, jj, T(0)));
+  };
+  for (; j < j_end && j < first_full; ++j) one(j);
+  for (; j < j_end && j_end - j >= kPair * kV; j += kPair * kV) {
+    normal_tiles<kPair>(a.seed, a.stream, j / kV, zb);
+    bad |= step_span(s, f, static_cast<i64>(j - base), static_cast<i64>(kPair * kV), zb);
+  }
+  for (; j < j_end && j_end - j >= kV; j += kV) {
+    normal_tiles<1>(a.seed, a.stream, j / kV, zb);
+    bad |= step_span(s, f, static_cast<i64>(j - base), static_cast<i64>(kV), zb);
+  }
+  for (; j < j_end; ++j) one(j);
   return bad;
 }
 
