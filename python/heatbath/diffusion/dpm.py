@@ -24,6 +24,7 @@ from .. import checkpoint
 from .. import nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from .gaussian import sohl_dickstein_step
 
 LOG2 = math.log(2.0)
 HALF_LOG_2PIE = 0.5 * (1.0 + math.log(2.0 * math.pi))  # entropy of N(0, 1), nats
@@ -390,7 +391,9 @@ class GaussianDPM:
                 tt = xp.full(n, t, dtype=np.int64)
                 x = xp.where(mask, self.q_sample(known, tt, normal(2)), x)
             mu, var = self.reverse_kernel(x, xp.full(n, t, dtype=np.int64))
-            x = mu + xp.sqrt(var) * normal(1)
+            # the fused reverse-step kernel: x_{t-1} = mu + sqrt(var) z, z from Philox
+            x = sohl_dickstein_step(mu, var, seed=seed, offset=off, stream=1)
+            off += n * d
             if traj is not None:
                 traj.append(x.copy())
         if mask is not None:
