@@ -33,8 +33,11 @@ def _blas_info() -> str:
         from threadpoolctl import threadpool_info
     except ImportError:
         return "threadpoolctl not installed"
-    rows = [f"{i.get('internal_api')} {i.get('version', '')} {i.get('architecture', '')} "
-            f"threads={i.get('num_threads')}" for i in threadpool_info()]
+    rows = [
+        f"{i.get('internal_api')} {i.get('version', '')} {i.get('architecture', '')} "
+        f"threads={i.get('num_threads')}"
+        for i in threadpool_info()
+    ]
     return "; ".join(rows)
 
 
@@ -49,8 +52,17 @@ def _limits(n: int):
 
 
 def _env_note() -> str:
-    keys = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OMP_WAIT_POLICY")
-    return ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ) or "none of the OpenBLAS/OMP variables set"
+    keys = (
+        "OPENBLAS_CORETYPE",
+        "OPENBLAS_L2_SIZE",
+        "OPENBLAS_NUM_THREADS",
+        "OMP_NUM_THREADS",
+        "OMP_WAIT_POLICY",
+    )
+    return (
+        ", ".join(f"{k}={os.environ[k]}" for k in keys if k in os.environ)
+        or "none of the OpenBLAS/OMP variables set"
+    )
 
 
 def section_rbm_gibbs(repeat: int) -> None:
@@ -87,16 +99,23 @@ def section_rbm_gibbs(repeat: int) -> None:
             np.matmul(V, W.T, out=pre_h)
             np.matmul(H, W, out=pre_v)
 
-    print(f"\n== rbm_gibbs: k={k} sweeps, {nv}x{nh} RBM, {n} chains, float32 (median of {repeat} interleaved) ==")
+    print(
+        f"\n== rbm_gibbs: k={k} sweeps, {nv}x{nh} RBM, {n} chains, float32 "
+        f"(median of {repeat} interleaved) =="
+    )
     print(f"environment: {_env_note()}")
-    print(f"{'threads':>7s} {'sklearn ms':>11s} {'heatbath ms':>12s} {'2 GEMMs ms':>11s} "
-          f"{'sklearn/heatbath':>17s} {'heatbath/GEMMs':>15s}   BLAS")
+    print(
+        f"{'threads':>7s} {'sklearn ms':>11s} {'heatbath ms':>12s} {'2 GEMMs ms':>11s} "
+        f"{'sklearn/heatbath':>17s} {'heatbath/GEMMs':>15s}   BLAS"
+    )
     for threads in (1, 2):
         with _limits(threads), heatbath.threads(threads):
             t = interleaved({"sk": sk_gibbs, "hb": hb_gibbs, "gemm": gemms}, repeat)
             info = f"{_blas_info()}; heatbath OpenMP threads={heatbath.get_num_threads()}"
-        print(f"{threads:7d} {t['sk'] * 1e3:11.1f} {t['hb'] * 1e3:12.1f} {t['gemm'] * 1e3:11.1f} "
-              f"{t['sk'] / t['hb']:16.2f}x {t['hb'] / t['gemm']:14.3f}x   {info}")
+        print(
+            f"{threads:7d} {t['sk'] * 1e3:11.1f} {t['hb'] * 1e3:12.1f} {t['gemm'] * 1e3:11.1f} "
+            f"{t['sk'] / t['hb']:16.2f}x {t['hb'] / t['gemm']:14.3f}x   {info}"
+        )
 
 
 def section_rbm_train(repeat: int) -> None:
@@ -119,16 +138,22 @@ def section_rbm_train(repeat: int) -> None:
     def hb32():
         BernoulliRBM(n_components=nh, batch_size=bs, n_iter=epochs, random_state=0).fit(X32)
 
-    print(f"\n== rbm_train: binarized digits {X32.shape}, {nh} hidden, batch {bs}, PCD-1, {epochs} passes = "
-          f"{n_updates} updates (median of {max(3, repeat // 3)} interleaved) ==")
-    print(f"{'threads':>7s} {'sklearn f64 ms':>15s} {'sklearn f32 ms':>15s} {'heatbath f32 ms':>16s} "
-          f"{'updates/s hb':>13s} {'vs sklearn (faster one)':>24s}")
+    print(
+        f"\n== rbm_train: binarized digits {X32.shape}, {nh} hidden, batch {bs}, PCD-1, {epochs} passes = "
+        f"{n_updates} updates (median of {max(3, repeat // 3)} interleaved) =="
+    )
+    print(
+        f"{'threads':>7s} {'sklearn f64 ms':>15s} {'sklearn f32 ms':>15s} {'heatbath f32 ms':>16s} "
+        f"{'updates/s hb':>13s} {'vs sklearn (faster one)':>24s}"
+    )
     for threads in (1, 2):
         with _limits(threads), heatbath.threads(threads):
             t = interleaved({"sk64": sk64, "sk32": sk32, "hb": hb32}, max(3, repeat // 3))
         best_sk = min(t["sk64"], t["sk32"])
-        print(f"{threads:7d} {t['sk64'] * 1e3:15.1f} {t['sk32'] * 1e3:15.1f} {t['hb'] * 1e3:16.1f} "
-              f"{n_updates / t['hb']:13,.0f} {best_sk / t['hb']:23.2f}x")
+        print(
+            f"{threads:7d} {t['sk64'] * 1e3:15.1f} {t['sk32'] * 1e3:15.1f} {t['hb'] * 1e3:16.1f} "
+            f"{n_updates / t['hb']:13,.0f} {best_sk / t['hb']:23.2f}x"
+        )
 
 
 SECTIONS = {"rbm_gibbs": section_rbm_gibbs, "rbm_train": section_rbm_train}

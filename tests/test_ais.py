@@ -119,8 +119,9 @@ def test_generic_ais_on_gaussians():
     x0 = rng.normal(size=2000)
     est = ais.ais(x0, np.linspace(0, 1, 50), transition, 0.5 * np.log(2 * np.pi), log_f=log_f)
     assert abs(est.log_z - 0.5 * np.log(2 * np.pi / 4)) < 3 * est.stderr + 1e-12
-    back = ais.reverse_ais(rng.normal(size=2000) / 2, np.linspace(0, 1, 50), transition,
-                           0.5 * np.log(2 * np.pi), log_f=log_f)
+    back = ais.reverse_ais(
+        rng.normal(size=2000) / 2, np.linspace(0, 1, 50), transition, 0.5 * np.log(2 * np.pi), log_f=log_f
+    )
     assert abs(back.log_z - 0.5 * np.log(2 * np.pi / 4)) < 3 * back.stderr + 1e-12
 
 
@@ -128,7 +129,11 @@ def test_schedule_and_errors():
     b = ais.salakhutdinov_betas()
     assert b.size == 14_501 and b[0] == 0 and b[-1] == 1 and np.all(np.diff(b) > 0)
     steps = np.diff(b)
-    assert np.allclose(steps[:500], 1e-3) and np.allclose(steps[500:4500], 1e-4) and np.allclose(steps[4500:], 1e-5)
+    assert (
+        np.allclose(steps[:500], 1e-3)
+        and np.allclose(steps[500:4500], 1e-4)
+        and np.allclose(steps[4500:], 1e-5)
+    )
     r = _model(4, 3, 1.0, seed=0)
     with pytest.raises(ValueError, match="'betas'"):
         r.log_partition("ais", betas=[0.5, 1.0])

@@ -165,8 +165,9 @@ def test_digits_better_than_sklearn_exact_likelihood():
 
     d = binarized_digits()
     nh, epochs = 16, 10
-    hb = BernoulliRBM(n_components=nh, n_iter=epochs, learning_rate=0.05, momentum=0.5, weight_decay=1e-4,
-                      random_state=0).fit(d.X_train)
+    hb = BernoulliRBM(
+        n_components=nh, n_iter=epochs, learning_rate=0.05, momentum=0.5, weight_decay=1e-4, random_state=0
+    ).fit(d.X_train)
     sk = sk_rbm.BernoulliRBM(n_components=nh, n_iter=epochs, random_state=0).fit(d.X_train.astype(np.float64))
     ll_hb = _exact_log_lik(hb, d.X_test)
     ll_sk = _exact_log_lik(sk, d.X_test)
@@ -175,9 +176,15 @@ def test_digits_better_than_sklearn_exact_likelihood():
     assert abs(hb.log_likelihood(d.X_test, method="exact").mean() - ll_hb) < 1e-3
 
 
-@pytest.mark.parametrize("kw", [dict(persistent=False, k=2), dict(persistent=True, k=1),
-                                dict(persistent=True, n_temperatures=4),
-                                dict(momentum=0.5, weight_decay=1e-4, learning_rate=0.05)])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(persistent=False, k=2),
+        dict(persistent=True, k=1),
+        dict(persistent=True, n_temperatures=4),
+        dict(momentum=0.5, weight_decay=1e-4, learning_rate=0.05),
+    ],
+)
 def test_training_improves_exact_likelihood_and_is_reproducible(kw):
     rng = np.random.default_rng(0)
     protos = (rng.random((3, 10)) < 0.5).astype(np.float32)
@@ -186,7 +193,9 @@ def test_training_improves_exact_likelihood_and_is_reproducible(kw):
     kw = {"learning_rate": 0.1, **kw}
     r = BernoulliRBM(n_components=6, n_iter=30, random_state=1, **kw)
     r.fit(X)
-    base = _exact_log_lik(BernoulliRBM(n_components=6, random_state=1, n_iter=1, learning_rate=1e-9).fit(X), X)
+    base = _exact_log_lik(
+        BernoulliRBM(n_components=6, random_state=1, n_iter=1, learning_rate=1e-9).fit(X), X
+    )
     ll = _exact_log_lik(r, X)
     assert ll > base + 0.5  # from -4.69 nats (the base rates) towards the data entropy, 3.09 nats
     r2 = BernoulliRBM(n_components=6, n_iter=30, random_state=1, **kw).fit(X)
@@ -217,8 +226,10 @@ def test_sklearn_check_estimator():
     reason = "score_samples flips one random feature per sample (as scikit-learn's BernoulliRBM)"
     check_estimator(
         BernoulliRBM(n_components=3, n_iter=3, random_state=0),
-        expected_failed_checks={"check_methods_subset_invariance": reason,
-                                "check_methods_sample_order_invariance": reason},
+        expected_failed_checks={
+            "check_methods_subset_invariance": reason,
+            "check_methods_sample_order_invariance": reason,
+        },
         on_skip=None,
     )
 
@@ -287,3 +298,18 @@ def test_gpu_fit_and_gibbs_match_distribution():
     assert isinstance(g.components_, cp.ndarray)
     c = BernoulliRBM(n_components=5, n_iter=3, random_state=0).fit(X.get())
     np.testing.assert_allclose(g.components_.get(), c.components_, atol=1e-4)
+
+
+def test_train_command_prints_test_log_likelihood(capsys):
+    pytest.importorskip("sklearn")
+    from heatbath.cli import main
+    from heatbath.commands import train
+
+    assert "rbm-digits" in train.TRAINERS
+    rc = main(["train", "rbm-digits", "--epochs", "2", "--n-components", "16", "--ais-runs", "10",
+               "--ais-betas", "100", "--no-progress"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("test log-likelihood: ") and last.endswith(" nats")
+    assert -64 * np.log(2) < float(last.split()[2]) < 0

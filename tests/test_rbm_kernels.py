@@ -39,7 +39,10 @@ def test_bernoulli_matches_random_bernoulli_and_sigmoid(dtype, offset):
             s = np.empty((rows, cols + 3), dtype=dtype)[:, :cols]
             p = np.empty((rows, cols), dtype=dtype)
             bernoulli_units(x, bias, s, p, seed=11, stream=5, offset=offset, scale=scale, base=base)
-            u = scale[:, None].astype(np.float64) * (x.astype(np.float64) + bias) + (1 - scale[:, None]) * base
+            u = (
+                scale[:, None].astype(np.float64) * (x.astype(np.float64) + bias)
+                + (1 - scale[:, None]) * base
+            )
             tol = 2e-7 if dtype == np.float32 else 1e-14
             np.testing.assert_allclose(p, _sigmoid64(u), rtol=tol * 4, atol=tol)
             ref = hr.bernoulli(np.ascontiguousarray(p), 11, offset, stream=5)
@@ -143,8 +146,17 @@ def test_gpu_kernels_match_cpu(dtype):
     bernoulli_units(x, bias, s, p, seed=7, stream=3, offset=5, scale=scale, base=base)
     gx = cp.asarray(np.ascontiguousarray(x))
     gs, gp = cp.empty(x.shape, dtype), cp.empty(x.shape, dtype)
-    bernoulli_units(gx, cp.asarray(bias), gs, gp, seed=7, stream=3, offset=5, scale=cp.asarray(scale),
-                    base=cp.asarray(base))
+    bernoulli_units(
+        gx,
+        cp.asarray(bias),
+        gs,
+        gp,
+        seed=7,
+        stream=3,
+        offset=5,
+        scale=cp.asarray(scale),
+        base=cp.asarray(base),
+    )
     if dtype == np.float32:
         np.testing.assert_array_equal(gp.get(), p)
         np.testing.assert_array_equal(gs.get(), s)

@@ -82,33 +82,48 @@ def _betas(text: str):
 
 def _configure_rbm_digits(p: argparse.ArgumentParser) -> None:
     p.add_argument("--n-components", type=_positive_int, default=100, help="hidden units (default 100)")
-    p.add_argument("--epochs", type=_positive_int, default=20, help="passes over the training set (default 20)")
-    p.add_argument("--learning-rate", type=_nonneg_float, default=0.05)
+    p.add_argument(
+        "--epochs", type=_positive_int, default=20, help="passes over the training set (default 20)"
+    )
+    p.add_argument("--learning-rate", type=_nonneg_float, default=0.03)
     p.add_argument("--batch-size", type=_positive_int, default=10)
-    p.add_argument("--k", type=_positive_int, default=1, help="Gibbs sweeps per update (default 1)")
+    p.add_argument("--k", type=_positive_int, default=3, help="Gibbs sweeps per update (default 3)")
     p.add_argument("--cd", action="store_true", help="CD-k instead of persistent CD")
-    p.add_argument("--temperatures", type=_positive_int, default=1, help="> 1: PT-PCD with that many replicas")
+    p.add_argument(
+        "--temperatures", type=_positive_int, default=1, help="> 1: PT-PCD with that many replicas"
+    )
     p.add_argument("--momentum", type=_nonneg_float, default=0.5)
     p.add_argument("--weight-decay", type=_nonneg_float, default=1e-4)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--ais-runs", type=_positive_int, default=100, help="AIS runs (default 100)")
-    p.add_argument("--ais-betas", type=_betas, default="salakhutdinov",
-                   help="'salakhutdinov' (14,501 betas, default) or a number of equally spaced betas")
-    p.add_argument("--compare-sklearn", action="store_true",
-                   help="also train scikit-learn's BernoulliRBM (same hidden units and passes, its defaults "
-                        "otherwise) and score it with the same AIS")
+    p.add_argument(
+        "--ais-betas",
+        type=_betas,
+        default="salakhutdinov",
+        help="'salakhutdinov' (14,501 betas, default) or a number of equally spaced betas",
+    )
+    p.add_argument(
+        "--compare-sklearn",
+        action="store_true",
+        help="also train scikit-learn's BernoulliRBM (same hidden units and passes, its defaults "
+        "otherwise) and score it with the same AIS",
+    )
     p.add_argument("--save", metavar="PATH", help="write the parameters to an .npz file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _ais_report(name: str, rbm, X_train, X_test, args) -> float:
     t0 = time.perf_counter()
-    est = rbm.log_partition("ais", n_runs=args.ais_runs, betas=args.ais_betas, data=X_train, seed=args.seed + 1)
+    est = rbm.log_partition(
+        "ais", n_runs=args.ais_runs, betas=args.ais_betas, data=X_train, seed=args.seed + 1
+    )
     dt = time.perf_counter() - t0
     ll_test = float(rbm.log_likelihood(X_test, log_z=est).mean())
     ll_train = float(rbm.log_likelihood(X_train, log_z=est).mean())
-    print(f"{name}: AIS log Z = {est.log_z:.3f} +- {est.stderr:.3f} (ESS {est.ess:.1f} of {args.ais_runs}, "
-          f"{dt:.1f} s); train log-likelihood {ll_train:.3f} nats")
+    print(
+        f"{name}: AIS log Z = {est.log_z:.3f} +- {est.stderr:.3f} (ESS {est.ess:.1f} of {args.ais_runs}, "
+        f"{dt:.1f} s); train log-likelihood {ll_train:.3f} nats"
+    )
     print(f"{name}: test log-likelihood {ll_test:.3f} nats per image (AIS)")
     return ll_test
 
@@ -122,13 +137,22 @@ def run_rbm_digits(args: argparse.Namespace) -> int:
 
     d = binarized_digits()
     rbm = BernoulliRBM(
-        n_components=args.n_components, learning_rate=args.learning_rate, batch_size=args.batch_size,
-        n_iter=args.epochs, random_state=args.seed, k=args.k, persistent=not args.cd,
-        n_temperatures=args.temperatures, momentum=args.momentum, weight_decay=args.weight_decay,
+        n_components=args.n_components,
+        learning_rate=args.learning_rate,
+        batch_size=args.batch_size,
+        n_iter=args.epochs,
+        random_state=args.seed,
+        k=args.k,
+        persistent=not args.cd,
+        n_temperatures=args.temperatures,
+        momentum=args.momentum,
+        weight_decay=args.weight_decay,
     )
-    print(f"heatbath train rbm-digits: {d.X_train.shape[0]} training and {d.X_test.shape[0]} test images, "
-          f"64 visible, {args.n_components} hidden units, {'CD' if args.cd else 'PCD'}-{args.k}, "
-          f"{args.epochs} epochs")
+    print(
+        f"heatbath train rbm-digits: {d.X_train.shape[0]} training and {d.X_test.shape[0]} test images, "
+        f"64 visible, {args.n_components} hidden units, {'CD' if args.cd else 'PCD'}-{args.k}, "
+        f"{args.epochs} epochs"
+    )
     bar = tqdm(total=args.epochs, unit="epoch", disable=args.no_progress)
     t0 = time.perf_counter()
 
@@ -141,23 +165,33 @@ def run_rbm_digits(args: argparse.Namespace) -> int:
     n_updates = args.epochs * -(-d.X_train.shape[0] // args.batch_size)
     print(f"trained in {fit_s:.2f} s ({n_updates / fit_s:,.0f} updates/s)")
     if args.save:
-        np.savez(args.save, components_=rbm.components_, intercept_hidden_=rbm.intercept_hidden_,
-                 intercept_visible_=rbm.intercept_visible_)
+        np.savez(
+            args.save,
+            components_=rbm.components_,
+            intercept_hidden_=rbm.intercept_hidden_,
+            intercept_visible_=rbm.intercept_visible_,
+        )
         print(f"saved {args.save}")
     ll = _ais_report("heatbath BernoulliRBM", rbm, d.X_train, d.X_test, args)
     if args.compare_sklearn:
         from sklearn.neural_network import BernoulliRBM as SkRBM
 
         t0 = time.perf_counter()
-        sk = SkRBM(n_components=args.n_components, n_iter=args.epochs, batch_size=args.batch_size,
-                   random_state=args.seed).fit(d.X_train.astype(np.float64))
+        sk = SkRBM(
+            n_components=args.n_components,
+            n_iter=args.epochs,
+            batch_size=args.batch_size,
+            random_state=args.seed,
+        ).fit(d.X_train.astype(np.float64))
         print(f"scikit-learn BernoulliRBM trained in {time.perf_counter() - t0:.2f} s")
         ev = BernoulliRBM(n_components=args.n_components, dtype="float64", random_state=args.seed)
         ev.components_, ev.intercept_hidden_ = sk.components_, sk.intercept_hidden_
         ev.intercept_visible_, ev.n_features_in_ = sk.intercept_visible_, sk.n_features_in_
         ll_sk = _ais_report("scikit-learn BernoulliRBM", ev, d.X_train, d.X_test, args)
-        print(f"test log-likelihood: heatbath {ll:.3f} vs scikit-learn {ll_sk:.3f} nats "
-              f"({'better' if ll > ll_sk else 'NOT better'} by {ll - ll_sk:.3f})")
+        print(
+            f"test log-likelihood: heatbath {ll:.3f} vs scikit-learn {ll_sk:.3f} nats "
+            f"({'better' if ll > ll_sk else 'NOT better'} by {ll - ll_sk:.3f})"
+        )
     print(f"test log-likelihood: {ll:.3f} nats")
     return 0
 

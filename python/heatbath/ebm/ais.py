@@ -52,12 +52,14 @@ def salakhutdinov_betas() -> np.ndarray:
     """The schedule of Salakhutdinov and Murray (2008): 0..0.5 in steps of
     1e-3, 0.5..0.9 in steps of 1e-4, 0.9..1 in steps of 1e-5 (14,501 values,
     float64, from 0 to 1)."""
-    return np.concatenate([
-        np.linspace(0.0, 0.5, 500, endpoint=False),
-        np.linspace(0.5, 0.9, 4000, endpoint=False),
-        np.linspace(0.9, 1.0, 10000, endpoint=False),
-        [1.0],
-    ])
+    return np.concatenate(
+        [
+            np.linspace(0.0, 0.5, 500, endpoint=False),
+            np.linspace(0.5, 0.9, 4000, endpoint=False),
+            np.linspace(0.9, 1.0, 10000, endpoint=False),
+            [1.0],
+        ]
+    )
 
 
 def linear_betas(n: int) -> np.ndarray:
@@ -230,14 +232,15 @@ class _RBMPath:
 
     def initial(self):
         """n exact samples of the base distribution."""
-        xp, rbm = self.xp, self.rbm
+        xp = self.xp
         V = xp.empty((self.n, self.nv))
         zeros = xp.zeros((self.n, self.nv))
         if self.gauss:
             gaussian_units(zeros, self.b_s, 1.0, V, seed=self.seed, stream=self._next())
         else:
-            bernoulli_units(zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(),
-                            scale=0.0, base=self.a)
+            bernoulli_units(
+                zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(), scale=0.0, base=self.a
+            )
         self.pre_valid = False
         return V
 
@@ -263,19 +266,16 @@ class _RBMPath:
         return self.s1
 
     def transition(self, V, beta: float):
-        xp, rbm = self.xp, self.rbm
+        xp = self.xp
         if not self.pre_valid:
             xp.matmul(V, self.Wt, out=self.pre)
             xp.add(self.pre, self.c, out=self.pre)
-        bernoulli_units(self.pre, self.zero_h, self.H, seed=self.seed, stream=self._next(),
-                        scale=beta)
+        bernoulli_units(self.pre, self.zero_h, self.H, seed=self.seed, stream=self._next(), scale=beta)
         xp.matmul(self.H, self.W, out=self.pv)
         if self.gauss:
-            gaussian_units(self.pv, self.b_s, 1.0, V, seed=self.seed, stream=self._next(),
-                           scale=beta)
+            gaussian_units(self.pv, self.b_s, 1.0, V, seed=self.seed, stream=self._next(), scale=beta)
         else:
-            bernoulli_units(self.pv, self.b, V, seed=self.seed, stream=self._next(), scale=beta,
-                            base=self.a)
+            bernoulli_units(self.pv, self.b, V, seed=self.seed, stream=self._next(), scale=beta, base=self.a)
         self.pre_valid = False
         return V
 

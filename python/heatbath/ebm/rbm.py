@@ -49,7 +49,9 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
         @classmethod
         def _get_param_names(cls) -> list:
             sig = inspect.signature(cls.__init__)
-            return sorted(p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD)
+            return sorted(
+                p.name for p in sig.parameters.values() if p.name != "self" and p.kind != p.VAR_KEYWORD
+            )
 
         def get_params(self, deep: bool = True) -> dict:
             return {k: getattr(self, k) for k in self._get_param_names()}
@@ -143,7 +145,11 @@ def bernoulli_units(
     base : array of shape (cols,), optional
         Base-rate biases mixed in with weight ``1 - scale`` (AIS, tempering).
     """
-    seed, stream, offset = hr._as_u64(seed, "seed"), hr._as_u64(stream, "stream"), hr._as_u64(offset, "offset")
+    seed, stream, offset = (
+        hr._as_u64(seed, "seed"),
+        hr._as_u64(stream, "stream"),
+        hr._as_u64(offset, "offset"),
+    )
     if _backend.is_cupy(x):
         dt = x.dtype
         if dt not in (np.float32, np.float64):
@@ -168,10 +174,25 @@ def bernoulli_units(
             _gpu_check(base, "base", dt, (cols,))
         cu = _backend.cuda_module()
         with _backend.on_device(x):
-            cu.rbm_bernoulli(rows, cols, dt == np.float64, _backend.device_pointer(x), ldx,
-                             _backend.device_pointer(bias), 0 if base is None else _backend.device_pointer(base),
-                             sc_ptr, sc_val, ptrs["sample"][0], ptrs["sample"][1], ptrs["prob"][0],
-                             ptrs["prob"][1], seed, stream, offset, _backend.current_stream())
+            cu.rbm_bernoulli(
+                rows,
+                cols,
+                dt == np.float64,
+                _backend.device_pointer(x),
+                ldx,
+                _backend.device_pointer(bias),
+                0 if base is None else _backend.device_pointer(base),
+                sc_ptr,
+                sc_val,
+                ptrs["sample"][0],
+                ptrs["sample"][1],
+                ptrs["prob"][0],
+                ptrs["prob"][1],
+                seed,
+                stream,
+                offset,
+                _backend.current_stream(),
+            )
         return
     if not isinstance(scale, np.ndarray):
         scale = float(scale)
@@ -203,7 +224,11 @@ def gaussian_units(
     sample, mean : arrays of shape (rows, cols), optional
     seed, stream, offset, scale : as in :func:`bernoulli_units`
     """
-    seed, stream, offset = hr._as_u64(seed, "seed"), hr._as_u64(stream, "stream"), hr._as_u64(offset, "offset")
+    seed, stream, offset = (
+        hr._as_u64(seed, "seed"),
+        hr._as_u64(stream, "stream"),
+        hr._as_u64(offset, "offset"),
+    )
     if _backend.is_cupy(x):
         dt = x.dtype
         if dt not in (np.float32, np.float64):
@@ -227,10 +252,26 @@ def gaussian_units(
                 vals[name] = (_backend.device_pointer(v), 1.0)
         cu = _backend.cuda_module()
         with _backend.on_device(x):
-            cu.rbm_gaussian(rows, cols, dt == np.float64, _backend.device_pointer(x), ldx,
-                            _backend.device_pointer(bias), vals["sigma"][0], vals["sigma"][1], vals["scale"][0],
-                            vals["scale"][1], ptrs["sample"][0], ptrs["sample"][1], ptrs["mean"][0],
-                            ptrs["mean"][1], seed, stream, offset, _backend.current_stream())
+            cu.rbm_gaussian(
+                rows,
+                cols,
+                dt == np.float64,
+                _backend.device_pointer(x),
+                ldx,
+                _backend.device_pointer(bias),
+                vals["sigma"][0],
+                vals["sigma"][1],
+                vals["scale"][0],
+                vals["scale"][1],
+                ptrs["sample"][0],
+                ptrs["sample"][1],
+                ptrs["mean"][0],
+                ptrs["mean"][1],
+                seed,
+                stream,
+                offset,
+                _backend.current_stream(),
+            )
         return
     if not isinstance(sigma, np.ndarray):
         sigma = float(sigma)
@@ -289,7 +330,9 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
     """X as a C-contiguous 2-D float array of ``dtype`` (numpy or cupy), with
     the checks every method shares; errors name the argument."""
     if hasattr(X, "toarray") or type(X).__module__.startswith("scipy.sparse"):
-        raise TypeError(f"'{name}': sparse input is not supported; pass a dense array (e.g. {name}.toarray())")
+        raise TypeError(
+            f"'{name}': sparse input is not supported; pass a dense array (e.g. {name}.toarray())"
+        )
     xp = _xp_of(X)
     try:
         arr = xp.asarray(X)
@@ -311,16 +354,21 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
     if arr.shape[0] == 0:
         raise ValueError(f"'{name}': empty batch: 0 samples (shape {tuple(arr.shape)}); need at least one")
     if arr.shape[1] == 0:
-        raise ValueError(f"'{name}': 0 feature(s) (shape=({arr.shape[0]}, 0)) while a minimum of 1 is required.")
+        raise ValueError(
+            f"'{name}': 0 feature(s) (shape=({arr.shape[0]}, 0)) while a minimum of 1 is required."
+        )
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(
-            f"'{name}': X has {arr.shape[1]} features, but {owner} is expecting {n_features} features as input"
+            f"'{name}': X has {arr.shape[1]} features, but {owner} is expecting {n_features} "
+            "features as input"
         )
     arr = xp.ascontiguousarray(arr, dtype=dtype)
     if not bool(xp.isfinite(arr).all()):
         raise ValueError(f"'{name}': Input contains NaN or infinity")
     if binary and not bool(((arr == 0) | (arr == 1)).all()):
-        raise ValueError(f"'{name}': the Bernoulli model's likelihood needs binary data (only 0 and 1 values)")
+        raise ValueError(
+            f"'{name}': the Bernoulli model's likelihood needs binary data (only 0 and 1 values)"
+        )
     return arr
 
 
@@ -417,8 +465,9 @@ class _Trainer:
         if self.gauss:
             xp.matmul(H[:, :nh], self.Wa[:nv, :nh].T, out=pre)
             xp.multiply(self.b(), self.inv_sigma, out=self.b_over_sigma)
-            gaussian_units(pre, self.b_over_sigma, 1.0, out_v[:, :nv], seed=m._hb_seed,
-                           stream=m._next_stream(_TAG_TRAIN))
+            gaussian_units(
+                pre, self.b_over_sigma, 1.0, out_v[:, :nv], seed=m._hb_seed, stream=m._next_stream(_TAG_TRAIN)
+            )
         else:
             xp.matmul(H, self.Wa[:nv, :].T, out=pre)
             self._bern(pre, self.zero_v, out_v[:, :nv], None)
@@ -426,7 +475,9 @@ class _Trainer:
     def hidden_half(self, V, pre, H=None, P=None) -> None:
         """H[:, :nh] <- sample, P[:, :nh] <- probabilities of h | V."""
         self.xp.matmul(V, self.Wa[:, : self.nh], out=pre)
-        self._bern(pre, self.zero_h, None if H is None else H[:, : self.nh], None if P is None else P[:, : self.nh])
+        self._bern(
+            pre, self.zero_h, None if H is None else H[:, : self.nh], None if P is None else P[:, : self.nh]
+        )
 
     def update(self, Xa_batch) -> None:
         """One CD-k / PCD update on a batch (rows of the augmented data)."""
@@ -450,8 +501,12 @@ class _Trainer:
                     self.visible_half(H, neg_v)
                     self.hidden_half(neg_v, self.pre_h[B : B + C], H=H)
                 self.visible_half(H, neg_v)
-            self.hidden_half(self.V2[B - b : B + C], self.pre_h[: b + C], H=self.H2[B - b : B + C],
-                             P=self.P2[B - b : B + C])
+            self.hidden_half(
+                self.V2[B - b : B + C],
+                self.pre_h[: b + C],
+                H=self.H2[B - b : B + C],
+                P=self.P2[B - b : B + C],
+            )
         else:
             # CD-k: chains start from a sample of h | data
             self.hidden_half(pos_v, self.pre_h[:b], H=self.Hc[:b], P=self.P2[B - b : B])
@@ -526,12 +581,13 @@ class _RBMBase(_TransformerMixin, _Base):
         _nonneg_float(self.weight_decay, "weight_decay")
         if self.n_temperatures > 1 and not self.persistent:
             raise ValueError("'n_temperatures': parallel tempering needs persistent=True")
-        self._dtype
+        _ = self._dtype  # raises on an unsupported dtype
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "components_"):
             raise NotFittedError(
-                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate arguments "
+                f"This {type(self).__name__} instance is not fitted yet. Call 'fit' with appropriate "
+                "arguments "
                 "before using this estimator."
             )
 
@@ -618,8 +674,11 @@ class _RBMBase(_TransformerMixin, _Base):
             if self.verbose or callback is not None:
                 tr.write_back()
                 if self.verbose:
-                    print(f"[{type(self).__name__}] Iteration {epoch + 1}, pseudo-likelihood = "
-                          f"{float(self.score_samples(X).mean()):.2f}", file=sys.stdout)
+                    print(
+                        f"[{type(self).__name__}] Iteration {epoch + 1}, pseudo-likelihood = "
+                        f"{float(self.score_samples(X).mean()):.2f}",
+                        file=sys.stdout,
+                    )
                 if callback is not None:
                     callback(epoch, self)
         tr.write_back()
@@ -740,8 +799,11 @@ class _RBMBase(_TransformerMixin, _Base):
         k = _positive_int(k, "k")
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
-        xp = _backend.cupy_module() if device == "cuda" or (device is None and _backend.is_cupy(self.components_)) \
+        xp = (
+            _backend.cupy_module()
+            if device == "cuda" or (device is None and _backend.is_cupy(self.components_))
             else np
+        )
         self._ensure_rng()
         W, c, b = self._params(xp)
         V = self._initial_chains(xp, n, b)
@@ -803,8 +865,9 @@ class _RBMBase(_TransformerMixin, _Base):
             return _ais.rbm_raise(self, **kwargs)
         raise ValueError(f"'method': expected 'ais', 'exact' or 'raise', got {method!r}")
 
-    def log_likelihood(self, X: Any, log_z: Union[None, float, LogZEstimate] = None, method: str = "ais",
-                       **kwargs: Any):
+    def log_likelihood(
+        self, X: Any, log_z: Union[None, float, LogZEstimate] = None, method: str = "ais", **kwargs: Any
+    ):
         """Per-sample log-likelihood log p(v) = -F(v) - log Z, in nats.
 
         Parameters
@@ -998,7 +1061,9 @@ class GaussianBernoulliRBM(_RBMBase):
         if s.ndim == 0:
             s = np.full(nv, float(s))
         if s.shape != (nv,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-            raise ValueError(f"'sigma': expected a positive float or an array of shape ({nv},) of positive values")
+            raise ValueError(
+                f"'sigma': expected a positive float or an array of shape ({nv},) of positive values"
+            )
         return s
 
     def _initial_visible_bias(self, X, xp):

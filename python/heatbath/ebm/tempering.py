@@ -24,7 +24,7 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import random as hr
-from .rbm import _TAG_PT, _positive_int, _stream, _to_xp, bernoulli_units
+from .rbm import _TAG_PT, _positive_int, _to_xp, bernoulli_units
 
 __all__ = ["ParallelTempering", "geometric_betas"]
 
@@ -118,7 +118,9 @@ class ParallelTempering:
         self.pre_v = xp.empty((n, nv), dtype=dt)
         self.zero_h = xp.zeros(nh, dtype=dt)
         self.zero_v = xp.zeros(nv, dtype=dt)
-        self.base = xp.zeros(nv, dtype=dt) if base is None else xp.ascontiguousarray(_to_xp(base, xp), dtype=dt)
+        self.base = (
+            xp.zeros(nv, dtype=dt) if base is None else xp.ascontiguousarray(_to_xp(base, xp), dtype=dt)
+        )
         if self.base.shape != (nv,):
             raise ValueError(f"'base': expected shape ({nv},), got {tuple(self.base.shape)}")
         # row r = t * C + c starts at temperature t; rows_at[t, c] is the row at temperature t
@@ -130,8 +132,15 @@ class ParallelTempering:
         self._sweeps = 0
         # start every replica from the base-rate distribution
         x = xp.zeros((n, nv), dtype=dt)
-        bernoulli_units(x, self.zero_v, self.V[:, :nv], seed=rbm._hb_seed, stream=rbm._next_stream(_TAG_PT),
-                        scale=0.0, base=self.base)
+        bernoulli_units(
+            x,
+            self.zero_v,
+            self.V[:, :nv],
+            seed=rbm._hb_seed,
+            stream=rbm._next_stream(_TAG_PT),
+            scale=0.0,
+            base=self.base,
+        )
 
     def sweep(self) -> None:
         """One Gibbs sweep of every replica, then one round of exchanges
@@ -139,11 +148,24 @@ class ParallelTempering:
         src, xp, rbm = self._src, self.xp, self.rbm
         nv, nh = src.nv, src.nh
         xp.matmul(self.V, src.Wa[:, :nh], out=self.pre_h)
-        bernoulli_units(self.pre_h, self.zero_h, self.H[:, :nh], seed=rbm._hb_seed,
-                        stream=rbm._next_stream(_TAG_PT), scale=self.scale)
+        bernoulli_units(
+            self.pre_h,
+            self.zero_h,
+            self.H[:, :nh],
+            seed=rbm._hb_seed,
+            stream=rbm._next_stream(_TAG_PT),
+            scale=self.scale,
+        )
         xp.matmul(self.H, src.Wa[:nv, :].T, out=self.pre_v)
-        bernoulli_units(self.pre_v, self.zero_v, self.V[:, :nv], seed=rbm._hb_seed,
-                        stream=rbm._next_stream(_TAG_PT), scale=self.scale, base=self.base)
+        bernoulli_units(
+            self.pre_v,
+            self.zero_v,
+            self.V[:, :nv],
+            seed=rbm._hb_seed,
+            stream=rbm._next_stream(_TAG_PT),
+            scale=self.scale,
+            base=self.base,
+        )
         if self.R > 1:
             self._exchange(self._sweeps % 2)
         self._sweeps += 1
@@ -161,7 +183,9 @@ class ParallelTempering:
         i = self.rows_at[t]  # (P, C)
         j = self.rows_at[t + 1]
         d = (self.betas[t] - self.betas[t + 1])[:, None] * (phi[j] - phi[i])
-        u = hr.uniform(i.size, rbm._hb_seed, stream=rbm._next_stream(_TAG_PT), dtype="float64").reshape(i.shape)
+        u = hr.uniform(i.size, rbm._hb_seed, stream=rbm._next_stream(_TAG_PT), dtype="float64").reshape(
+            i.shape
+        )
         acc = np.log(u) < d
         self.n_swaps_proposed[t] += i.shape[1]
         self.n_swaps_accepted[t] += acc.sum(axis=1)
