@@ -7,6 +7,8 @@
 // Philox chains interleave).
 #include <cstdint>
 #include <cstring>
+#include <atomic>
+#include <thread>
 #include <vector>
 
 #if defined(_OPENMP)
@@ -249,25 +251,53 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
     return;
   }
 #endif
+  // Few chains: the batches of each colour are shared among the threads.
+  // Instead of a barrier between colours, batches are claimed in order from
+  // one counter (phase = 2 * sweep + colour); a batch of phase p starts once
+  // every batch of phase p - 1 is done. A thread then waits only for batches
+  // actually in progress, not for a thread the OS has descheduled between
+  // batches (this machine's cores are shared).
+  const i64 seg = rec_every > 0 ? rec_every : nsweeps;
+  for (i64 t0 = 0; t0 < nsweeps; t0 += seg) {
+    const i64 ns = nsweeps - t0 < seg ? nsweeps - t0 : seg;
+    const i64 phases = 2 * ns;
+    constexpr i64 kChunk = 4;
+    const i64 cpp = (total + kChunk - 1) / kChunk;  // chunks per phase
+    std::atomic<i64> next{0}, done{0};
+    auto worker = [&]() {
+      for (;;) {
+        const i64 q = next.fetch_add(1, std::memory_order_relaxed);
+        if (q >= phases * cpp) break;
+        const i64 p = q / cpp;
+        const i64 b0 = (q % cpp) * kChunk;
+        const i64 b1 = b0 + kChunk < total ? b0 + kChunk : total;
+        int spins_waited = 0;
+        while (done.load(std::memory_order_acquire) < p * total) {
+          if (++spins_waited > 2000) {
+            std::this_thread::yield();
+            spins_waited = 0;
+          }
+        }
+        const int c = static_cast<int>(p % 2);
+        const u64 sweep = sweep0 + static_cast<u64>(t0 + p / 2);
+        for (i64 b = b0; b < b1; ++b) {
+          const i64 n = b / nbatch, i0 = (b % nbatch) * kBatch;
+          colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, i0, nwc, static_cast<u64>((n * 2 + c) * nwc), th[n], seed,
+                              sweep);
+        }
+        done.fetch_add(b1 - b0, std::memory_order_release);
+      }
+    };
 #if defined(_OPENMP)
 #pragma omp parallel if (par)
 #endif
-  {
-    for (i64 t = 0; t < nsweeps; ++t) {
-      for (int c = 0; c < 2; ++c) {
+    worker();
+    if (rec_every > 0) {
+      const i64 rec = (t0 + ns) / rec_every - 1;
 #if defined(_OPENMP)
-#pragma omp for schedule(static)
+#pragma omp parallel if (par)
 #endif
-        for (i64 b = 0; b < total; ++b) {
-          const i64 n = b / nbatch, i0 = (b % nbatch) * kBatch;
-          colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, i0, nwc, static_cast<u64>((n * 2 + c) * nwc),
-                              th[n], seed, sweep0 + static_cast<u64>(t));
-        }
-      }
-      if (rec_every > 0 && (t + 1) % rec_every == 0) {
-        const i64 rec = (t + 1) / rec_every - 1;
-        observe_all<Z>(spins, g, chains, up + rec * chains, agree + rec * chains);
-      }
+      observe_all<Z>(spins, g, chains, up + rec * chains, agree + rec * chains);
     }
   }
   (void)par;
