@@ -45,23 +45,35 @@ def save(path: str, kind: str, config: Dict[str, Any], arrays: Dict[str, Any]) -
     return path
 
 
-def read_kind(path: str) -> str:
-    """The model kind stored in a checkpoint (CheckpointError if unreadable)."""
+def _resolve(path: str) -> str:
     if not os.path.exists(path) and os.path.exists(path + ".npz"):
         path = path + ".npz"
     if not os.path.isfile(path):
         raise CheckpointError(f"'path': no checkpoint file at {path}")
+    return path
+
+
+def _read(path: str, with_arrays: bool) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
+    """(metadata, arrays) of a heatbath checkpoint; CheckpointError otherwise."""
     try:
         with np.load(path, allow_pickle=False) as z:
             if "__meta__" not in z.files:
                 raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (no metadata)")
             meta = json.loads(z["__meta__"].tobytes().decode())
+            arrays = {k: z[k] for k in z.files if k != "__meta__"} if with_arrays else {}
     except CheckpointError:
         raise
     except (OSError, ValueError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError) as exc:
         raise CheckpointError(f"'path': {path} is corrupt or not an .npz checkpoint ({exc})") from None
-    if meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"'path': {path} is not a heatbath checkpoint")
+    return meta, arrays
+
+
+def read_kind(path: str) -> str:
+    """The model kind stored in a checkpoint (CheckpointError if unreadable)."""
+    path = _resolve(path)
+    meta, _ = _read(path, with_arrays=False)
     return str(meta.get("kind"))
 
 
@@ -69,22 +81,8 @@ def load(path: str, kind: str) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """Read a checkpoint of model kind ``kind``: (config, arrays). Raises
     CheckpointError naming the problem for a missing, corrupt, foreign or
     wrong-kind file."""
-    if not os.path.exists(path) and os.path.exists(path + ".npz"):
-        path = path + ".npz"
-    if not os.path.isfile(path):
-        raise CheckpointError(f"'path': no checkpoint file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "__meta__" not in z.files:
-                raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (no metadata)")
-            meta = json.loads(z["__meta__"].tobytes().decode())
-            arrays = {k: z[k] for k in z.files if k != "__meta__"}
-    except CheckpointError:
-        raise
-    except (OSError, ValueError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError, EOFError) as exc:
-        raise CheckpointError(f"'path': {path} is corrupt or not an .npz checkpoint ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"'path': {path} is not a heatbath checkpoint")
+    path = _resolve(path)
+    meta, arrays = _read(path, with_arrays=True)
     if meta.get("version") != VERSION:
         raise CheckpointError(f"'path': {path} has checkpoint version {meta.get('version')}, "
                               f"this heatbath reads version {VERSION}")

@@ -13,7 +13,6 @@ rho_t x_0 + (1 - rho_t) / 2.
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Callable, Dict, Optional
 
 import numpy as np
@@ -22,7 +21,7 @@ from .. import checkpoint
 from .. import nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
-from .dpm import Bound, _positive, _to_numpy
+from .dpm import Bound, _positive, _to_numpy, mask_and_known, train_loop
 
 LOG2 = math.log(2.0)
 _EPS = 1e-12
@@ -153,21 +152,13 @@ class BinomialDPM:
             progress: bool = True, callback: Optional[Callable] = None,
             time_limit: Optional[float] = None) -> "BinomialDPM":
         """Maximize K: Adam on T x (the bound term of one random t per sample)."""
-        from tqdm.auto import tqdm
-
         x = self._check_x(x, "x")
         xp = array_namespace(x)
         n = x.shape[0]
         self.marginal = xp.clip(x.mean(axis=0), 1e-3, 1 - 1e-3)
-        steps, batch_size = _positive(steps, "steps"), _positive(batch_size, "batch_size")
-        if not hasattr(self, "_opt"):
-            self._opt = nn.Adam(self.net, lr=lr)
-        t0 = time.perf_counter()
-        bar = tqdm(range(steps), disable=not progress, desc=f"train {self.kind}", unit="step")
-        ema = None
-        for k in bar:
-            frac = k / max(steps - 1, 1)
-            self._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
+        batch_size = _positive(batch_size, "batch_size")
+
+        def step() -> float:
             idx = hr.integers(0, n, shape=batch_size, seed=self.seed, offset=self._draws, stream=2)
             tt = hr.integers(1, self.T + 1, shape=batch_size, seed=self.seed, offset=self._draws, stream=3)
             if xp is not np:
@@ -175,20 +166,12 @@ class BinomialDPM:
             xb = x[idx]
             x_t = self._bernoulli(self._p1(xb, tt), self.seed, self._draws * self.dim, stream=4)
             self._draws += batch_size
-            self.net.zero_grad()
             terms, dlogit = self._terms(xb, tt, x_t)
             self.net.backward(dlogit * (self.T / batch_size))
-            self._opt.step()
-            self.steps_trained += 1
-            loss = float(terms.mean()) * self.T / LOG2
-            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-            if progress and k % 50 == 0:
-                bar.set_postfix(neg_K_bits=f"{ema:.3f}")
-            if callback is not None:
-                callback(self, k, loss)
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                break
-        bar.close()
+            return float(terms.mean()) * self.T / LOG2
+
+        train_loop(self, step, steps=steps, lr=lr, lr_final=lr_final, progress=progress, callback=callback,
+                   time_limit=time_limit, label="neg_K_bits")
         return self
 
     # ---- sampling -------------------------------------------------------------------
@@ -212,12 +195,7 @@ class BinomialDPM:
             return b
 
         if mask is not None:
-            if known is None:
-                raise ValueError("'known': give the known bits with 'mask'")
-            mask = xp.broadcast_to(xp.asarray(mask, dtype=bool), (n, d))
-            known = self._check_x(known, "known")
-            if known.shape != (n, d):
-                raise ValueError(f"'known': expected shape {(n, d)}, got {known.shape}")
+            mask, known = mask_and_known(xp, mask, known, n, d, self._check_x)
         x = bern(xp.full((n, d), 0.5), 1)
         for t in tqdm(range(self.T, 0, -1), disable=not progress, desc="sample", unit="step"):
             tt = xp.full(n, t, dtype=np.int64)

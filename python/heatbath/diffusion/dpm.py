@@ -295,21 +295,12 @@ class GaussianDPM:
         one random t in 2..T per sample. Paper mode maximizes K (the
         minibatch estimate (T - 1) KL_t); epsilon mode minimizes the
         noise-matching loss."""
-        from tqdm.auto import tqdm
-
         x = self._check_x(x, "x")
         xp = array_namespace(x)
-        steps = _positive(steps, "steps")
         batch_size = _positive(batch_size, "batch_size")
-        if not hasattr(self, "_opt"):
-            self._opt = nn.Adam(self.net, lr=lr)
         n, d = x.shape
-        t0 = time.perf_counter()
-        bar = tqdm(range(steps), disable=not progress, desc=f"train {self.kind}", unit="step")
-        ema = None
-        for k in bar:
-            frac = k / max(steps - 1, 1)
-            self._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
+
+        def step() -> float:
             idx = hr.integers(0, n, shape=batch_size, seed=self.seed, offset=self._draws, stream=2)
             tt = hr.integers(2, self.T + 1, shape=batch_size, seed=self.seed, offset=self._draws, stream=3)
             noise = self._normal((batch_size, d), x.dtype, self._draws * d, stream=4)
@@ -317,30 +308,20 @@ class GaussianDPM:
             if xp is not np:
                 idx, tt = xp.asarray(idx), xp.asarray(tt)
             xb = x[idx]
-            self.net.zero_grad()
             if self.mode == "paper":
                 kl, (diff, var_p, var_q) = self._kl_terms(xb, tt, noise, grad=True)
                 scale = (self.T - 1) / batch_size  # gradient of the mean of (T-1) KL
                 dmu = -diff / var_p * scale
                 dvar = 0.5 * (1.0 / var_p - (var_q + diff * diff) / (var_p * var_p)) * scale
                 self._kernel_backward(dmu, dvar)
-                loss = float(kl.mean()) * (self.T - 1)
-            else:
-                x_t = self.q_sample(xb, tt, noise)
-                eps = self.net.forward(x_t, tt - 1)
-                r = eps - noise
-                self.net.backward(2.0 * r / (batch_size * d))
-                loss = float((r * r).mean())
-            self._opt.step()
-            self.steps_trained += 1
-            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-            if progress and k % 50 == 0:
-                bar.set_postfix(loss=f"{ema:.4f}")
-            if callback is not None:
-                callback(self, k, loss)
-            if time_limit is not None and time.perf_counter() - t0 > time_limit:
-                break
-        bar.close()
+                return float(kl.mean()) * (self.T - 1)
+            x_t = self.q_sample(xb, tt, noise)
+            r = self.net.forward(x_t, tt - 1) - noise
+            self.net.backward(2.0 * r / (batch_size * d))
+            return float((r * r).mean())
+
+        train_loop(self, step, steps=steps, lr=lr, lr_final=lr_final, progress=progress, callback=callback,
+                   time_limit=time_limit, label="loss")
         return self
 
     # ---- sampling ----------------------------------------------------------------
@@ -375,12 +356,7 @@ class GaussianDPM:
             return z
 
         if mask is not None:
-            if known is None:
-                raise ValueError("'known': give the known values with 'mask'")
-            mask = xp.broadcast_to(xp.asarray(mask, dtype=bool), (n, d))
-            known = self._check_x(xp.asarray(known, dtype=dtype), "known")
-            if known.shape != (n, d):
-                raise ValueError(f"'known': expected shape {(n, d)}, got {known.shape}")
+            mask, known = mask_and_known(xp, mask, known, n, d, self._check_x)
         if x_T is None:
             x = normal(1)
         else:
@@ -447,6 +423,51 @@ class GaussianDPM:
         if not bool(xp.isfinite(x).all()):
             raise ValueError(f"'{name}': contains NaN or infinite values")
         return x
+
+
+def train_loop(model: Any, step: Callable[[], float], *, steps: int, lr: float, lr_final: float, progress: bool,
+               callback: Optional[Callable], time_limit: Optional[float], label: str) -> None:
+    """Adam over ``model.net`` with a cosine-decayed learning rate from ``lr``
+    to ``lr_final``; ``step()`` fills the gradients and returns the loss."""
+    from tqdm.auto import tqdm
+
+    steps = _positive(steps, "steps")
+    if not lr > 0:
+        raise ValueError(f"'lr': must be > 0, got {lr}")
+    if not hasattr(model, "_opt"):
+        model._opt = nn.Adam(model.net, lr=lr)
+    t0 = time.perf_counter()
+    bar = tqdm(range(steps), disable=not progress, desc=f"train {model.kind}", unit="step")
+    ema = None
+    for k in bar:
+        frac = k / max(steps - 1, 1)
+        model._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
+        model.net.zero_grad()
+        loss = step()
+        model._opt.step()
+        model.steps_trained += 1
+        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+        if progress and k % 50 == 0:
+            bar.set_postfix({label: f"{ema:.4f}"})
+        if callback is not None:
+            callback(model, k, loss)
+        if time_limit is not None and time.perf_counter() - t0 > time_limit:
+            break
+    bar.close()
+
+
+def mask_and_known(xp, mask: Any, known: Any, n: int, d: int, check: Callable[[Any, str], Any]):
+    """Validated (mask (n, d) bool, known (n, d)) for conditional sampling."""
+    if known is None:
+        raise ValueError("'known': give the known values with 'mask'")
+    try:
+        mask = xp.broadcast_to(xp.asarray(mask, dtype=bool), (n, d))
+    except ValueError:
+        raise ValueError(f"'mask': shape {np.shape(mask)} does not broadcast to {(n, d)}") from None
+    known = check(known, "known")
+    if known.shape != (n, d):
+        raise ValueError(f"'known': expected shape {(n, d)}, got {tuple(known.shape)}")
+    return mask, known
 
 
 def _positive(v: Any, name: str, minimum: int = 1) -> int:
