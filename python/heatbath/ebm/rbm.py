@@ -430,6 +430,8 @@ class _Trainer:
             else:
                 self.Hc[:, :nh] = 0
         self.pt = None
+        self._views: dict = {}
+        self.fast = xp is np and self.persistent and not self.gauss and model.n_temperatures == 1
         if self.persistent and model.n_temperatures > 1:
             from .tempering import ParallelTempering
 
@@ -479,9 +481,75 @@ class _Trainer:
             pre, self.zero_h, None if H is None else H[:, : self.nh], None if P is None else P[:, : self.nh]
         )
 
+    def _fast_views(self, b: int):
+        """Views of the buffers for PCD-k on CPU Bernoulli units and batch size b
+        (built once per batch size: the update then only calls numpy and the kernel)."""
+        v = self._views.get(b)
+        if v is None:
+            B, C, nv, nh = self.B, self.C, self.nv, self.nh
+            v = (
+                self.V2[B - b : B],  # positive visible rows
+                self.V2[B : B + C, :nv],  # negative visible samples
+                self.V2[B : B + C],  # negative rows with their ones column
+                self.V2[B - b : B + C],  # stacked rows
+                self.V2[B - b : B + C].T,
+                self.pre_h[: b + C],
+                self.pre_h[B : B + C],
+                self.H2[B - b : B + C, :nh],
+                self.P2[B - b : B + C, :nh],
+                self.P2[B - b : B + C],
+                self.P2[B : B + C, :nh],
+                self.Wa[:, :nh],
+                self.Wa[:nv, :].T,
+                self.Hc[:, :nh],
+            )
+            self._views[b] = v
+        return v
+
+    def _fast_update(self, Xa_batch) -> None:
+        m, np_ = self.m, np
+        b = Xa_batch.shape[0]
+        views = self._fast_views(b)
+        pos_v, neg_s, neg_v, rows_v, rows_vT, pre, pre_neg, H, P, P_all, neg_p, Wh, WvT, Hc = views
+        seed, rb = m._hb_seed, _core.rbm_bernoulli
+        np_.copyto(pos_v, Xa_batch)
+        for _ in range(m.k - 1):
+            np_.matmul(self.Hc, WvT, out=self.pre_v)
+            m._hb_counter += 1
+            rb(self.pre_v, self.zero_v, neg_s, None, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
+            np_.matmul(neg_v, Wh, out=pre_neg)
+            m._hb_counter += 1
+            rb(pre_neg, self.zero_h, Hc, None, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
+        np_.matmul(self.Hc, WvT, out=self.pre_v)
+        m._hb_counter += 1
+        rb(self.pre_v, self.zero_v, neg_s, None, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
+        np_.matmul(rows_v, Wh, out=pre)
+        m._hb_counter += 1
+        rb(pre, self.zero_h, H, P, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
+        s = -(b / self.C)
+        if self.neg_scale != s:
+            self.P2[self.B :, self.nh] = s
+            self.neg_scale = s
+        np_.multiply(neg_p, s, out=neg_p)
+        G = self.G
+        np_.matmul(rows_vT, P_all, out=G)
+        np_.multiply(G, float(m.learning_rate) / b, out=G)
+        if m.weight_decay:
+            np_.multiply(self.W_T(), float(m.learning_rate) * float(m.weight_decay), out=self.tmpW)
+            np_.subtract(G[: self.nv, : self.nh], self.tmpW, out=G[: self.nv, : self.nh])
+        if m.momentum:
+            np_.multiply(self.vel, float(m.momentum), out=self.vel)
+            np_.add(self.vel, G, out=self.vel)
+            np_.add(self.Wa, self.vel, out=self.Wa)
+        else:
+            np_.add(self.Wa, G, out=self.Wa)
+
     def update(self, Xa_batch) -> None:
         """One CD-k / PCD update on a batch (rows of the augmented data)."""
         m, xp, nv, nh, B = self.m, self.xp, self.nv, self.nh, self.B
+        if self.fast:
+            self._fast_update(Xa_batch)
+            return
         b = Xa_batch.shape[0]
         k = m.k
         pos_v = self.V2[B - b : B]
