@@ -3,11 +3,15 @@ the bound K, training."""
 
 from __future__ import annotations
 
+from .binomial import BinomialDPM
+from .dpm import GaussianDPM
 from .gaussian import posterior_mean_variance, q_sample, sohl_dickstein_step
 from .sampling import sample
 from .schedulers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, SchedulerOutput
 
 __all__: list[str] = [
+    "BinomialDPM",
+    "GaussianDPM",
     "DDIMScheduler",
     "DDPMScheduler",
     "DPMSolverMultistepScheduler",
