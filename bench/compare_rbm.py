@@ -140,7 +140,7 @@ def section_rbm_train(repeat: int) -> None:
 
     print(
         f"\n== rbm_train: binarized digits {X32.shape}, {nh} hidden, batch {bs}, PCD-1, {epochs} passes = "
-        f"{n_updates} updates (median of {max(3, repeat // 3)} interleaved) =="
+        f"{n_updates} updates (median of {repeat} interleaved) =="
     )
     print(
         f"{'threads':>7s} {'sklearn f64 ms':>15s} {'sklearn f32 ms':>15s} {'heatbath f32 ms':>16s} "
@@ -148,7 +148,7 @@ def section_rbm_train(repeat: int) -> None:
     )
     for threads in (1, 2):
         with _limits(threads), heatbath.threads(threads):
-            t = interleaved({"sk64": sk64, "sk32": sk32, "hb": hb32}, max(3, repeat // 3))
+            t = interleaved({"sk64": sk64, "sk32": sk32, "hb": hb32}, repeat)
         best_sk = min(t["sk64"], t["sk32"])
         print(
             f"{threads:7d} {t['sk64'] * 1e3:15.1f} {t['sk32'] * 1e3:15.1f} {t['hb'] * 1e3:16.1f} "
