@@ -29,6 +29,9 @@ python -m pytest -q -p no:cacheprovider tests -m gpu -rs --junitxml="$OUT/pytest
 python -m pytest -q -p no:cacheprovider tests -x --junitxml="$OUT/pytest-all.xml" || status=1
 echo "== tests: $(( $(date +%s) - start )) s"
 
-python bench/gpu_bench.py | tee "$OUT/gpu_bench.txt" || status=1
+for b in bench/gpu_bench*.py; do
+  name=$(basename "$b" .py)
+  timeout 120 python "$b" | tee "$OUT/$name.txt" || status=1
+done
 echo "== total: $(( $(date +%s) - start )) s, status $status"
 exit $status
