@@ -145,3 +145,24 @@ def test_schedule_and_errors():
         r.log_partition("ais", base=np.zeros(5))
     with pytest.raises(ValueError, match="'start': X has 5 features"):
         r.log_partition("raise", start=np.zeros((3, 5)))
+
+
+if __name__ == "__main__":  # python tests/test_ais.py [betas]: the figures behind the assertions
+    import sys
+
+    betas = sys.argv[1] if len(sys.argv) > 1 else "salakhutdinov"
+    betas = betas if betas == "salakhutdinov" else int(betas)
+    print(f"schedule {betas}, 100 runs; RAISE from 100 exact samples of the model")
+    print(f"{'nv':>3s} {'nh':>3s} {'scale':>5s} {'exact':>10s} {'AIS':>10s} {'se':>7s} {'ESS':>6s} {'z':>6s} "
+          f"{'RAISE':>10s} {'se':>7s} {'ESS':>6s} {'z':>6s}  bracket")  # fmt: skip
+    for nv, nh, scale in MODELS:
+        r = _model(nv, nh, scale, seed=1)
+        exact = r.log_partition("exact").log_z
+        a = r.log_partition("ais", n_runs=100, betas=betas, seed=0)
+        V, p = _visible_probs(r)
+        start = V[np.random.default_rng(1).choice(p.size, 100, p=p)]
+        rr = r.log_partition("raise", start=start, betas=betas, seed=0)
+        ok = a.log_z - 3 * a.stderr <= exact <= rr.log_z + 3 * rr.stderr
+        print(f"{nv:3d} {nh:3d} {scale:5.1f} {exact:10.4f} {a.log_z:10.4f} {a.stderr:7.4f} {a.ess:6.1f} "
+              f"{(a.log_z - exact) / a.stderr:6.2f} {rr.log_z:10.4f} {rr.stderr:7.4f} {rr.ess:6.1f} "
+              f"{(rr.log_z - exact) / rr.stderr:6.2f}  {'yes' if ok else 'NO'}")  # fmt: skip

@@ -149,6 +149,19 @@ def test_gaussian_rbm_exact_log_z_and_samples():
     assert abs(r.log_likelihood(v, method="exact")[0] - np.log(dens)) < 1e-9
 
 
+@pytest.mark.parametrize("kw", [{}, {"persistent": False}, {"momentum": 0.5}])
+def test_gaussian_rbm_training_improves_exact_likelihood(kw):
+    rng = np.random.default_rng(0)
+    centers = np.array([[2, 0, 0], [-2, 1, 0], [0, -2, 1.5]])
+    X = (centers[rng.integers(0, 3, 1500)] + rng.normal(size=(1500, 3)) * 0.5).astype(np.float32)
+    common = {"n_components": 6, "random_state": 0, "sigma": 0.5}
+    init = GaussianBernoulliRBM(n_iter=1, learning_rate=1e-9, **common).fit(X)
+    g = GaussianBernoulliRBM(n_iter=20, learning_rate=0.01, **common, **kw).fit(X)
+    assert g.log_likelihood(X, method="exact").mean() > init.log_likelihood(X, method="exact").mean() + 3.0
+    a = g.log_partition("ais", n_runs=100, betas=500, seed=0)
+    assert abs(a.log_z - g.log_partition("exact").log_z) < 3 * a.stderr
+
+
 def _exact_log_lik(r, X):
     W = np.asarray(r.components_, np.float64)
     c = np.asarray(r.intercept_hidden_, np.float64)
@@ -313,3 +326,21 @@ def test_train_command_prints_test_log_likelihood(capsys):
     last = out.strip().splitlines()[-1]
     assert last.startswith("test log-likelihood: ") and last.endswith(" nats")
     assert -64 * np.log(2) < float(last.split()[2]) < 0
+
+
+if __name__ == "__main__":  # python tests/test_rbm.py: the figures behind the sampling assertions
+    for dtype in ("float64", "float32"):
+        for scale in (0.5, 1.5):
+            r = _model(7, 5, scale, seed=3, dtype=dtype)
+            p = _exact_visible(r)
+            n = 20_000
+            q = np.bincount(_index(r.sample(n, k=40)), minlength=p.size) / n
+            tv = 0.5 * np.abs(q - p).sum()
+            print(f"Gibbs {dtype} scale {scale}: TV {tv:.4f}, bound {_tv_bound(p, n):.4f} "
+                  f"(n = {n} independent chains, 40 sweeps)")  # fmt: skip
+    r = _model(7, 5, 2.5, seed=5)
+    p = _exact_visible(r)
+    pt = ParallelTempering(r, n_chains=5_000, n_temperatures=6, beta_min=0.05).run(60)
+    q = np.bincount(_index(pt.samples()), minlength=p.size) / 5_000
+    print(f"PT scale 2.5: TV {0.5 * np.abs(q - p).sum():.4f}, bound {_tv_bound(p, 5_000) + 5e-3:.4f}, "
+          f"exchange acceptance {np.round(pt.acceptance, 2)}")  # fmt: skip
