@@ -84,20 +84,82 @@ inline void store_bits(std::uint8_t* p, u32 m) {
 }
 #endif
 
+constexpr i64 kGroup = 256;  // chains per group of 16 Philox blocks (spins)
+
+// The random bytes B of chains 256 g + o, o = 0..255 (csrc/heatbath/sparse.h).
+inline void group_bytes(u64 seed, u64 stream, u64 g, std::uint8_t out[kGroup]) {
+#if defined(HB_HAVE_SIMD)
+  constexpr int kW = simd::kWidth, kV = 16 / kW;
+  vu32 c[kV][4];
+  vu32 lane;
+  for (int i = 0; i < kW; ++i) lane[i] = static_cast<u32>(i);
+  const u64 base = g * 16;  // a multiple of 16: the low word cannot carry
+  for (int v = 0; v < kV; ++v) {
+    c[v][0] = lane + static_cast<u32>(base + v * kW);
+    c[v][1] = vu32{} + static_cast<u32>(base >> 32);
+    c[v][2] = vu32{} + static_cast<u32>(stream);
+    c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
+  }
+  philox4x32_10_n<kV>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
+  for (int v = 0; v < kV; ++v)
+    for (int l = 0; l < 4; ++l)
+      for (int q = 0; q < 4; ++q) {
+        const vu32 x = (c[v][l] >> (8 * q)) & 0xFFu;
+        std::uint8_t* o = out + 16 * (4 * l + q) + v * kW;
+#if defined(__AVX512F__)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm512_cvtepi32_epi8(reinterpret_cast<__m512i>(x)));
+#else
+        for (int i = 0; i < kW; ++i) o[i] = static_cast<std::uint8_t>(x[i]);
+#endif
+      }
+#else
+  for (int j = 0; j < 16; ++j) {
+    const Words4 r = philox_block(seed, stream, g * 16 + j);
+    for (int k = 0; k < 16; ++k) out[16 * k + j] = static_cast<std::uint8_t>(spin_byte(r, k));
+  }
+#endif
+}
+
+#if defined(HB_HAVE_SIMD)
+inline vi32 load_bytes(const std::uint8_t* p) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vi32>(_mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+#else
+  return reinterpret_cast<vi32>(_mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p))));
+#endif
+}
+
+// New spins of kWidth chains from c0 (rule of spin_decide, vectorized).
+inline u32 decide_vec(vf32 f, vf32 bt, const std::uint8_t* bytes, u64 seed, u64 stream, i64 c0) {
+  const vf32 d = spin_denominator(f, bt);
+  const vi32 b = load_bytes(bytes);
+  const vf32 bf = to_f32(b);
+  u32 up = lane_bits(fma_(bf + 1.0f, d, K<vf32>(-256.0f)) <= 0.0f);
+  const u32 down = lane_bits(fma_(bf, d, K<vf32>(-256.0f)) >= 0.0f);
+  u32 tie = ~(up | down) & ((1u << simd::kWidth) - 1u);
+  while (tie) {
+    const int l = __builtin_ctz(tie);
+    tie &= tie - 1;
+    if (spin_tie_up(b[l], spin_tie_bits(seed, stream, static_cast<u64>(c0 + l)), d[l])) up |= 1u << l;
+  }
+  return up;
+}
+#endif
+
 // Spins packed one bit per chain: node i's chains in row i of `bits`
 // (row_bytes bytes; bit c % 8 of byte c / 8 is chain c, 1 = up). The field
-// f = b_i + sum_k J_ik s_k is summed as f + (s_k ? J : -J) in CSR order,
-// which equals fma(J, s_k, f) for s_k = +/-1 (the product is exact).
+// f = b_i + sum_k J_ik s_k is summed as f + (s_k ? J : -J) in CSR order.
+// Updates chain groups [g0, g1).
 inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g, const float* bias,
-                       const float* beta, i64 i, u64 seed, u64 stream, i64 t0, i64 t1) {
+                       const float* beta, i64 i, u64 seed, u64 stream, i64 g0, i64 g1) {
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
   const float b = bias[i];
   std::uint8_t* si = bits + i * row_bytes;
-  alignas(64) u32 words[kTile];
-  for (i64 t = t0; t < t1; ++t) {
-    tile_words(seed, stream, static_cast<u64>(t), words);
-    const i64 c_begin = t * kTile;
-    const i64 nc = C - c_begin < kTile ? C - c_begin : kTile;
+  alignas(64) std::uint8_t bytes[kGroup];
+  for (i64 t = g0; t < g1; ++t) {
+    group_bytes(seed, stream, static_cast<u64>(t), bytes);
+    const i64 c_begin = t * kGroup;
+    const i64 nc = C - c_begin < kGroup ? C - c_begin : kGroup;
     i64 off = 0;
 #if defined(HB_HAVE_SIMD)
     constexpr int kW = simd::kWidth;
@@ -115,9 +177,7 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
       for (int u = 0; u < kU; ++u) {
         vf32 bt;
         std::memcpy(&bt, beta + c0 + u * kW, sizeof(vf32));
-        vu32 wv;
-        std::memcpy(&wv, words + off + u * kW, sizeof(vu32));
-        store_bits(si + (c0 + u * kW) / 8, lane_bits(spin_up(f[u], bt, wv)));
+        store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bt, bytes + off + u * kW, seed, stream, c0 + u * kW));
       }
     }
     for (; off + kW <= nc; off += kW) {
@@ -129,9 +189,7 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
       }
       vf32 bt;
       std::memcpy(&bt, beta + c0, sizeof(vf32));
-      vu32 wv;
-      std::memcpy(&wv, words + off, sizeof(vu32));
-      store_bits(si + c0 / 8, lane_bits(spin_up(f, bt, wv)));
+      store_bits(si + c0 / 8, decide_vec(f, bt, bytes + off, seed, stream, c0));
     }
 #endif
     for (; off < nc; ++off) {
@@ -142,7 +200,8 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
         f = f + (up ? g.w[k] : -g.w[k]);
       }
       const std::uint8_t bit = static_cast<std::uint8_t>(1u << (c % 8));
-      si[c / 8] = spin_up(f, beta[c], words[off]) ? (si[c / 8] | bit) : (si[c / 8] & ~bit);
+      const bool up = spin_decide(bytes[off], spin_denominator(f, beta[c]), seed, stream, static_cast<u64>(c));
+      si[c / 8] = up ? (si[c / 8] | bit) : (si[c / 8] & ~bit);
     }
   }
 }
@@ -173,10 +232,10 @@ inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, cons
 // a range of tiles and runs the whole schedule on it without any barrier;
 // otherwise the nodes of each block are split among the threads.
 template <class Node>
-void run_sweeps(const SparseSchedule& sch, i64 chains, u64 sweep0, i64 nsweeps, Node node) {
+void run_sweeps(const SparseSchedule& sch, i64 chains, i64 unit, u64 sweep0, i64 nsweeps, Node node) {
   i64 work = 0;
   for (i64 b = 0; b < sch.nblocks; ++b) work += sch.block_ptr[b + 1] - sch.block_ptr[b];
-  const i64 ntiles = (chains + kTile - 1) / kTile;
+  const i64 ntiles = (chains + unit - 1) / unit;
   auto all = [&](i64 t0, i64 t1) {
     for (i64 t = 0; t < nsweeps; ++t) {
       const u64 sweep = sweep0 + static_cast<u64>(t);
@@ -222,7 +281,7 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
   if (chains <= 0 || nsweeps <= 0) return;
   const i64 row_bytes = 4 * ((chains + 31) / 32);
   auto* bits = reinterpret_cast<std::uint8_t*>(s);
-  run_sweeps(sch, chains, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+  run_sweeps(sch, chains, kGroup, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
     ising_node(bits, row_bytes, chains, g, bias, beta, i, seed, stream, t0, t1);
   });
 }
@@ -230,7 +289,7 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
 void k_potts_sweeps(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias, const float* beta,
                     const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps) {
   if (chains <= 0 || nsweeps <= 0) return;
-  run_sweeps(sch, chains, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+  run_sweeps(sch, chains, kTile, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
     potts_node(s, chains, K, g, bias, beta, i, seed, stream, t0, t1);
   });
 }

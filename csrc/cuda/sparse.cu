@@ -1,7 +1,6 @@
-// CUDA loops over the sparse-graph updates of csrc/heatbath/sparse.h. A
-// thread owns one Philox block of one node: chains t*128 + l*32 + lane
-// (l = 0..3) of tile t, so a warp reads and writes 32 consecutive chains at a
-// time (coalesced) and each word drawn is used once.
+// CUDA loops over the sparse-graph updates of csrc/heatbath/sparse.h: one
+// launch per colour block, threads over (node, chains); the same formulas and
+// counter layout as the CPU loops, so the states agree to the bit.
 #include <cuda_runtime.h>
 
 #include "heatbath/sparse.h"
@@ -23,8 +22,10 @@ inline unsigned grid_for(i64 n) {
   return static_cast<unsigned>(g < 65535 * 64 ? g : 65535 * 64);
 }
 
-template <bool kPotts>
-__global__ void k_block(void* __restrict__ state, i64 C, int K, const i64* __restrict__ row,
+// Potts: a thread owns one Philox block of one node: chains t*128 + l*32 +
+// lane (l = 0..3) of tile t, so a warp reads and writes 32 consecutive
+// chains at a time and each word drawn is used once.
+__global__ void k_potts(std::uint8_t* __restrict__ s, i64 C, int K, const i64* __restrict__ row,
                         const std::int32_t* __restrict__ col, const float* __restrict__ w,
                         const float* __restrict__ bias, const float* __restrict__ beta,
                         const std::int32_t* __restrict__ order, i64 lo, i64 nq, u64 seed, u64 sweep) {
@@ -36,39 +37,55 @@ __global__ void k_block(void* __restrict__ state, i64 C, int K, const i64* __res
     const i64 i = order[lo + q];
     const Words4 r = philox_block(seed, sparse_stream(sweep, static_cast<u64>(i)), static_cast<u64>(t * 32 + lane));
     const i64 k0 = row[i], k1 = row[i + 1];
-    if constexpr (kPotts) {
-      std::uint8_t* s = static_cast<std::uint8_t*>(state);
-      for (int l = 0; l < 4; ++l) {
-        const i64 c = t * 128 + l * 32 + lane;
-        if (c >= C) break;
-        float a[kPottsMaxStates];
-        for (int v = 0; v < K; ++v) a[v] = bias[i * K + v];
-        for (i64 k = k0; k < k1; ++k) {
-          const int sj = s[static_cast<i64>(col[k]) * C + c];
-          a[sj] = a[sj] + w[k];
-        }
-        s[i * C + c] = static_cast<std::uint8_t>(potts_draw(a, K, beta[c], r.w[l]));
+    for (int l = 0; l < 4; ++l) {
+      const i64 c = t * 128 + l * 32 + lane;
+      if (c >= C) break;
+      float a[kPottsMaxStates];
+      for (int v = 0; v < K; ++v) a[v] = bias[i * K + v];
+      for (i64 k = k0; k < k1; ++k) {
+        const int sj = s[static_cast<i64>(col[k]) * C + c];
+        a[sj] = a[sj] + w[k];
       }
-    } else {
-      // spins: one bit per chain, words [n, W]; the warp holds 32 chains
-      // (one word) for each l and writes it with a ballot.
-      u32* s = static_cast<u32*>(state);
-      const i64 W = (C + 31) / 32;
-      for (int l = 0; l < 4; ++l) {
-        const i64 c = t * 128 + l * 32 + lane;
-        const i64 wi = t * 4 + l;
-        bool up = false;
-        if (c < C) {
-          float f = bias[i];
-          for (i64 k = k0; k < k1; ++k) {
-            const bool sj = (s[static_cast<i64>(col[k]) * W + wi] >> lane) & 1u;
-            f = f + (sj ? w[k] : -w[k]);
-          }
-          up = spin_up(f, beta[c], r.w[l]);
+      s[i * C + c] = static_cast<std::uint8_t>(potts_draw(a, K, beta[c], r.w[l]));
+    }
+  }
+}
+
+// Spins (one bit per chain, words [n, W]): a thread owns Philox block
+// 16 g + j of one node, i.e. chains 256 g + 16 k + j (k = 0..15); a warp
+// holds j = 0..15 of two groups, so each k gives two runs of 16 consecutive
+// chains, written as two 16-bit halves of a ballot.
+__global__ void k_spins(u32* __restrict__ s, i64 C, const i64* __restrict__ row, const std::int32_t* __restrict__ col,
+                        const float* __restrict__ w, const float* __restrict__ bias, const float* __restrict__ beta,
+                        const std::int32_t* __restrict__ order, i64 lo, i64 nq, u64 seed, u64 sweep) {
+  const i64 ngroups = (C + 255) / 256, npairs = (ngroups + 1) / 2;
+  const i64 W = (C + 31) / 32;
+  const i64 total = nq * npairs * 32;
+  for (i64 idx = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; idx < total;
+       idx += static_cast<i64>(gridDim.x) * blockDim.x) {
+    const int lane = static_cast<int>(idx % 32);
+    const i64 pair = idx / 32, q = pair / npairs;
+    const i64 g = 2 * (pair % npairs) + lane / 16, j = lane % 16;
+    const i64 i = order[lo + q];
+    const u64 stream = sparse_stream(sweep, static_cast<u64>(i));
+    const Words4 r = philox_block(seed, stream, static_cast<u64>(g * 16 + j));
+    const i64 k0 = row[i], k1 = row[i + 1];
+    std::uint16_t* s16 = reinterpret_cast<std::uint16_t*>(s + i * W);
+    for (int k = 0; k < 16; ++k) {
+      const i64 c = g * 256 + 16 * k + j;
+      bool up = false;
+      if (g < ngroups && c < C) {
+        float f = bias[i];
+        for (i64 e = k0; e < k1; ++e) {
+          const bool sj = (s[static_cast<i64>(col[e]) * W + (c >> 5)] >> (c & 31)) & 1u;
+          f = f + (sj ? w[e] : -w[e]);
         }
-        const u32 word = __ballot_sync(0xFFFFFFFFu, up);
-        if (lane == 0 && wi < W) s[i * W + wi] = word;
+        up = spin_decide(static_cast<std::int32_t>(spin_byte(r, k)), spin_denominator(f, beta[c]), seed, stream,
+                         static_cast<u64>(c));
       }
+      const u32 word = __ballot_sync(0xFFFFFFFFu, up);
+      if (j == 0 && g < ngroups && g * 256 + 16 * k < C)
+        s16[g * 16 + k] = static_cast<std::uint16_t>(lane == 0 ? word : word >> 16);
     }
   }
 }
@@ -145,13 +162,13 @@ const char* sparse_sweeps(void* s, i64 chains, int K, i64 n, const i64* row, con
     for (i64 b = 0; b < nblocks; ++b) {
       const i64 lo = block_ptr[b], nq = block_ptr[b + 1] - lo;
       if (nq <= 0) continue;
-      const unsigned grid = grid_for(nq * ntiles * 32);
       if (K >= 2)
-        k_block<true><<<grid, kThreads, 0, st>>>(s, chains, K, row, col, w, bias, beta, order, lo, nq, seed,
-                                                 sweep0 + static_cast<u64>(t));
+        k_potts<<<grid_for(nq * ntiles * 32), kThreads, 0, st>>>(static_cast<std::uint8_t*>(s), chains, K, row, col, w,
+                                                                  bias, beta, order, lo, nq, seed,
+                                                                  sweep0 + static_cast<u64>(t));
       else
-        k_block<false><<<grid, kThreads, 0, st>>>(s, chains, K, row, col, w, bias, beta, order, lo, nq, seed,
-                                                  sweep0 + static_cast<u64>(t));
+        k_spins<<<grid_for(nq * ((chains + 511) / 512) * 32), kThreads, 0, st>>>(
+            static_cast<u32*>(s), chains, row, col, w, bias, beta, order, lo, nq, seed, sweep0 + static_cast<u64>(t));
       if (const char* e = launched()) return e;
     }
   }

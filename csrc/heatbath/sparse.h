@@ -8,11 +8,12 @@
 // (every level) and the GPU compute the same fields and probabilities and
 // make the same decisions.
 //
-// Counter layout: the update of node i in chain c at sweep t uses the 32-bit
-// word of element c of the stream (seed, stream = t * 2^32 + i) under the
-// element-to-counter map of distributions.h (tiles of 128 chains): a pure
-// function of (seed, sweep, node, chain), independent of the chain count and
-// of the colouring.
+// Counter layout: the update of node i in chain c at sweep t uses the stream
+// (seed, stream = t * 2^32 + i) at an index given by the chain only (spins:
+// see spin_byte below; Potts: the 32-bit word of element c under the
+// element-to-counter map of distributions.h): a pure function of
+// (seed, sweep, node, chain), independent of the chain count and of the
+// colouring.
 #pragma once
 #include "defines.h"
 #include "distributions.h"
@@ -48,14 +49,49 @@ HB_HD F exp_f32(F x) {
   return y * pow2i_f32(n);
 }
 
-// New spin of a +/-1 node with local field f (bias + sum_j J_ij s_j) at
-// inverse temperature beta, from a 32-bit word w: up with probability
-// 1 / (1 + exp(-2 beta f)), decided as u (1 + exp(-2 beta f)) < 1 with
-// u = unit_f32(w) in (0, 1).
-template <class F, class U>
-HB_HD auto spin_up(F f, F beta, U w) {
-  const F e = exp_f32(-((beta + beta) * f));
-  return unit_f32(w) * (e + 1.0f) < 1.0f;
+// Spin nodes: with d = 1 + exp(-2 beta f) in float32 (f = b_i + sum_j J_ij
+// s_j, the local field), the new spin is up iff the exact real product
+// U d < 2^32 for a uniform 32-bit U: P(up) = ceil(2^32 / d) / 2^32, i.e.
+// 1 / d to 2^-32, with no division. U = (B << 24) | R, B a random byte, R 24
+// random bits:
+//   (B + 1) d <= 256  -> up   (whatever R),
+//   B d >= 256        -> down (whatever R),
+//   otherwise (a tie, probability 1/256) decide U d < 2^32 with R.
+// Each test is the sign of one fused multiply-add, which is exact (float32
+// for the byte tests, float64 for the tie), so CPU levels and the GPU decide
+// alike. An update costs about 8 random bits: four updates per Philox word.
+template <class F>
+HB_HD F spin_denominator(F f, F beta) {
+  return exp_f32(-((beta + beta) * f)) + 1.0f;
+}
+
+HB_HD bool spin_tie_up(std::int32_t b, std::int32_t r, float d) {
+  const double u = static_cast<double>((static_cast<u64>(b) << 24) | static_cast<u64>(r));
+#if defined(__CUDA_ARCH__)
+  return __fma_rn(u, static_cast<double>(d), -4294967296.0) < 0.0;
+#else
+  return __builtin_fma(u, static_cast<double>(d), -4294967296.0) < 0.0;
+#endif
+}
+
+// Counter layout of the spin updates of node i at sweep t: stream
+// sparse_stream(t, i); chains in groups of 256: byte q of word l of block
+// 16 g + j is the byte B of chain 256 g + 16 (4 l + q) + j. The 24 tie bits
+// R of chain c are word c % 4 of block 2^62 + c / 4, shifted right by 8.
+constexpr u64 kTieBlock = u64(1) << 62;
+
+HB_HD u32 spin_byte(const Words4& r, int k) { return (r.w[k >> 2] >> (8 * (k & 3))) & 0xFFu; }
+
+HB_HD std::int32_t spin_tie_bits(u64 seed, u64 stream, u64 chain) {
+  return static_cast<std::int32_t>(philox_block(seed, stream, kTieBlock + chain / 4).w[chain % 4] >> 8);
+}
+
+// The decision for one chain (scalar): byte b, denominator d.
+HB_HD bool spin_decide(std::int32_t b, float d, u64 seed, u64 stream, u64 chain) {
+  const float bf = static_cast<float>(b);
+  if (hb_fmaf(bf + 1.0f, d, -256.0f) <= 0.0f) return true;
+  if (hb_fmaf(bf, d, -256.0f) >= 0.0f) return false;
+  return spin_tie_up(b, spin_tie_bits(seed, stream, chain), d);
 }
 
 // Potts: weights a[0..K) = bias + sum_j J_ij [s_j == k]; returns the new
