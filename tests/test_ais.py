@@ -166,3 +166,14 @@ if __name__ == "__main__":  # python tests/test_ais.py [betas]: the figures behi
         print(f"{nv:3d} {nh:3d} {scale:5.1f} {exact:10.4f} {a.log_z:10.4f} {a.stderr:7.4f} {a.ess:6.1f} "
               f"{(a.log_z - exact) / a.stderr:6.2f} {rr.log_z:10.4f} {rr.stderr:7.4f} {rr.ess:6.1f} "
               f"{(rr.log_z - exact) / rr.stderr:6.2f}  {'yes' if ok else 'NO'}")  # fmt: skip
+    print("short schedule (5 betas, 5 runs), mean of 50 repeats +- its standard error:")
+    for nv, nh in ((10, 16), (12, 12)):
+        r = _model(nv, nh, 3.0, seed=2)
+        exact = r.log_partition("exact").log_z
+        V, p = _visible_probs(r)
+        rng = np.random.default_rng(0)
+        A = np.array([r.log_partition("ais", n_runs=5, betas=5, seed=i).log_z for i in range(50)])
+        R = np.array([r.log_partition("raise", start=V[rng.choice(p.size, 5, p=p)], betas=5, seed=i).log_z
+                      for i in range(50)])  # fmt: skip
+        print(f"  {nv}x{nh}: AIS {A.mean():.3f} +- {A.std(ddof=1) / np.sqrt(50):.3f} < exact {exact:.3f} < "
+              f"RAISE {R.mean():.3f} +- {R.std(ddof=1) / np.sqrt(50):.3f}")  # fmt: skip
