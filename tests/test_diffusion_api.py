@@ -238,3 +238,19 @@ def test_perturbed_mean_conditioning():
     assert (up - plain).min() > 0  # the tilt pushes every pixel up
     with pytest.raises(ValueError, match="'grad_log_r'"):
         sample(model, SHAPE, DDIMScheduler(), steps=5, progress=False, grad_log_r=lambda x, t: x)
+
+
+def test_torch_generator_supplies_the_seed():
+    torch = pytest.importorskip("torch")
+    x, m = _xm()
+    s = DDPMScheduler(clip_sample=False)
+    s.set_timesteps(10)
+    t = int(s.timesteps[1])
+    a = s.step(m, t, x, generator=torch.Generator().manual_seed(3), offset=0).prev_sample
+    b = s.step(m, t, x, generator=torch.Generator().manual_seed(3), offset=0).prev_sample
+    np.testing.assert_array_equal(a, b)
+    d = DDIMScheduler()
+    d.set_timesteps(10)
+    # diffusers' positional order: (model_output, timestep, sample, eta, use_clipped_model_output, generator)
+    c = d.step(m, 900, x, 1.0, False, torch.Generator().manual_seed(3)).prev_sample
+    assert np.all(np.isfinite(c))

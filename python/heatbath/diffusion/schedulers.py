@@ -18,7 +18,7 @@ Differences from diffusers, all deliberate:
   the kernel (``heatbath.random.normal(x.shape, seed, offset)``, exactly), or
   the ``noise`` argument. ``seed=None`` draws a fresh seed; ``offset=None``
   continues after the previous step's draws (reset by ``set_timesteps``);
-  ``generator`` may be a ``numpy.random.Generator`` (it supplies the seed);
+  ``generator`` may be a numpy or torch Generator (it supplies the seed);
 * ``timestep`` may be a per-sample integer array of shape (batch,);
 * all tables are float64 (diffusers keeps float32 betas);
 * stepping before ``set_timesteps`` raises, and so do NaN or infinite model
@@ -361,7 +361,7 @@ class _Scheduler:
             z = _as_rows(zz, st, "noise")
         if seed is not None and generator is not None:
             raise ValueError("'generator': give either seed or generator, not both")
-        s = as_seed(generator if seed is None else seed)
+        s = _seed_of(generator if seed is None else seed)
         n = st.rows * st.inner
         if offset is None:
             off = self._noise_offset
@@ -401,6 +401,17 @@ class _Scheduler:
 
     def _clip_mode(self) -> bool:
         return bool(self.config.thresholding or self.config.clip_sample)
+
+
+def _seed_of(seed: Any) -> int:
+    """A 64-bit Philox seed from an int, a numpy Generator, None (fresh
+    entropy) or a torch.Generator (diffusers' ``generator=``: one 63-bit
+    integer is drawn from it)."""
+    if type(seed).__module__.split(".")[0] == "torch" and type(seed).__name__ == "Generator":
+        import torch
+
+        return int(torch.randint(0, 2**63 - 1, (1,), generator=seed).item())
+    return as_seed(seed)
 
 
 def _layout(x: Any, t: np.ndarray, force_rows: bool) -> _Step:
@@ -584,8 +595,9 @@ class DDPMScheduler(_Scheduler):
             Current timestep(s), each among ``self.timesteps``.
         sample : array (batch, ...), float32 or float64
             x_t.
-        seed : int or numpy Generator, optional
-            Philox seed of the noise (None: fresh entropy).
+        seed : int, numpy or torch Generator, optional
+            Philox seed of the noise (None: fresh entropy; a Generator supplies
+            one seed).
         offset : int, optional
             Stream offset of the noise (None: after the previous step's draws).
         noise, variance_noise : array, optional
