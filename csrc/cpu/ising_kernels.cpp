@@ -251,55 +251,59 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
     return;
   }
 #endif
-  // Few chains: the batches of each colour are shared among the threads.
-  // Instead of a barrier between colours, batches are claimed in order from
-  // one counter (phase = 2 * sweep + colour); a batch of phase p starts once
-  // every batch of phase p - 1 is done. A thread then waits only for batches
-  // actually in progress, not for a thread the OS has descheduled between
-  // batches (this machine's cores are shared).
-  const i64 seg = rec_every > 0 ? rec_every : nsweeps;
-  for (i64 t0 = 0; t0 < nsweeps; t0 += seg) {
-    const i64 ns = nsweeps - t0 < seg ? nsweeps - t0 : seg;
-    const i64 phases = 2 * ns;
-    constexpr i64 kChunk = 4;
-    const i64 cpp = (total + kChunk - 1) / kChunk;  // chunks per phase
-    std::atomic<i64> next{0}, done{0};
-    auto worker = [&]() {
-      for (;;) {
-        const i64 q = next.fetch_add(1, std::memory_order_relaxed);
-        if (q >= phases * cpp) break;
-        const i64 p = q / cpp;
-        const i64 b0 = (q % cpp) * kChunk;
-        const i64 b1 = b0 + kChunk < total ? b0 + kChunk : total;
-        int spins_waited = 0;
-        while (done.load(std::memory_order_acquire) < p * total) {
-          if (++spins_waited > 2000) {
-            std::this_thread::yield();
-            spins_waited = 0;
-          }
+  // Few chains: the batches of each colour are shared among the threads,
+  // without barriers: a thread waits only for chunks actually in progress,
+  // not for a thread the OS has descheduled (cores may be shared). One parallel region for all sweeps. Work comes in chunks claimed in
+  // order from one counter; each sweep is the phases colour 0 (cpp chunks of
+  // kChunk batches), colour 1 (cpp chunks) and, when recorded, the
+  // observation (opp chunks of rows, counts added atomically). A chunk starts
+  // once every chunk of the earlier phases is done.
+  constexpr i64 kChunk = 4, kRowsPerObs = 16;
+  const i64 cpp = (total + kChunk - 1) / kChunk;
+  const i64 obs_rows = (g.rows + kRowsPerObs - 1) / kRowsPerObs;
+  const i64 opp = rec_every > 0 ? chains * obs_rows : 0;
+  const i64 per_sweep = 2 * cpp + opp;
+  if (rec_every > 0)
+    for (i64 k = 0; k < (nsweeps / rec_every) * chains; ++k) up[k] = agree[k] = 0;
+  std::atomic<i64> next{0}, done{0};
+  auto worker = [&]() {
+    for (;;) {
+      const i64 q = next.fetch_add(1, std::memory_order_relaxed);
+      if (q >= nsweeps * per_sweep) break;
+      const i64 t = q / per_sweep, r = q % per_sweep;
+      const i64 phase_start = t * per_sweep + (r < cpp ? 0 : r < 2 * cpp ? cpp : 2 * cpp);
+      int spun = 0;
+      while (done.load(std::memory_order_acquire) < phase_start) {
+        if (++spun > 2000) {
+          std::this_thread::yield();
+          spun = 0;
         }
-        const int c = static_cast<int>(p % 2);
-        const u64 sweep = sweep0 + static_cast<u64>(t0 + p / 2);
+      }
+      if (r < 2 * cpp) {
+        const int c = r < cpp ? 0 : 1;
+        const i64 b0 = (r - c * cpp) * kChunk, b1 = b0 + kChunk < total ? b0 + kChunk : total;
+        const u64 sweep = sweep0 + static_cast<u64>(t);
         for (i64 b = b0; b < b1; ++b) {
           const i64 n = b / nbatch, i0 = (b % nbatch) * kBatch;
           colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, i0, nwc, static_cast<u64>((n * 2 + c) * nwc), th[n], seed,
                               sweep);
         }
-        done.fetch_add(b1 - b0, std::memory_order_release);
+      } else if ((t + 1) % rec_every == 0) {
+        const i64 o = r - 2 * cpp, n = o / obs_rows, r0 = (o % obs_rows) * kRowsPerObs;
+        const i64 r1 = r0 + kRowsPerObs < g.rows ? r0 + kRowsPerObs : g.rows;
+        i64 u = 0, a = 0;
+        for (i64 row = r0; row < r1; ++row) observe_row<Z>(spins + n * g.words_per_chain(), g, row, u, a);
+        const i64 rec = (t + 1) / rec_every - 1;
+        __atomic_fetch_add(up + rec * chains + n, u, __ATOMIC_RELAXED);
+        __atomic_fetch_add(agree + rec * chains + n, a, __ATOMIC_RELAXED);
       }
-    };
-#if defined(_OPENMP)
-#pragma omp parallel if (par)
-#endif
-    worker();
-    if (rec_every > 0) {
-      const i64 rec = (t0 + ns) / rec_every - 1;
-#if defined(_OPENMP)
-#pragma omp parallel if (par)
-#endif
-      observe_all<Z>(spins, g, chains, up + rec * chains, agree + rec * chains);
+      done.fetch_add(1, std::memory_order_release);
     }
-  }
+  };
+#if defined(_OPENMP)
+#pragma omp parallel if (par)
+#endif
+  worker();
   (void)par;
 }
 
