@@ -132,12 +132,15 @@ def ais(
     lw = None
     for k in range(1, betas.size):
         r = ratio(x, float(betas[k - 1]), float(betas[k]))
-        lw = _to_xp(r, np).astype(np.float64) if lw is None else lw + _to_xp(r, np)
+        if lw is None:  # a float64 copy, on the device of r
+            lw = r.astype(np.float64) if hasattr(r, "astype") else np.array(r, dtype=np.float64)
+        else:
+            lw += r
         if k < betas.size - 1:
             x = transition(x, float(betas[k]))
     if lw is None:
         raise ValueError("'betas': a path needs at least 2 temperatures")
-    return LogZEstimate.from_log_weights(lw, log_z0, "ais")
+    return LogZEstimate.from_log_weights(_to_xp(lw, np), log_z0, "ais")
 
 
 def reverse_ais(
@@ -166,11 +169,15 @@ def reverse_ais(
     lw = None
     for k in range(betas.size - 1, 0, -1):
         r = ratio(x, float(betas[k]), float(betas[k - 1]))
-        lw = _to_xp(r, np).astype(np.float64) if lw is None else lw + _to_xp(r, np)
+        if lw is None:  # a float64 copy, on the device of r
+            lw = r.astype(np.float64) if hasattr(r, "astype") else np.array(r, dtype=np.float64)
+        else:
+            lw += r
         if k > 1:
             x = transition(x, float(betas[k - 1]))
     if lw is None:
         raise ValueError("'betas': a path needs at least 2 temperatures")
+    lw = _to_xp(lw, np)
     inv = LogZEstimate.from_log_weights(lw, 0.0, "raise")
     return LogZEstimate(log_z0 - inv.log_z, inv.stderr, inv.ess, "raise", lw)
 
