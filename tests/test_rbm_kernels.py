@@ -55,7 +55,7 @@ def test_bernoulli_matches_random_bernoulli_and_sigmoid(dtype, offset):
 
 
 def test_bernoulli_in_place_scalar_scale_and_threads():
-    x, bias, _, _ = _case(np.float32, rows=300, cols=257)
+    x, bias, _, _ = _case(np.float32, rows=1100, cols=1001)  # > 2 x 2^19 elements: two OpenMP threads
     s1 = np.empty_like(x)
     with heatbath.threads(1):
         bernoulli_units(x, bias, s1, seed=3, stream=9)

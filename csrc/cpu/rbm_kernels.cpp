@@ -23,18 +23,24 @@ namespace heatbath {
 inline namespace HB_ISA {
 namespace {
 
-// Below this many elements a draw runs on the calling thread.
-constexpr i64 kParallelMin = i64(1) << 14;
+// Elements per OpenMP thread, at least: a thread gets about half a
+// millisecond of work or more. RBM passes sit between BLAS calls whose own
+// threads compete for the same cores, so small parallel regions cost more
+// (thread wake-up, spinning against BLAS workers) than they save; a layer of
+// 1000 x 784 runs on the calling thread.
+constexpr i64 kPerThread = i64(1) << 19;
 constexpr int kWordsPerTile = 4 * kTileBlocks;  // one word per value
 constexpr int kPairsPerTile = 2 * kTileBlocks;  // two words per value (float64 normals)
 
-// Runs tile(t) for every tile t in [t0, t1], in parallel when n is large.
+// Runs tile(t) for every tile t in [t0, t1], on up to n / kPerThread threads.
 template <class Tile>
 void for_tiles(u64 t0, u64 t1, i64 n, Tile tile) {
   const i64 count = static_cast<i64>(t1 - t0 + 1);
 #if defined(_OPENMP)
-  if (n >= kParallelMin && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(static)
+  const i64 want = n / kPerThread, most = omp_get_max_threads();
+  const int threads = static_cast<int>(want < most ? want : most);
+  if (threads > 1) {
+#pragma omp parallel for schedule(static) num_threads(threads)
     for (i64 k = 0; k < count; ++k) tile(t0 + static_cast<u64>(k));
     return;
   }
