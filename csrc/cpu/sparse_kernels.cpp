@@ -64,13 +64,13 @@ inline u32 lane_bits(vi32 m) {
   return static_cast<u32>(_mm256_movemask_ps(reinterpret_cast<__m256>(m)));
 #endif
 }
-// m's lanes pick pw (bit set) or nw.
-inline vf32 pick(u32 m, vf32 pw, vf32 nw) {
+// f + (bit ? w2 : 0) lane by lane.
+inline vf32 add_if(vf32 f, u32 m, vf32 w2) {
 #if defined(__AVX512F__)
-  return reinterpret_cast<vf32>(_mm512_mask_blend_ps(static_cast<__mmask16>(m), reinterpret_cast<__m512>(nw),
-                                                     reinterpret_cast<__m512>(pw)));
+  return reinterpret_cast<vf32>(_mm512_mask_add_ps(reinterpret_cast<__m512>(f), static_cast<__mmask16>(m),
+                                                   reinterpret_cast<__m512>(f), reinterpret_cast<__m512>(w2)));
 #else
-  return select(expand_bits(m), pw, nw);
+  return select(expand_bits(m), f + w2, f);
 #endif
 }
 inline u32 load_bits(const std::uint8_t* p) {
@@ -129,9 +129,9 @@ inline vi32 load_bytes(const std::uint8_t* p) {
 #endif
 }
 
-// New spins of kWidth chains from c0 (rule of spin_decide, vectorized).
-inline u32 decide_vec(vf32 f, vf32 bt, const std::uint8_t* bytes, u64 seed, u64 stream, i64 c0) {
-  const vf32 d = spin_denominator(f, bt);
+// New spins of kWidth chains from c0 (rule of spin_decide, vectorized); d
+// from spin_denominator.
+inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, i64 c0) {
   const vi32 b = load_bytes(bytes);
   const vf32 bf = to_f32(b);
   u32 up = lane_bits(fma_(bf + 1.0f, d, K<vf32>(-256.0f)) <= 0.0f);
@@ -148,12 +148,12 @@ inline u32 decide_vec(vf32 f, vf32 bt, const std::uint8_t* bytes, u64 seed, u64 
 
 // Spins packed one bit per chain: node i's chains in row i of `bits`
 // (row_bytes bytes; bit c % 8 of byte c / 8 is chain c, 1 = up). The field
-// f = b_i + sum_k J_ik s_k is summed as f + (s_k ? J : -J) in CSR order.
+// f = b_i + sum_k J_ik s_k is summed as in spin_field (sparse.h).
 // Updates chain groups [g0, g1).
 inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g, const float* bias,
                        const float* beta, i64 i, u64 seed, u64 stream, i64 g0, i64 g1) {
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
-  const float b = bias[i];
+  const float f0 = spin_field_base(bias[i], g.w + k0, k1 - k0);
   std::uint8_t* si = bits + i * row_bytes;
   alignas(64) std::uint8_t bytes[kGroup];
   for (i64 t = g0; t < g1; ++t) {
@@ -168,37 +168,36 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
     for (; off + kU * kW <= nc; off += kU * kW) {
       const i64 c0 = c_begin + off;
       vf32 f[kU];
-      for (int u = 0; u < kU; ++u) f[u] = K<vf32>(b);
+      for (int u = 0; u < kU; ++u) f[u] = K<vf32>(f0);
       for (i64 k = k0; k < k1; ++k) {
-        const vf32 pw = K<vf32>(g.w[k]), nw = -pw;
+        const vf32 w2 = K<vf32>(g.w[k] + g.w[k]);
         const std::uint8_t* nb = bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8;
-        for (int u = 0; u < kU; ++u) f[u] = f[u] + pick(load_bits(nb + u * (kW / 8)), pw, nw);
+        for (int u = 0; u < kU; ++u) f[u] = add_if(f[u], load_bits(nb + u * (kW / 8)), w2);
       }
+      // all denominators first (independent, branch-free), then the decisions
       for (int u = 0; u < kU; ++u) {
         vf32 bt;
         std::memcpy(&bt, beta + c0 + u * kW, sizeof(vf32));
-        store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bt, bytes + off + u * kW, seed, stream, c0 + u * kW));
+        f[u] = spin_denominator(f[u], bt);
       }
+      for (int u = 0; u < kU; ++u)
+        store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bytes + off + u * kW, seed, stream, c0 + u * kW));
     }
     for (; off + kW <= nc; off += kW) {
       const i64 c0 = c_begin + off;
-      vf32 f = K<vf32>(b);
-      for (i64 k = k0; k < k1; ++k) {
-        const vf32 wv = K<vf32>(g.w[k]);
-        f = f + pick(load_bits(bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8), wv, -wv);
-      }
+      vf32 f = K<vf32>(f0);
+      for (i64 k = k0; k < k1; ++k)
+        f = add_if(f, load_bits(bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8), K<vf32>(g.w[k] + g.w[k]));
       vf32 bt;
       std::memcpy(&bt, beta + c0, sizeof(vf32));
-      store_bits(si + c0 / 8, decide_vec(f, bt, bytes + off, seed, stream, c0));
+      store_bits(si + c0 / 8, decide_vec(spin_denominator(f, bt), bytes + off, seed, stream, c0));
     }
 #endif
     for (; off < nc; ++off) {
       const i64 c = c_begin + off;
-      float f = b;
-      for (i64 k = k0; k < k1; ++k) {
-        const bool up = (bits[static_cast<i64>(g.col[k]) * row_bytes + c / 8] >> (c % 8)) & 1;
-        f = f + (up ? g.w[k] : -g.w[k]);
-      }
+      float f = f0;
+      for (i64 k = k0; k < k1; ++k)
+        if ((bits[static_cast<i64>(g.col[k]) * row_bytes + c / 8] >> (c % 8)) & 1) f = f + (g.w[k] + g.w[k]);
       const std::uint8_t bit = static_cast<std::uint8_t>(1u << (c % 8));
       const bool up = spin_decide(bytes[off], spin_denominator(f, beta[c]), seed, stream, static_cast<u64>(c));
       si[c / 8] = up ? (si[c / 8] | bit) : (si[c / 8] & ~bit);

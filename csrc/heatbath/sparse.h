@@ -60,6 +60,16 @@ HB_HD F exp_f32(F x) {
 // Each test is the sign of one fused multiply-add, which is exact (float32
 // for the byte tests, float64 for the tie), so CPU levels and the GPU decide
 // alike. An update costs about 8 random bits: four updates per Philox word.
+// The local field of a spin node, f = b_i + sum_k J_ik s_k (s_k = +/-1), is
+// summed as f0 = b_i - J_i1 - J_i2 - ... (all neighbours down, CSR order),
+// then f = f + 2 J_ik for each up neighbour in CSR order: a masked add per
+// neighbour on the CPU. The same float32 operations on the GPU.
+HB_HD float spin_field_base(float b, const float* w, i64 deg) {
+  float f = b;
+  for (i64 k = 0; k < deg; ++k) f = f - w[k];
+  return f;
+}
+
 template <class F>
 HB_HD F spin_denominator(F f, F beta) {
   return exp_f32(-((beta + beta) * f)) + 1.0f;
