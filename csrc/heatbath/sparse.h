@@ -29,15 +29,34 @@ HB_HD float pow2i_f32(std::int32_t n) { return u32_as_f32(static_cast<u32>(n + 1
 inline vf32 pow2i_f32(vi32 n) { return reinterpret_cast<vf32>((n + 127) << 23); }
 #endif
 
+// Round to the nearest integer, ties to even (IEEE roundToIntegralTiesToEven).
+HB_HD float rint_f32(float x) {
+#if defined(__CUDA_ARCH__)
+  return rintf(x);
+#else
+  return __builtin_rintf(x);
+#endif
+}
+#if defined(HB_HAVE_SIMD)
+inline vf32 rint_f32(vf32 x) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vf32>(
+      _mm512_roundscale_ps(reinterpret_cast<__m512>(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#else
+  return reinterpret_cast<vf32>(
+      _mm256_round_ps(reinterpret_cast<__m256>(x), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
+}
+#endif
+
 // exp(x) in float32 for any x (clamped to [-87.3, 88.7]: results in
 // [~1e-38, ~3e38]); cephes expf polynomial, about 1 ulp.
 template <class F>
 HB_HD F exp_f32(F x) {
-  x = select(x > 88.7f, K<F>(88.7f), x);
-  x = select(x < -87.3f, K<F>(-87.3f), x);
-  const F fx = x * 1.44269504088896341f;
-  const auto n = to_i32_trunc(fx + select(fx < 0.0f, K<F>(-0.5f), K<F>(0.5f)));
-  const F fn = to_f32(n);
+  x = select(x < 88.7f, x, K<F>(88.7f));  // min and max (x is not NaN)
+  x = select(x > -87.3f, x, K<F>(-87.3f));
+  const F fn = rint_f32(x * 1.44269504088896341f);
+  const auto n = to_i32_trunc(fn);
   F r = fma_(fn, K<F>(-0.693359375f), x);
   r = fma_(fn, K<F>(2.12194440e-4f), r);
   F p = fma_(K<F>(1.9875691500e-4f), r, K<F>(1.3981999507e-3f));
