@@ -178,13 +178,15 @@ def test_digits_better_than_sklearn_exact_likelihood():
 
     d = binarized_digits()
     nh, epochs = 16, 10
+    # the command's defaults (PCD-3); over seeds 0..4 they reach -20.4 .. -20.8 nats, scikit-learn -24.1
     hb = BernoulliRBM(
-        n_components=nh, n_iter=epochs, learning_rate=0.05, momentum=0.5, weight_decay=1e-4, random_state=0
-    ).fit(d.X_train)
+        n_components=nh, n_iter=epochs, k=3, learning_rate=0.03, momentum=0.5, weight_decay=1e-4,
+        random_state=0,
+    ).fit(d.X_train)  # fmt: skip
     sk = sk_rbm.BernoulliRBM(n_components=nh, n_iter=epochs, random_state=0).fit(d.X_train.astype(np.float64))
     ll_hb = _exact_log_lik(hb, d.X_test)
     ll_sk = _exact_log_lik(sk, d.X_test)
-    assert ll_hb > ll_sk + 1.0, (ll_hb, ll_sk)
+    assert ll_hb > ll_sk + 2.0, (ll_hb, ll_sk)
     # the model's own exact log-likelihood agrees with the oracle
     assert abs(hb.log_likelihood(d.X_test, method="exact").mean() - ll_hb) < 1e-3
 
