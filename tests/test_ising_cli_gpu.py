@@ -61,3 +61,13 @@ def test_sparse_cpu_gpu_identical():
     P1 = SparsePotts(J, 4, n_chains=300, seed=2).sweep(5).state
     P2 = SparsePotts(J, 4, n_chains=300, seed=2, device="cuda").sweep(5).state
     np.testing.assert_array_equal(P1, P2)
+
+
+def test_ising_command_cuda_without_gpu(capsys):
+    import heatbath
+
+    if heatbath.has_cuda():
+        pytest.skip("a GPU is present")
+    with pytest.raises(SystemExit):
+        cli.main(["ising", "-L", "64", "--cuda"])
+    assert "'--cuda'" in capsys.readouterr().err

@@ -31,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     shape = (args.size,) * args.dim
     device = "cuda" if args.cuda else "cpu"
+    if args.cuda and not heatbath.has_cuda():
+        raise ValueError("'--cuda': no usable GPU (needs heatbath built with CUDA, cupy and a visible GPU)")
     if args.snapshot:
         try:
             import matplotlib
