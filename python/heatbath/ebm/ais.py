@@ -199,7 +199,11 @@ def base_rate_biases(data: Any, pseudocount: float = 1.0) -> np.ndarray:
 
 class _RBMPath:
     """log f_beta and the Gibbs transition of the AIS path of an RBM, on
-    float64 states of n runs (numpy or cupy), without allocation per step."""
+    float64 states of n runs (numpy or cupy), without allocation per step.
+
+    The log weights are computed in float64; the Gibbs transitions run in the
+    model's dtype (float32 by default: the fast kernels), on the float64
+    pre-activations rounded to it."""
 
     def __init__(self, rbm: Any, n: int, base: Any, xp, seed: int):
         self.rbm = rbm
@@ -225,11 +229,21 @@ class _RBMPath:
             self.log_z0 = float(np.logaddexp(0, a).sum() + nh * np.log(2.0))
         self.pre = xp.empty((n, nh))
         self.t = xp.empty((n, nh))
-        self.H = xp.empty((n, nh))
-        self.pv = xp.empty((n, nv))
+        dt = np.dtype(rbm._dtype)
+        self.low = dt != np.float64
+        self.pre_k = xp.empty((n, nh), dtype=dt) if self.low else self.pre
+        self.V_k = xp.empty((n, nv), dtype=dt) if self.low else None
+        self.W_k = xp.ascontiguousarray(self.W, dtype=dt)
+        self.H = xp.empty((n, nh), dtype=dt)
+        self.pv = xp.empty((n, nv), dtype=dt)
+        self.zero_h_k = xp.zeros(nh, dtype=dt)
+        if self.gauss:
+            self.b_s_k = xp.ascontiguousarray(self.b_s, dtype=dt)
+        else:
+            self.b_k = xp.ascontiguousarray(self.b, dtype=dt)
+            self.a_k = xp.ascontiguousarray(self.a, dtype=dt)
         self.s0 = xp.empty(n)
         self.s1 = xp.empty(n)
-        self.zero_h = xp.zeros(nh)
         self.pre_valid = False
         self.n, self.nv = n, nv
 
@@ -277,12 +291,19 @@ class _RBMPath:
         if not self.pre_valid:
             xp.matmul(V, self.Wt, out=self.pre)
             xp.add(self.pre, self.c, out=self.pre)
-        bernoulli_units(self.pre, self.zero_h, self.H, seed=self.seed, stream=self._next(), scale=beta)
-        xp.matmul(self.H, self.W, out=self.pv)
+        if self.low:
+            xp.copyto(self.pre_k, self.pre)
+        bernoulli_units(self.pre_k, self.zero_h_k, self.H, seed=self.seed, stream=self._next(), scale=beta)
+        xp.matmul(self.H, self.W_k, out=self.pv)
+        out = self.V_k if self.low else V
         if self.gauss:
-            gaussian_units(self.pv, self.b_s, 1.0, V, seed=self.seed, stream=self._next(), scale=beta)
+            gaussian_units(self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(), scale=beta)
         else:
-            bernoulli_units(self.pv, self.b, V, seed=self.seed, stream=self._next(), scale=beta, base=self.a)
+            bernoulli_units(
+                self.pv, self.b_k, out, seed=self.seed, stream=self._next(), scale=beta, base=self.a_k
+            )
+        if self.low:
+            xp.copyto(V, self.V_k)
         self.pre_valid = False
         return V
 
