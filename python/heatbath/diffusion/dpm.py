@@ -93,6 +93,10 @@ class GaussianDPM:
     step1_beta : float
         Variance of the first forward step (the smallest; sets the
         resolution of the model).
+    learn_schedule : bool
+        Paper mode: learn beta_2..T by gradient ascent on K, as the paper
+        does (beta_1 stays fixed); the logits of the betas move by a
+        combination of bump functions of t from the initial schedule.
     seed : int
         Seeds the initialization and all training/sampling noise (Philox).
     """
@@ -100,8 +104,8 @@ class GaussianDPM:
     kind = "GaussianDPM"
 
     def __init__(self, dim: int = 2, T: int = 40, *, mode: str = "paper", net: Any = "rbf",
-                 schedule: Any = "geometric", step1_beta: float = 1e-5, hidden: int = 128,
-                 grid: int = 16, n_basis: int = 10, seed: int = 0, xp=np) -> None:
+                 schedule: Any = "geometric", step1_beta: float = 1e-5, learn_schedule: bool = False,
+                 hidden: int = 128, grid: int = 16, n_basis: int = 10, seed: int = 0, xp=np) -> None:
         self.dim = _positive(dim, "dim")
         self.T = _positive(T, "T", minimum=2)
         if mode not in ("paper", "epsilon"):
@@ -142,6 +146,17 @@ class GaussianDPM:
         else:
             self.net_name = "custom"
             self.net = net
+        self.learn_schedule = bool(learn_schedule)
+        if self.learn_schedule and mode != "paper":
+            raise ValueError("'learn_schedule': the schedule is learned on K, in mode='paper' only")
+        self._beta0_logit = np.log(self.betas[1:]) - np.log1p(-self.betas[1:])
+        self._beta_basis = nn.bump_basis(self.T - 1, self.n_basis)
+        self.schedule_coef = nn.Module()
+        self.schedule_coef._param("c", np.zeros(self.n_basis))
+        self.trainable = nn.Module()
+        self.trainable.add("net", self.net)
+        if self.learn_schedule:
+            self.trainable.add("schedule", self.schedule_coef)
         self.steps_trained = 0
         self._draws = 0  # Philox offset of the training noise stream
 
@@ -155,6 +170,13 @@ class GaussianDPM:
         self.post_var = self.betas * (1.0 - abar_prev) / (1.0 - self.abar)
         self.post_c0 = np.sqrt(abar_prev) * self.betas / (1.0 - self.abar)
         self.post_ct = np.sqrt(self.alphas) * (1.0 - abar_prev) / (1.0 - self.abar)
+
+    def _refresh_schedule(self) -> None:
+        """betas_2..T from the learned coefficients (beta_1 stays fixed)."""
+        theta = self._beta0_logit + self._beta_basis @ np.asarray(self.schedule_coef.params["c"])
+        betas = self.betas.copy()
+        betas[1:] = 1.0 / (1.0 + np.exp(-theta))
+        self._set_schedule(betas)
 
     def entropy_bounds(self, t: Any) -> tuple[np.ndarray, np.ndarray]:
         """The paper's bounds on the reverse conditional entropy per dimension
@@ -199,15 +221,16 @@ class GaussianDPM:
             self._cache = (out, beta, var)
         return mu, var
 
-    def _kernel_backward(self, dmu: Any, dvar: Any) -> None:
-        """Backpropagate dL/dmu, dL/dvar (paper mode) into the network."""
+    def _kernel_backward(self, dmu: Any, dvar: Any) -> Any:
+        """Backpropagate dL/dmu, dL/dvar (paper mode) into the network;
+        returns dL/dx_t through the network's input."""
         xp = array_namespace(dmu)
         out, beta, var = self._cache
         d = self.dim
         dout = xp.empty_like(out)
         dout[:, :d] = dmu * xp.sqrt(beta)
         dout[:, d:] = dvar * var * (1.0 - var) / math.sqrt(self.T)
-        self.net.backward(dout)
+        return self.net.backward(dout)
 
     # ---- forward process -----------------------------------------------------
     def _normal(self, shape, dtype, offset: int, stream: int) -> Any:
@@ -224,6 +247,8 @@ class GaussianDPM:
         dimensions (nats), for t >= 2; with grad, backpropagates d(mean KL)."""
         xp = array_namespace(x0)
         x_t = self.q_sample(x0, t, noise)
+        if grad:
+            self._last_x_t = x_t
         i = t - 1
         mu_q = self._coef(self.post_c0, i, x0.dtype) * x0 + self._coef(self.post_ct, i, x0.dtype) * x_t
         var_q = self._coef(self.post_var, i, x0.dtype)
@@ -231,6 +256,54 @@ class GaussianDPM:
         diff = mu_q - mu_p
         kl = 0.5 * (xp.log(var_p) - xp.log(var_q) + (var_q + diff * diff) / var_p - 1.0)
         return kl.sum(axis=1), (diff, var_p, var_q)
+
+    def _paper_loss(self, x0: Any, t: Any, noise: Any) -> float:
+        """The minibatch estimate of -K (up to constants): mean over samples of
+        (T - 1) KL_t, minus d H_q(X^T | X^0) when the schedule is learned.
+        Fills the gradients of the network and, with ``learn_schedule``, of
+        the schedule coefficients (reparameterized through x_t)."""
+        xp = array_namespace(x0)
+        n = x0.shape[0]
+        kl, (diff, var_p, var_q) = self._kl_terms(x0, t, noise, grad=True)
+        scale = (self.T - 1) / n
+        g_muq = diff / var_p * scale  # dL/dmu_q; dL/dmu_p = -g_muq
+        g_vp = 0.5 * (1.0 / var_p - (var_q + diff * diff) / (var_p * var_p)) * scale
+        dx_net = self._kernel_backward(-g_muq, g_vp)
+        loss = float(kl.mean()) * (self.T - 1)
+        if not self.learn_schedule:
+            return loss
+        # reparameterized gradient with respect to a = abar_t, ap = abar_{t-1}, b = beta_t
+        i = t - 1
+        dt = x0.dtype
+        a, ap, b = (self._coef(v, i, dt) for v in (self.abar, np.concatenate([[1.0], self.abar[:-1]]), self.betas))
+        out, _, var = self._cache
+        mu_coeff = out[:, : self.dim]
+        x_t = self._last_x_t
+        c0, ct = self._coef(self.post_c0, i, dt), self._coef(self.post_ct, i, dt)
+        g_pv = 0.5 * (1.0 / var_p - 1.0 / var_q) * scale
+        g_x = g_muq * ct - g_muq * xp.sqrt(1.0 - b) + dx_net
+        om = 1.0 - a
+        g_a = (g_x * (x0 / (2 * xp.sqrt(a)) - noise / (2 * xp.sqrt(om)))
+               + g_muq * (xp.sqrt(ap) * b / om**2 * x0 + xp.sqrt(1 - b) * (1 - ap) / om**2 * x_t)
+               + g_pv * b * (1 - ap) / om**2).sum(axis=1)
+        g_ap = (g_muq * (b / (2 * xp.sqrt(ap) * om) * x0 - xp.sqrt(1 - b) / om * x_t) - g_pv * b / om).sum(axis=1)
+        g_b = (g_muq * (xp.sqrt(ap) / om * x0 - (1 - ap) / (2 * xp.sqrt(1 - b) * om) * x_t)
+               + g_pv * (1 - ap) / om
+               - g_muq * (-x_t / (2 * xp.sqrt(1 - b)) + mu_coeff / (2 * xp.sqrt(b)))
+               + g_vp * var * (1 - var) / (b * (1 - b))).sum(axis=1)
+        T = self.T
+        idx = _to_numpy(i)
+        A = np.bincount(idx, weights=_to_numpy(g_a * a[:, 0]), minlength=T)
+        P = np.bincount(idx, weights=_to_numpy(g_ap * ap[:, 0]), minlength=T)
+        B = np.bincount(idx, weights=_to_numpy(g_b), minlength=T)
+        tail_a = np.cumsum(A[::-1])[::-1]  # sum over i >= s
+        tail_p = np.concatenate([np.cumsum(P[::-1])[::-1][1:], [0.0]])  # sum over i >= s + 1
+        g_beta = -(tail_a + tail_p) / (1.0 - self.betas) + B
+        # - d H_q(X^T | X^0) = - d/2 log(1 - abar_T)
+        g_beta += -self.dim * 0.5 * self.abar[-1] / ((1.0 - self.abar[-1]) * (1.0 - self.betas))
+        bb = self.betas[1:]
+        self.schedule_coef.grads["c"] += self._beta_basis.T @ (g_beta[1:] * bb * (1.0 - bb))
+        return loss - self.dim * 0.5 * math.log(1.0 - self.abar[-1])
 
     # ---- the bound K ----------------------------------------------------------
     def _entropy_terms(self) -> float:
@@ -292,7 +365,8 @@ class GaussianDPM:
             lr_final: float = 1e-4, progress: bool = True, callback: Optional[Callable] = None,
             time_limit: Optional[float] = None) -> "GaussianDPM":
         """Train on data x (n, d): Adam with a cosine-decayed learning rate,
-        one random t in 2..T per sample. Paper mode maximizes K (the
+        one t in 2..T per sample, stratified so that every step appears
+        equally often in a minibatch. Paper mode maximizes K (the
         minibatch estimate (T - 1) KL_t); epsilon mode minimizes the
         noise-matching loss."""
         x = self._check_x(x, "x")
@@ -302,19 +376,17 @@ class GaussianDPM:
 
         def step() -> float:
             idx = hr.integers(0, n, shape=batch_size, seed=self.seed, offset=self._draws, stream=2)
-            tt = hr.integers(2, self.T + 1, shape=batch_size, seed=self.seed, offset=self._draws, stream=3)
+            # stratified steps: t = 2..T equally often in each minibatch (a random
+            # rotation), which removes most of the variance of sampling t
+            shift = int(hr.integers(0, self.T - 1, shape=1, seed=self.seed, offset=self._draws, stream=3)[0])
+            tt = (np.arange(batch_size) + shift) % (self.T - 1) + 2
             noise = self._normal((batch_size, d), x.dtype, self._draws * d, stream=4)
             self._draws += batch_size
             if xp is not np:
                 idx, tt = xp.asarray(idx), xp.asarray(tt)
             xb = x[idx]
             if self.mode == "paper":
-                kl, (diff, var_p, var_q) = self._kl_terms(xb, tt, noise, grad=True)
-                scale = (self.T - 1) / batch_size  # gradient of the mean of (T-1) KL
-                dmu = -diff / var_p * scale
-                dvar = 0.5 * (1.0 / var_p - (var_q + diff * diff) / (var_p * var_p)) * scale
-                self._kernel_backward(dmu, dvar)
-                return float(kl.mean()) * (self.T - 1)
+                return self._paper_loss(xb, tt, noise)
             x_t = self.q_sample(xb, tt, noise)
             r = self.net.forward(x_t, tt - 1) - noise
             self.net.backward(2.0 * r / (batch_size * d))
@@ -384,13 +456,15 @@ class GaussianDPM:
         if self.net_name == "custom":
             raise ValueError("'net': a model with a custom network cannot be saved")
         return {"dim": self.dim, "T": self.T, "mode": self.mode, "net": self.net_name,
-                "schedule": self.schedule_name, "step1_beta": self.step1_beta, "hidden": self.hidden,
+                "schedule": self.schedule_name, "step1_beta": self.step1_beta,
+                "learn_schedule": self.learn_schedule, "hidden": self.hidden,
                 "grid": self.grid, "n_basis": self.n_basis, "seed": self.seed,
                 "steps_trained": self.steps_trained}
 
     def save(self, path: str) -> str:
         arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         arrays["betas"] = self.betas
+        arrays["schedule_coef"] = self.schedule_coef.params["c"]
         return checkpoint.save(path, self.kind, self.config(), arrays)
 
     @classmethod
@@ -399,9 +473,11 @@ class GaussianDPM:
         try:
             model = cls(cfg["dim"], cfg["T"], mode=cfg["mode"], net=cfg["net"],
                         schedule=arrays["betas"] if cfg["schedule"] == "custom" else cfg["schedule"],
-                        step1_beta=cfg["step1_beta"], hidden=cfg["hidden"], grid=cfg["grid"],
+                        step1_beta=cfg["step1_beta"], learn_schedule=cfg.get("learn_schedule", False),
+                        hidden=cfg["hidden"], grid=cfg["grid"],
                         n_basis=cfg["n_basis"], seed=cfg["seed"], xp=xp)
             model.schedule_name = cfg["schedule"]
+            model.schedule_coef.params["c"][...] = arrays["schedule_coef"]
             model._set_schedule(np.asarray(arrays["betas"], dtype=np.float64))
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
         except (KeyError, TypeError) as exc:
@@ -427,24 +503,27 @@ class GaussianDPM:
 
 def train_loop(model: Any, step: Callable[[], float], *, steps: int, lr: float, lr_final: float, progress: bool,
                callback: Optional[Callable], time_limit: Optional[float], label: str) -> None:
-    """Adam over ``model.net`` with a cosine-decayed learning rate from ``lr``
+    """Adam over ``model.trainable`` (or ``model.net``) with a cosine-decayed learning rate from ``lr``
     to ``lr_final``; ``step()`` fills the gradients and returns the loss."""
     from tqdm.auto import tqdm
 
     steps = _positive(steps, "steps")
     if not lr > 0:
         raise ValueError(f"'lr': must be > 0, got {lr}")
+    params = getattr(model, "trainable", model.net)
     if not hasattr(model, "_opt"):
-        model._opt = nn.Adam(model.net, lr=lr)
+        model._opt = nn.Adam(params, lr=lr)
     t0 = time.perf_counter()
     bar = tqdm(range(steps), disable=not progress, desc=f"train {model.kind}", unit="step")
     ema = None
     for k in bar:
         frac = k / max(steps - 1, 1)
         model._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
-        model.net.zero_grad()
+        params.zero_grad()
         loss = step()
         model._opt.step()
+        if getattr(model, "learn_schedule", False):
+            model._refresh_schedule()
         model.steps_trained += 1
         ema = loss if ema is None else 0.98 * ema + 0.02 * loss
         if progress and k % 50 == 0:
