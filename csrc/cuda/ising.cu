@@ -45,10 +45,9 @@ __global__ void k_colour(u32* __restrict__ spins, IsingGeometry g, i64 chains, c
     const i64 n = idx / nwc, i = idx % nwc;
     const i64 r = i / g.wpr, j = i % g.wpr;
     u32* base = spins + n * 2 * nwc;
-    IsingThresholds th;
-#pragma unroll
-    for (int b = 0; b < 32; ++b) th.bits[b] = __ldg(thr + n * 33 + b);
-    th.always = __ldg(thr + n * 33 + 32);
+    // [chains, 33] words have the layout of IsingThresholds: read in place,
+    // only the bits the comparison reaches (L1-cached, shared by the warp)
+    const IsingThresholds& th = *reinterpret_cast<const IsingThresholds*>(thr + n * 33);
     u32 nbw[Z];
     gather_neighbours<Z>(base, g, c, r, j, nbw);
     u32 s[1] = {base[c * nwc + i]};

@@ -37,6 +37,7 @@ struct IsingThresholds {
   u32 bits[32];
   u32 always;
 };
+static_assert(sizeof(IsingThresholds) == 33 * sizeof(u32), "IsingThresholds must be 33 packed words");
 
 HB_HD bool any_bits(u32 x) { return x != 0; }
 #if defined(HB_HAVE_SIMD)
