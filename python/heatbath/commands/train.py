@@ -72,7 +72,12 @@ def _nonneg_float(text: str) -> float:
 
 
 def _betas(text: str):
-    return text if text == "salakhutdinov" else _positive_int(text)
+    if text == "salakhutdinov":
+        return text
+    try:
+        return _positive_int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'salakhutdinov' or a number of betas, got {text!r}") from None
 
 
 # ---------------------------------------------------------------------------
