@@ -77,7 +77,8 @@ def _betas(text: str):
     try:
         return _positive_int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected 'salakhutdinov' or a number of betas, got {text!r}") from None
+        msg = f"expected 'salakhutdinov' or a number of betas, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
 
 
 # ---------------------------------------------------------------------------
