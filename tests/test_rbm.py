@@ -346,3 +346,22 @@ if __name__ == "__main__":  # python tests/test_rbm.py: the figures behind the s
     q = np.bincount(_index(pt.samples()), minlength=p.size) / 5_000
     print(f"PT scale 2.5: TV {0.5 * np.abs(q - p).sum():.4f}, bound {_tv_bound(p, 5_000) + 5e-3:.4f}, "
           f"exchange acceptance {np.round(pt.acceptance, 2)}")  # fmt: skip
+
+
+def test_works_without_scikit_learn():
+    # scikit-learn is optional: the estimator falls back to its own get_params / set_params
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['sklearn'] = None\n"
+        "import numpy as np\n"
+        "from heatbath.ebm import BernoulliRBM\n"
+        "X = (np.random.default_rng(0).random((40, 6)) < 0.5).astype(np.float32)\n"
+        "r = BernoulliRBM(n_components=3, n_iter=2, random_state=0).fit(X)\n"
+        "assert r.get_params()['n_components'] == 3 and r.set_params(k=2).k == 2\n"
+        "assert r.fit_transform(X).shape == (40, 3)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
