@@ -30,6 +30,36 @@ inline IsingGeometry geometry(i64 lx, i64 ly, i64 lz, int dim) {
   return g;
 }
 
+// (chain n, word i of the colour, row r = z * ly + y, word j of the row) of
+// thread index idx; 32-bit divisions when the sizes allow (far cheaper than
+// 64-bit ones on the GPU).
+struct WordPos {
+  i64 n, i, r, y, z, j;
+};
+
+__device__ __forceinline__ WordPos word_pos(i64 idx, const IsingGeometry& g, i64 nwc, bool small) {
+  WordPos p;
+  if (small) {
+    const unsigned ui = static_cast<unsigned>(idx), unwc = static_cast<unsigned>(nwc);
+    const unsigned uw = static_cast<unsigned>(g.wpr), uly = static_cast<unsigned>(g.ly);
+    const unsigned i = ui % unwc, r = i / uw;
+    p.n = ui / unwc;
+    p.i = i;
+    p.r = r;
+    p.j = i % uw;
+    p.y = r % uly;
+    p.z = r / uly;
+  } else {
+    p.n = idx / nwc;
+    p.i = idx % nwc;
+    p.r = p.i / g.wpr;
+    p.j = p.i % g.wpr;
+    p.y = p.r % g.ly;
+    p.z = p.r / g.ly;
+  }
+  return p;
+}
+
 inline unsigned grid_for(i64 n) {
   const i64 g = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(g < 65535 * 64 ? g : 65535 * 64);
@@ -40,16 +70,17 @@ __global__ void k_colour(u32* __restrict__ spins, IsingGeometry g, i64 chains, c
                          u64 seed, u64 stream) {
   const i64 nwc = g.rows * g.wpr;
   const i64 total = chains * nwc;
+  const bool small = total < (i64(1) << 32);
   for (i64 idx = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<i64>(gridDim.x) * blockDim.x) {
-    const i64 n = idx / nwc, i = idx % nwc;
-    const i64 r = i / g.wpr, j = i % g.wpr;
+    const WordPos q = word_pos(idx, g, nwc, small);
+    const i64 n = q.n, i = q.i;
     u32* base = spins + n * 2 * nwc;
     // [chains, 33] words have the layout of IsingThresholds: read in place,
     // only the bits the comparison reaches (L1-cached, shared by the warp)
     const IsingThresholds& th = *reinterpret_cast<const IsingThresholds*>(thr + n * 33);
     u32 nbw[Z];
-    gather_neighbours<Z>(base, g, c, r, j, nbw);
+    gather_neighbours<Z>(base, g, c, q.r, q.y, q.z, q.j, nbw);
     u32 s[1] = {base[c * nwc + i]};
     u32 nb[Z][1];
 #pragma unroll
@@ -67,14 +98,15 @@ template <int Z>
 __global__ void k_observe(const u32* __restrict__ spins, IsingGeometry g, i64 chains, i64* up, i64* agree) {
   const i64 nwc = g.rows * g.wpr;
   const i64 total = chains * nwc;
+  const bool small = total < (i64(1) << 32);
   const u32 vm = g.valid_mask();
   for (i64 idx = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<i64>(gridDim.x) * blockDim.x) {
-    const i64 n = idx / nwc, i = idx % nwc;
-    const i64 r = i / g.wpr, j = i % g.wpr;
+    const WordPos q = word_pos(idx, g, nwc, small);
+    const i64 n = q.n, i = q.i;
     const u32* base = spins + n * 2 * nwc;
     u32 nb[Z];
-    gather_neighbours<Z>(base, g, 0, r, j, nb);
+    gather_neighbours<Z>(base, g, 0, q.r, q.y, q.z, q.j, nb);
     const u32 s = base[i];
     unsigned long long u = popcount32(s) + popcount32(base[nwc + i]), a = 0;
 #pragma unroll

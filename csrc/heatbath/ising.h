@@ -187,11 +187,11 @@ HB_HD u32 shifted_row_word(const u32* o, i64 j, i64 wpr, i64 h, int p) {
   return (o[j] << 1) | (prv >> 31);
 }
 
-// Gathers the Z neighbour words of word (row r, j) of colour c; base: the
-// chain's first word. Returns the row parity p.
+// Gathers the Z neighbour words of word (row r = z * ly + y, j) of colour c;
+// base: the chain's first word.
 template <int Z>
-HB_HD void gather_neighbours(const u32* base, const IsingGeometry& g, int c, i64 r, i64 j, u32 (&nb)[Z]) {
-  const i64 y = r % g.ly, z = r / g.ly;
+HB_HD void gather_neighbours(const u32* base, const IsingGeometry& g, int c, i64 r, i64 y, i64 z, i64 j,
+                             u32 (&nb)[Z]) {
   const int p = static_cast<int>((y + z + c) & 1);
   const u32* other = base + (1 - c) * g.rows * g.wpr;
   const u32* orow = other + r * g.wpr;
