@@ -157,4 +157,54 @@ def section_rbm_train(repeat: int) -> None:
         )
 
 
-SECTIONS = {"rbm_gibbs": section_rbm_gibbs, "rbm_train": section_rbm_train}
+def section_rbm_gibbs_gpu(repeat: int) -> None:
+    """The rbm_gibbs workload on the GPU (cupy arrays): heatbath's gibbs(v, k=10)
+    against the 20 cuBLAS GEMMs alone, timed with CUDA events."""
+    print("\n== rbm_gibbs_gpu: k=10 sweeps, 784x500 RBM, 1000 chains, float32, cupy ==")
+    if not heatbath.has_cuda():
+        print("skipped: no usable GPU (heatbath._cuda, cupy and a CUDA device are needed)")
+        return
+    import statistics
+
+    import cupy as cp
+
+    def median_ms(fn):
+        fn()
+        cp.cuda.Device().synchronize()
+        ts = []
+        for _ in range(repeat):
+            a, b = cp.cuda.Event(), cp.cuda.Event()
+            a.record()
+            fn()
+            b.record()
+            b.synchronize()
+            ts.append(cp.cuda.get_elapsed_time(a, b))
+        return statistics.median(ts)
+
+    nv, nh, n, k = 784, 500, 1000, 10
+    rng = np.random.default_rng(0)
+    W = cp.asarray(rng.normal(0, 0.05, (nh, nv)).astype(np.float32))
+    hb = BernoulliRBM(n_components=nh, random_state=0)
+    hb.components_, hb.intercept_hidden_ = W, cp.zeros(nh, cp.float32)
+    hb.intercept_visible_, hb.n_features_in_ = cp.zeros(nv, cp.float32), nv
+    v0 = cp.asarray((rng.random((n, nv)) < 0.3).astype(np.float32))
+    H = cp.asarray((rng.random((n, nh)) < 0.5).astype(np.float32))
+    pre_h, pre_v = cp.empty((n, nh), cp.float32), cp.empty((n, nv), cp.float32)
+
+    def gemms():
+        for _ in range(k):
+            cp.matmul(v0, W.T, out=pre_h)
+            cp.matmul(H, W, out=pre_v)
+
+    t_hb = median_ms(lambda: hb.gibbs(v0, k=k))
+    t_gemm = median_ms(gemms)
+    name = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
+    print(f"{name}: heatbath {t_hb:.2f} ms, 2 GEMMs x {k} {t_gemm:.2f} ms, "
+          f"heatbath/GEMMs {t_hb / t_gemm:.3f}x")  # fmt: skip
+
+
+SECTIONS = {
+    "rbm_gibbs": section_rbm_gibbs,
+    "rbm_train": section_rbm_train,
+    "rbm_gibbs_gpu": section_rbm_gibbs_gpu,
+}
