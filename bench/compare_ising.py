@@ -71,7 +71,7 @@ class NumpyCheckerboard:
                 sh = self.shifted
                 # rows with (y + c) even look left (k - 1), odd rows right (k + 1)
                 sh[c::2] = np.roll(o[c::2], 1, axis=1)
-                sh[1 - c::2] = np.roll(o[1 - c::2], -1, axis=1)
+                sh[1 - c :: 2] = np.roll(o[1 - c :: 2], -1, axis=1)
                 nb = np.roll(o, 1, axis=0) + np.roll(o, -1, axis=0) + o + sh
                 kup = (nb + 4) >> 1
                 u = self.rng.integers(0, 2**32, size=o.shape, dtype=np.uint32)
@@ -92,23 +92,32 @@ def section_lattice(repeat: int) -> None:
     lat = IsingLattice((L, L), beta=BETA_LATTICE, seed=1)
     th = ising_thresholds(np.array([BETA_LATTICE]), 1.0, 0.0, 4, "heatbath")
     assert th.shape == (1, 33)
-    print(f"\n== ising_lattice: 2D L = {L}, beta = {BETA_LATTICE}, heat-bath checkerboard, {LATTICE_SWEEPS} sweeps "
-          f"(median of {repeat} interleaved runs) ==")
+    print(
+        f"\n== ising_lattice: 2D L = {L}, beta = {BETA_LATTICE}, heat-bath checkerboard, {LATTICE_SWEEPS} sweeps "
+        f"(median of {repeat} interleaved runs) =="
+    )
     print(f"{'implementation':36s} {'threads':>7s} {'ms/sweep':>9s} {'updates/ns':>11s} {'vs numpy':>9s}")
     rows = {}
     for threads in (1, 2):
         with heatbath.threads(threads):
-            t = interleaved({"numpy": lambda: peer.sweep(LATTICE_SWEEPS), "hb": lambda: lat.sweep(LATTICE_SWEEPS)},
-                            repeat)
+            t = interleaved(
+                {"numpy": lambda: peer.sweep(LATTICE_SWEEPS), "hb": lambda: lat.sweep(LATTICE_SWEEPS)}, repeat
+            )
         rows[threads] = t
         if threads == 1:
-            print(f"{'numpy checkerboard (32-bit table)':36s} {1:7d} {t['numpy'] / LATTICE_SWEEPS * 1e3:9.2f} "
-                  f"{n_upd / t['numpy'] / 1e9:11.3f} {'1.00x':>9s}")
-        print(f"{'heatbath IsingLattice (MSC)':36s} {threads:7d} {t['hb'] / LATTICE_SWEEPS * 1e3:9.3f} "
-              f"{n_upd / t['hb'] / 1e9:11.3f} {t['numpy'] / t['hb']:8.1f}x")
+            print(
+                f"{'numpy checkerboard (32-bit table)':36s} {1:7d} {t['numpy'] / LATTICE_SWEEPS * 1e3:9.2f} "
+                f"{n_upd / t['numpy'] / 1e9:11.3f} {'1.00x':>9s}"
+            )
+        print(
+            f"{'heatbath IsingLattice (MSC)':36s} {threads:7d} {t['hb'] / LATTICE_SWEEPS * 1e3:9.3f} "
+            f"{n_upd / t['hb'] / 1e9:11.3f} {t['numpy'] / t['hb']:8.1f}x"
+        )
     # a physics sanity line from the same runs (both near beta_c after the same number of sweeps)
-    print(f"energy per spin after the runs: heatbath {lat.energy()[0]:.4f}, numpy {peer.energy_per_spin():.4f} "
-          f"(Onsager at beta_c: -1.4142)")
+    print(
+        f"energy per spin after the runs: heatbath {lat.energy()[0]:.4f}, numpy {peer.energy_per_spin():.4f} "
+        f"(Onsager at beta_c: -1.4142)"
+    )
 
 
 def _dtm_problem():
@@ -125,8 +134,13 @@ class ScipyBlockGibbs:
         import scipy.sparse as sp
 
         n = int(colours.size)
-        J = sp.coo_matrix((np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))),
-                          shape=(n, n)).tocsr().astype(np.float32)
+        J = (
+            sp.coo_matrix(
+                (np.concatenate([w, w]), (np.concatenate([i, j]), np.concatenate([j, i]))), shape=(n, n)
+            )
+            .tocsr()
+            .astype(np.float32)
+        )
         self.blocks = [np.flatnonzero(colours == c) for c in range(int(colours.max()) + 1)]
         self.J = [J[b] for b in self.blocks]
         self.rng = np.random.default_rng(seed)
@@ -179,17 +193,29 @@ def section_sparse(repeat: int) -> None:
     i, j, w, colours = _dtm_problem()
     n = colours.size
     n_upd = SPARSE_SWEEPS * n * SPARSE_CHAINS
-    model = SparseIsing.from_edges(n, list(zip(i.tolist(), j.tolist())), w, beta=BETA_SPARSE,
-                                   n_chains=SPARSE_CHAINS, colouring=colours, seed=1, storage="ell")
+    model = SparseIsing.from_edges(
+        n,
+        list(zip(i.tolist(), j.tolist())),
+        w,
+        beta=BETA_SPARSE,
+        n_chains=SPARSE_CHAINS,
+        colouring=colours,
+        seed=1,
+        storage="ell",
+    )
     peer = ScipyBlockGibbs(i, j, w, colours, SPARSE_CHAINS, BETA_SPARSE)
-    print(f"\n== ising_sparse: DTM graph (70x70 periodic, degree 12, {n} nodes, 2 colours), {SPARSE_CHAINS} chains, "
-          f"{SPARSE_SWEEPS} sweeps (median of {repeat} interleaved runs) ==")
+    print(
+        f"\n== ising_sparse: DTM graph (70x70 periodic, degree 12, {n} nodes, 2 colours), {SPARSE_CHAINS} chains, "
+        f"{SPARSE_SWEEPS} sweeps (median of {repeat} interleaved runs) =="
+    )
     t0 = time.perf_counter()
     thrml = _thrml_runner(i, j, w, colours, SPARSE_CHAINS, BETA_SPARSE, SPARSE_SWEEPS)
     if thrml is not None:
         print(f"(THRML compile + first run: {time.perf_counter() - t0:.1f} s)")
-    print(f"{'implementation':36s} {'threads':>7s} {'ms/sweep':>9s} {'updates/ns':>11s} {'vs scipy':>9s} "
-          f"{'vs THRML':>9s}")
+    print(
+        f"{'implementation':36s} {'threads':>7s} {'ms/sweep':>9s} {'updates/ns':>11s} {'vs scipy':>9s} "
+        f"{'vs THRML':>9s}"
+    )
     for threads in (1, 2):
         fns = {"scipy": lambda: peer.sweep(SPARSE_SWEEPS), "hb": lambda: model.sweep(SPARSE_SWEEPS)}
         if thrml is not None:
@@ -197,14 +223,20 @@ def section_sparse(repeat: int) -> None:
         with heatbath.threads(threads):
             t = interleaved(fns, repeat)
         if threads == 1:
-            print(f"{'numpy/scipy.sparse block Gibbs':36s} {1:7d} {t['scipy'] / SPARSE_SWEEPS * 1e3:9.2f} "
-                  f"{n_upd / t['scipy'] / 1e9:11.3f} {'1.00x':>9s}")
+            print(
+                f"{'numpy/scipy.sparse block Gibbs':36s} {1:7d} {t['scipy'] / SPARSE_SWEEPS * 1e3:9.2f} "
+                f"{n_upd / t['scipy'] / 1e9:11.3f} {'1.00x':>9s}"
+            )
             if thrml is not None:
-                print(f"{'THRML (JAX CPU, vmap over chains)':36s} {'all':>7s} {t['thrml'] / SPARSE_SWEEPS * 1e3:9.2f} "
-                      f"{n_upd / t['thrml'] / 1e9:11.3f} {t['scipy'] / t['thrml']:8.2f}x {'1.00x':>9s}")
+                print(
+                    f"{'THRML (JAX CPU, vmap over chains)':36s} {'all':>7s} {t['thrml'] / SPARSE_SWEEPS * 1e3:9.2f} "
+                    f"{n_upd / t['thrml'] / 1e9:11.3f} {t['scipy'] / t['thrml']:8.2f}x {'1.00x':>9s}"
+                )
         vs_thrml = f"{t['thrml'] / t['hb']:8.1f}x" if thrml is not None else f"{'n/a':>9s}"
-        print(f"{'heatbath SparseIsing (ELL)':36s} {threads:7d} {t['hb'] / SPARSE_SWEEPS * 1e3:9.3f} "
-              f"{n_upd / t['hb'] / 1e9:11.3f} {t['scipy'] / t['hb']:8.1f}x {vs_thrml}")
+        print(
+            f"{'heatbath SparseIsing (ELL)':36s} {threads:7d} {t['hb'] / SPARSE_SWEEPS * 1e3:9.3f} "
+            f"{n_upd / t['hb'] / 1e9:11.3f} {t['scipy'] / t['hb']:8.1f}x {vs_thrml}"
+        )
 
 
 SECTIONS = {"ising_lattice": section_lattice, "ising_sparse": section_sparse}

@@ -37,8 +37,10 @@ def section_lattice(L: int, sweeps: int) -> None:
     print(f"\n== GPU Ising lattice (multi-spin coded, exact 32-bit thresholds), {name} ==")
     print(f"{'lattice':24s} {'chains':>6s} {'ms/sweep':>9s} {'updates/ns':>11s}")
     for shape, chains in (((L, L), 1), ((1024, 1024), 64), ((256, 256, 256), 1)):
-        lat = IsingLattice(shape, beta=0.44 if len(shape) == 2 else 0.22, n_chains=chains, seed=1, device="cuda")
-        ms = cuda_median_ms(lambda: lat.sweep(sweeps))
+        lat = IsingLattice(
+            shape, beta=0.44 if len(shape) == 2 else 0.22, n_chains=chains, seed=1, device="cuda"
+        )
+        ms = cuda_median_ms(lambda lat=lat: lat.sweep(sweeps))
         n = lat.n_sites * chains * sweeps
         print(f"{' x '.join(map(str, shape)):24s} {chains:6d} {ms / sweeps:9.3f} {n / ms / 1e6:11.1f}")
     print("goal (issue 6): 900 updates/ns on one H100/H200 for the lattice")
@@ -51,13 +53,22 @@ def section_sparse(chains: int, sweeps: int) -> None:
     from heatbath.ebm.graphs import dtm_grid_edges
 
     i, j, w, c = dtm_grid_edges(side=70, seed=0)
-    print(f"\n== GPU sparse DTM graph (70x70, degree 12, 4,900 nodes, 2 colours) ==")
+    print("\n== GPU sparse DTM graph (70x70, degree 12, 4,900 nodes, 2 colours) ==")
     print(f"{'storage':8s} {'chains':>7s} {'ms/sweep':>9s} {'updates/ns':>11s}")
     for storage in ("ell", "csr"):
         for C in sorted({chains, 10 * chains}):
-            m = SparseIsing.from_edges(4900, list(zip(i.tolist(), j.tolist())), w, n_chains=C, colouring=c,
-                                       seed=1, storage=storage, device="cuda", beta=np.ones(C))
-            ms = cuda_median_ms(lambda: m.sweep(sweeps))
+            m = SparseIsing.from_edges(
+                4900,
+                list(zip(i.tolist(), j.tolist())),
+                w,
+                n_chains=C,
+                colouring=c,
+                seed=1,
+                storage=storage,
+                device="cuda",
+                beta=np.ones(C),
+            )
+            ms = cuda_median_ms(lambda m=m: m.sweep(sweeps))
             print(f"{storage:8s} {C:7d} {ms / sweeps:9.3f} {4900 * C * sweeps / ms / 1e6:11.1f}")
     print("goal (issue 6): 200 updates/ns on one H100/H200 for the sparse graph")
 

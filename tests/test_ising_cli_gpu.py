@@ -28,8 +28,10 @@ def test_ising_command_errors(capsys):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("shape,method", [((128, 128), "heatbath"), ((6, 8, 64), "metropolis"),
-                                          ((16, 1024), "heatbath"), ((4, 10), "metropolis")])
+@pytest.mark.parametrize(
+    "shape,method",
+    [((128, 128), "heatbath"), ((6, 8, 64), "metropolis"), ((16, 1024), "heatbath"), ((4, 10), "metropolis")],
+)
 def test_lattice_cpu_gpu_identical(shape, method):
     kw = dict(beta=[0.3, 0.44, 0.7], h=0.1, method=method, seed=77)
     cpu = IsingLattice(shape, **kw)

@@ -17,7 +17,9 @@ def test_ais_matches_exact(kind):
     J = random_couplings(12 if kind != "potts" else 8, 0.3, 0.8, seed=21)
     n = J.shape[0]
     if kind == "potts":
-        m = SparsePotts(J, 3, np.random.default_rng(1).normal(0, 0.4, (n, 3)), beta=1.2, n_chains=2000, seed=3)
+        m = SparsePotts(
+            J, 3, np.random.default_rng(1).normal(0, 0.4, (n, 3)), beta=1.2, n_chains=2000, seed=3
+        )
     else:
         m = SparseIsing(J, np.random.default_rng(1).normal(0, 0.4, n), beta=1.2, n_chains=2000, seed=3)
         if kind == "ising-clamped":

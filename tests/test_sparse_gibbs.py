@@ -119,8 +119,9 @@ def test_observers_match_states():
 
 def _dtm_model(chains, storage="csr", **kw):
     i, j, w, c = dtm_grid_edges(side=10, seed=1)
-    return SparseIsing.from_edges(100, list(zip(i, j)), w, n_chains=chains, colouring=c, seed=4,
-                                  storage=storage, **kw)
+    return SparseIsing.from_edges(
+        100, list(zip(i, j)), w, n_chains=chains, colouring=c, seed=4, storage=storage, **kw
+    )
 
 
 @pytest.mark.parametrize("level", heatbath.cpu_levels())
@@ -155,8 +156,19 @@ def test_constructors_agree():
     s = SparseIsing(scipy_sparse.csr_matrix(J), b, n_chains=50, seed=1, colouring="greedy").sweep(3).state
     names = [f"n{k}" for k in range(8)]
     iu, ju = np.nonzero(np.triu(J))
-    t = SparseIsing.from_edges(names, [(names[i], names[j]) for i, j in zip(iu, ju)], J[iu, ju], bias=b,
-                               n_chains=50, seed=1, colouring="greedy").sweep(3).state
+    t = (
+        SparseIsing.from_edges(
+            names,
+            [(names[i], names[j]) for i, j in zip(iu, ju)],
+            J[iu, ju],
+            bias=b,
+            n_chains=50,
+            seed=1,
+            colouring="greedy",
+        )
+        .sweep(3)
+        .state
+    )
     for x in (a, s, t):
         np.testing.assert_array_equal(x, ref)
 

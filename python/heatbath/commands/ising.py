@@ -40,15 +40,27 @@ def run(args: argparse.Namespace) -> int:
             matplotlib.use("Agg")
             import matplotlib.pyplot as plt
         except ImportError:
-            raise ValueError("'--snapshot' needs matplotlib: `pip install heatbath[plot]` (or matplotlib)") from None
+            raise ValueError(
+                "'--snapshot' needs matplotlib: `pip install heatbath[plot]` (or matplotlib)"
+            ) from None
     if args.threads:
         heatbath.set_num_threads(args.threads)
-    lat = IsingLattice(shape, beta=args.beta, J=args.J, h=args.field, n_chains=args.chains, method=args.method,
-                       seed=args.seed, init="up" if args.beta > BETA_C_2D and args.dim == 2 else "random",
-                       device=device)
-    print(f"heatbath {heatbath.__version__}: {args.dim}D Ising {' x '.join(map(str, shape))}, {args.chains} chain(s), "
-          f"beta = {args.beta}, J = {args.J}, h = {args.field}, {args.method}, "
-          f"{'GPU' if args.cuda else f'CPU level {heatbath.cpu_level()}, {heatbath.get_num_threads()} threads'}")
+    lat = IsingLattice(
+        shape,
+        beta=args.beta,
+        J=args.J,
+        h=args.field,
+        n_chains=args.chains,
+        method=args.method,
+        seed=args.seed,
+        init="up" if args.beta > BETA_C_2D and args.dim == 2 else "random",
+        device=device,
+    )
+    print(
+        f"heatbath {heatbath.__version__}: {args.dim}D Ising {' x '.join(map(str, shape))}, {args.chains} chain(s), "
+        f"beta = {args.beta}, J = {args.J}, h = {args.field}, {args.method}, "
+        f"{'GPU' if args.cuda else f'CPU level {heatbath.cpu_level()}, {heatbath.get_num_threads()} threads'}"
+    )
     res = lat.sample(args.sweeps, warmup=args.warmup, thin=args.thin)
     n_b = min(16, res.energy.shape[0])
     if n_b < 2:
@@ -59,10 +71,14 @@ def run(args: argparse.Namespace) -> int:
     print(f"{'energy per spin':24s} {e:10.5f} {de:9.5f}")
     print(f"{'|magnetization| per spin':24s} {m:10.5f} {dm:9.5f}")
     if args.dim == 2 and args.field == 0.0:
-        print(f"{'Onsager (L = inf)':24s} e = {onsager_energy(args.beta, args.J):.5f}, "
-              f"|m| = {onsager_magnetization(args.beta, args.J):.5f}")
-    print(f"{args.sweeps} sweeps after {args.warmup} warm-up: {res.seconds:.3f} s, "
-          f"{res.updates_per_ns:.3f} spin updates/ns")
+        print(
+            f"{'Onsager (L = inf)':24s} e = {onsager_energy(args.beta, args.J):.5f}, "
+            f"|m| = {onsager_magnetization(args.beta, args.J):.5f}"
+        )
+    print(
+        f"{args.sweeps} sweeps after {args.warmup} warm-up: {res.seconds:.3f} s, "
+        f"{res.updates_per_ns:.3f} spin updates/ns"
+    )
     if args.snapshot:
         spins = lat.spins[0]
         img = spins if args.dim == 2 else spins[0]
@@ -76,9 +92,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def register(sub) -> None:
-    p = sub.add_parser("ising", help="sample a periodic Ising lattice (energy, magnetization, updates/ns)",
-                       description=__doc__)
-    p.add_argument("--size", "-L", type=_even_int, default=256, help="lattice side (even; > 64: a multiple of 64)")
+    p = sub.add_parser(
+        "ising",
+        help="sample a periodic Ising lattice (energy, magnetization, updates/ns)",
+        description=__doc__,
+    )
+    p.add_argument(
+        "--size", "-L", type=_even_int, default=256, help="lattice side (even; > 64: a multiple of 64)"
+    )
     p.add_argument("--dim", type=int, choices=(2, 3), default=2)
     p.add_argument("--beta", type=float, default=0.44, help="inverse temperature (2D critical: 0.4407)")
     p.add_argument("--J", type=float, default=1.0, help="coupling")

@@ -51,8 +51,13 @@ def _randomize(model: Any, stream: int) -> None:
     model.state = s
 
 
-def graph_ais(model: Any, betas: Any = 1000, sweeps_per_step: int = 1, beta: Optional[float] = None,
-              stream: int = (1 << 62) + 17) -> LogZEstimate:
+def graph_ais(
+    model: Any,
+    betas: Any = 1000,
+    sweeps_per_step: int = 1,
+    beta: Optional[float] = None,
+    stream: int = (1 << 62) + 17,
+) -> LogZEstimate:
     """Annealed importance sampling of log Z(beta) of a graph or lattice model.
 
     The path runs from beta = 0 (uniform over the free nodes, log Z_0 = n_free
@@ -128,8 +133,15 @@ class TemperingResult:
     betas: np.ndarray
 
 
-def graph_parallel_tempering(model: Any, betas: Any, n_samples: int, warmup: int = 0, thin: int = 1,
-                             keep_states: bool = False, stream: int = (1 << 62) + 29) -> TemperingResult:
+def graph_parallel_tempering(
+    model: Any,
+    betas: Any,
+    n_samples: int,
+    warmup: int = 0,
+    thin: int = 1,
+    keep_states: bool = False,
+    stream: int = (1 << 62) + 29,
+) -> TemperingResult:
     """Parallel tempering (replica exchange) with the model's chains.
 
     The model's ``n_chains`` must be ``n_replicas * len(betas)``: each of the
@@ -169,8 +181,9 @@ def graph_parallel_tempering(model: Any, betas: Any, n_samples: int, warmup: int
         parity = t % 2
         pairs = np.arange(parity, T - 1, 2)
         if pairs.size:
-            u = hr.uniform((pairs.size, R), model.seed, offset=0, dtype="float64",
-                           stream=stream + model.sweeps_done)
+            u = hr.uniform(
+                (pairs.size, R), model.seed, offset=0, dtype="float64", stream=stream + model.sweeps_done
+            )
             a = chain_at[pairs]
             c = chain_at[pairs + 1]
             log_acc = (b[pairs][:, None] - b[pairs + 1][:, None]) * (E[a] - E[c])
@@ -186,5 +199,6 @@ def graph_parallel_tempering(model: Any, betas: Any, n_samples: int, warmup: int
             if keep_states:
                 st = model.spins if isinstance(model, IsingLattice) else model.state
                 S_rec.append(st[chain_at[-1]])
-    return TemperingResult(np.array(E_rec), np.array(S_rec) if keep_states else None,
-                           accepted / np.maximum(tries, 1), b)
+    return TemperingResult(
+        np.array(E_rec), np.array(S_rec) if keep_states else None, accepted / np.maximum(tries, 1), b
+    )

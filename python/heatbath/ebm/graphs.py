@@ -79,7 +79,9 @@ def graph_from_edges(n: int, i: Any, j: Any, w: Any, name: str = "edges") -> CSR
     j = np.asarray(j, dtype=np.int64).reshape(-1)
     w = np.asarray(w, dtype=np.float64).reshape(-1)
     if not (i.size == j.size == w.size):
-        raise ValueError(f"'{name}': edge endpoints and weights differ in length ({i.size}, {j.size}, {w.size})")
+        raise ValueError(
+            f"'{name}': edge endpoints and weights differ in length ({i.size}, {j.size}, {w.size})"
+        )
     if i.size and (min(i.min(), j.min()) < 0 or max(i.max(), j.max()) >= n):
         raise ValueError(f"'{name}': node index out of range [0, {n})")
     if np.any(i == j):
@@ -130,9 +132,11 @@ def couplings_to_graph(J: Any, name: str = "couplings") -> CSRGraph:
             raise ValueError(f"'{name}': expected a square matrix, got shape {A.shape}")
         if not np.array_equal(A, A.T):
             bad = np.argwhere(A != A.T)[0]
-            raise ValueError(f"'{name}': the coupling matrix must be symmetric; "
-                             f"J[{bad[0]}, {bad[1]}] = {A[bad[0], bad[1]]} but J[{bad[1]}, {bad[0]}] = "
-                             f"{A[bad[1], bad[0]]}")
+            raise ValueError(
+                f"'{name}': the coupling matrix must be symmetric; "
+                f"J[{bad[0]}, {bad[1]}] = {A[bad[0], bad[1]]} but J[{bad[1]}, {bad[0]}] = "
+                f"{A[bad[1], bad[0]]}"
+            )
         n = A.shape[0]
         i, j = np.nonzero(A)
         w = A[i, j]
@@ -159,7 +163,7 @@ def graph_from_networkx(G: Any, weight: str = "weight", default: float = 1.0) ->
 
 
 def _adjacency(g: CSRGraph) -> list[np.ndarray]:
-    return [g.col[g.row[v]:g.row[v + 1]] for v in range(g.n)]
+    return [g.col[g.row[v] : g.row[v + 1]] for v in range(g.n)]
 
 
 def greedy_colouring(g: CSRGraph) -> np.ndarray:
@@ -214,11 +218,15 @@ def check_colouring(g: CSRGraph, colours: Any, name: str = "colouring") -> np.nd
     bad = np.flatnonzero(c[i] == c[g.col])
     if bad.size:
         a, b = int(i[bad[0]]), int(g.col[bad[0]])
-        raise ValueError(f"'{name}': not a proper colouring: adjacent nodes {a} and {b} both have colour {int(c[a])}")
+        raise ValueError(
+            f"'{name}': not a proper colouring: adjacent nodes {a} and {b} both have colour {int(c[a])}"
+        )
     return c.astype(np.int32)
 
 
-def blocks_from_colouring(colours: np.ndarray, skip: Optional[np.ndarray] = None) -> tuple[np.ndarray, np.ndarray]:
+def blocks_from_colouring(
+    colours: np.ndarray, skip: Optional[np.ndarray] = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Update schedule (order int32, block_ptr int64) of a colouring: the nodes
     of colour 0, then colour 1, ...; nodes with ``skip`` true are left out."""
     colours = np.asarray(colours)
@@ -233,9 +241,12 @@ def blocks_from_colouring(colours: np.ndarray, skip: Optional[np.ndarray] = None
     return o, np.asarray(ptr, dtype=np.int64)
 
 
-def dtm_grid_edges(side: int = 70, offsets: Sequence[tuple[int, int]] = ((0, 1), (4, 1), (10, 9)),
-                   weights: Optional[Iterable[float]] = None, seed: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def dtm_grid_edges(
+    side: int = 70,
+    offsets: Sequence[tuple[int, int]] = ((0, 1), (4, 1), (10, 9)),
+    weights: Optional[Iterable[float]] = None,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The graph of Extropic's denoising thermodynamic models: a periodic
     ``side x side`` grid, node (i, j) = i * side + j coupled to (i + a, j + b)
     for each offset (a, b) and its rotations by 90 degrees (degree 4 per

@@ -25,8 +25,15 @@ import numpy as np
 from .. import _backend, _core
 from ..random import as_seed
 
-__all__ = ["IsingLattice", "LatticeSamples", "ising_thresholds", "batch_means", "onsager_energy",
-           "onsager_magnetization", "BETA_C_2D"]
+__all__ = [
+    "IsingLattice",
+    "LatticeSamples",
+    "ising_thresholds",
+    "batch_means",
+    "onsager_energy",
+    "onsager_magnetization",
+    "BETA_C_2D",
+]
 
 BETA_C_2D = 0.5 * np.log(1.0 + np.sqrt(2.0))
 _TWO32 = 4294967296.0
@@ -102,7 +109,7 @@ def batch_means(x: np.ndarray, n_batches: int = 16) -> tuple[float, float]:
     n = (x.size // n_batches) * n_batches
     if n == 0:
         raise ValueError(f"'x': need at least {n_batches} samples, got {x.size}")
-    b = x[x.size - n:].reshape(n_batches, -1).mean(axis=1)
+    b = x[x.size - n :].reshape(n_batches, -1).mean(axis=1)
     return float(b.mean()), float(b.std(ddof=1) / np.sqrt(n_batches))
 
 
@@ -339,15 +346,36 @@ class IsingLattice:
             up = cp.zeros((max(nrec, 0), self.n_chains), dtype=cp.int64)
             agree = cp.zeros((max(nrec, 0), self.n_chains), dtype=cp.int64)
             with _backend.on_device(self._packed):
-                cu.ising_sweep(_backend.device_pointer(self._packed), *self._geom, self.n_chains,
-                               _backend.device_pointer(self._th), self.method == "metropolis", self.seed,
-                               self._sweep, n, rec_every, _backend.device_pointer(up),
-                               _backend.device_pointer(agree), _backend.current_stream())
+                cu.ising_sweep(
+                    _backend.device_pointer(self._packed),
+                    *self._geom,
+                    self.n_chains,
+                    _backend.device_pointer(self._th),
+                    self.method == "metropolis",
+                    self.seed,
+                    self._sweep,
+                    n,
+                    rec_every,
+                    _backend.device_pointer(up),
+                    _backend.device_pointer(agree),
+                    _backend.current_stream(),
+                )
         else:
             up = np.zeros((nrec, self.n_chains), dtype=np.int64)
             agree = np.zeros((nrec, self.n_chains), dtype=np.int64)
-            _core.ising_sweep(self._packed, *self._geom, self.n_chains, self._th, self.method == "metropolis",
-                              self.seed, self._sweep, n, rec_every, up.reshape(-1), agree.reshape(-1))
+            _core.ising_sweep(
+                self._packed,
+                *self._geom,
+                self.n_chains,
+                self._th,
+                self.method == "metropolis",
+                self.seed,
+                self._sweep,
+                n,
+                rec_every,
+                up.reshape(-1),
+                agree.reshape(-1),
+            )
         self._sweep += n
         return up, agree
 
@@ -385,9 +413,14 @@ class IsingLattice:
             up = cp.zeros(self.n_chains, dtype=cp.int64)
             agree = cp.zeros(self.n_chains, dtype=cp.int64)
             with _backend.on_device(self._packed):
-                cu.ising_observe(_backend.device_pointer(self._packed), *self._geom, self.n_chains,
-                                 _backend.device_pointer(up), _backend.device_pointer(agree),
-                                 _backend.current_stream())
+                cu.ising_observe(
+                    _backend.device_pointer(self._packed),
+                    *self._geom,
+                    self.n_chains,
+                    _backend.device_pointer(up),
+                    _backend.device_pointer(agree),
+                    _backend.current_stream(),
+                )
             return up, agree
         up = np.zeros(self.n_chains, dtype=np.int64)
         agree = np.zeros(self.n_chains, dtype=np.int64)

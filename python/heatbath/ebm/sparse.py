@@ -87,8 +87,18 @@ def _as_int(v: Any, name: str, minimum: int) -> int:
 class _SparseModel:
     _potts = False
 
-    def __init__(self, graph: CSRGraph, bias: Any, beta: Any, n_chains: Optional[int], colouring: Any,
-                 seed: Any, storage: str, device: str, K: int) -> None:
+    def __init__(
+        self,
+        graph: CSRGraph,
+        bias: Any,
+        beta: Any,
+        n_chains: Optional[int],
+        colouring: Any,
+        seed: Any,
+        storage: str,
+        device: str,
+        K: int,
+    ) -> None:
         if storage not in ("csr", "ell"):
             raise ValueError(f"'storage': expected 'csr' or 'ell', got {storage!r}")
         if device not in ("cpu", "cuda"):
@@ -124,8 +134,10 @@ class _SparseModel:
         elif isinstance(colouring, str) and colouring == "greedy":
             self.colours = greedy_colouring(graph)
         elif isinstance(colouring, str):
-            raise ValueError(f"'colouring': expected 'dsatur', 'greedy', a colour per node or a list of blocks, "
-                             f"got {colouring!r}")
+            raise ValueError(
+                f"'colouring': expected 'dsatur', 'greedy', a colour per node or a list of blocks, "
+                f"got {colouring!r}"
+            )
         else:
             self.colours = self._colours_from_user(colouring)
         self.clamped = np.zeros(graph.n, dtype=bool)
@@ -168,8 +180,11 @@ class _SparseModel:
         order, ptr = blocks_from_colouring(self.colours, self.clamped)
         g = self._kernel_graph
         self._k = {
-            "row": self._to_device(g.row), "col": self._to_device(g.col), "w": self._to_device(g.weights),
-            "bias": self._to_device(self._bias.reshape(-1)), "order": self._to_device(order),
+            "row": self._to_device(g.row),
+            "col": self._to_device(g.col),
+            "w": self._to_device(g.weights),
+            "bias": self._to_device(self._bias.reshape(-1)),
+            "order": self._to_device(order),
             "block_ptr": ptr,
         }
 
@@ -204,7 +219,9 @@ class _SparseModel:
     def bias(self) -> np.ndarray:
         return self._bias.astype(np.float64)
 
-    def set_parameters(self, edge_weights: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None) -> None:
+    def set_parameters(
+        self, edge_weights: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None
+    ) -> None:
         """Replace the couplings of the existing edges (order of
         ``graph.edges()``) and/or the biases."""
         if edge_weights is not None:
@@ -298,15 +315,54 @@ class _SparseModel:
         if self.device == "cuda":
             cu = _backend.cuda_module()
             with _backend.on_device(self._s):
-                cu.sparse_sweeps(_backend.device_pointer(self._s), self.n_chains, self.K if self._potts else 0,
-                                 self.n_nodes, row, col, w, bias, beta, order, bp, self.seed, self._sweep, n,
-                                 _backend.current_stream())
+                cu.sparse_sweeps(
+                    _backend.device_pointer(self._s),
+                    self.n_chains,
+                    self.K if self._potts else 0,
+                    self.n_nodes,
+                    row,
+                    col,
+                    w,
+                    bias,
+                    beta,
+                    order,
+                    bp,
+                    self.seed,
+                    self._sweep,
+                    n,
+                    _backend.current_stream(),
+                )
         elif self._potts:
-            _core.sparse_potts_sweeps(self._s.reshape(-1), self.n_chains, self.K, row, col, w, bias, beta, order,
-                                      bp, self.seed, self._sweep, n)
+            _core.sparse_potts_sweeps(
+                self._s.reshape(-1),
+                self.n_chains,
+                self.K,
+                row,
+                col,
+                w,
+                bias,
+                beta,
+                order,
+                bp,
+                self.seed,
+                self._sweep,
+                n,
+            )
         else:
-            _core.sparse_ising_sweeps(self._s.reshape(-1), self.n_chains, row, col, w, bias, beta, order, bp,
-                                      self.seed, self._sweep, n)
+            _core.sparse_ising_sweeps(
+                self._s.reshape(-1),
+                self.n_chains,
+                row,
+                col,
+                w,
+                bias,
+                beta,
+                order,
+                bp,
+                self.seed,
+                self._sweep,
+                n,
+            )
         self._sweep += n
         return self
 
@@ -325,29 +381,66 @@ class _SparseModel:
             energy = cp.zeros(C, dtype=cp.float64)
             mag = cp.zeros(C, dtype=cp.float64)
             with _backend.on_device(self._s):
-                cu.sparse_observe(p(self._s), C, self.K if self._potts else 0, self.n_nodes, row, col, w, bias,
-                                  p(energy), p(mag), p(nodes), int(nodes.size), p(m1), p(pairs),
-                                  int(pairs.size // 2), p(m2), _backend.current_stream())
+                cu.sparse_observe(
+                    p(self._s),
+                    C,
+                    self.K if self._potts else 0,
+                    self.n_nodes,
+                    row,
+                    col,
+                    w,
+                    bias,
+                    p(energy),
+                    p(mag),
+                    p(nodes),
+                    int(nodes.size),
+                    p(m1),
+                    p(pairs),
+                    int(pairs.size // 2),
+                    p(m2),
+                    _backend.current_stream(),
+                )
             return energy, mag
         energy = np.zeros(C)
         mag = np.zeros(C)
         if self._potts:
-            _core.sparse_potts_observe(self._s.reshape(-1), C, self.K, row, col, w, bias, energy, nodes,
-                                       m1.reshape(-1), pairs.reshape(-1), m2)
+            _core.sparse_potts_observe(
+                self._s.reshape(-1),
+                C,
+                self.K,
+                row,
+                col,
+                w,
+                bias,
+                energy,
+                nodes,
+                m1.reshape(-1),
+                pairs.reshape(-1),
+                m2,
+            )
         else:
-            _core.sparse_ising_observe(self._s.reshape(-1), C, row, col, w, bias, energy, mag, nodes, m1,
-                                       pairs.reshape(-1), m2)
+            _core.sparse_ising_observe(
+                self._s.reshape(-1), C, row, col, w, bias, energy, mag, nodes, m1, pairs.reshape(-1), m2
+            )
         return energy, mag
 
     def energy(self) -> np.ndarray:
         """Energy of each chain's current state, shape (n_chains,), float64."""
         xp = _backend.cupy_module() if self.device == "cuda" else np
-        e, _ = self._observe(xp.zeros(0, dtype=np.int32), xp.zeros(0, dtype=np.int32),
-                             xp.zeros(0), xp.zeros(0))
+        e, _ = self._observe(
+            xp.zeros(0, dtype=np.int32), xp.zeros(0, dtype=np.int32), xp.zeros(0), xp.zeros(0)
+        )
         return e.get() if self.device == "cuda" else e
 
-    def sample(self, n_samples: int, warmup: int = 0, thin: int = 1, nodes: Any = None, pairs: Any = None,
-               keep_states: bool = False) -> SparseSamples:
+    def sample(
+        self,
+        n_samples: int,
+        warmup: int = 0,
+        thin: int = 1,
+        nodes: Any = None,
+        pairs: Any = None,
+        keep_states: bool = False,
+    ) -> SparseSamples:
         """Warm up, then record ``n_samples`` states ``thin`` sweeps apart.
 
         The energy (and magnetization) of every chain, and the sums over
@@ -389,9 +482,14 @@ class _SparseModel:
         dt = time.perf_counter() - t0
         denom = float(n_samples * self.n_chains)
         return SparseSamples(
-            energy=np.array(E), magnetization=None if self._potts else np.array(M),
-            node_mean=m1 / denom if nd.size else None, pair_mean=m2 / denom if pr.shape[0] else None,
-            states=np.array(states) if keep_states else None, sweeps=n_samples * thin, seconds=dt)
+            energy=np.array(E),
+            magnetization=None if self._potts else np.array(M),
+            node_mean=m1 / denom if nd.size else None,
+            pair_mean=m2 / denom if pr.shape[0] else None,
+            states=np.array(states) if keep_states else None,
+            sweeps=n_samples * thin,
+            seconds=dt,
+        )
 
     def _node_list(self, nodes: Any) -> np.ndarray:
         if nodes is None:
@@ -488,14 +586,24 @@ class SparseIsing(_SparseModel):
 
     _potts = False
 
-    def __init__(self, couplings: Any, bias: Any = None, beta: Any = 1.0, n_chains: Optional[int] = None,
-                 colouring: Any = "dsatur", seed: Any = None, storage: str = "csr", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        couplings: Any,
+        bias: Any = None,
+        beta: Any = 1.0,
+        n_chains: Optional[int] = None,
+        colouring: Any = "dsatur",
+        seed: Any = None,
+        storage: str = "csr",
+        device: str = "cpu",
+    ) -> None:
         graph = couplings if isinstance(couplings, CSRGraph) else couplings_to_graph(couplings, "couplings")
         super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, 2)
 
     @classmethod
-    def from_edges(cls, nodes: Union[int, Sequence[Any]], edges: Sequence[Any], weights: Any, bias: Any = None,
-                   **kw: Any) -> "SparseIsing":
+    def from_edges(
+        cls, nodes: Union[int, Sequence[Any]], edges: Sequence[Any], weights: Any, bias: Any = None, **kw: Any
+    ) -> "SparseIsing":
         """THRML-like construction: ``nodes`` (a count or a list of hashable
         node objects), ``edges`` (pairs of nodes), ``weights`` (one per edge)."""
         g, _ = _edges_graph(nodes, edges, weights)
@@ -518,8 +626,17 @@ class SparseIsing(_SparseModel):
         pm = r.pair_mean if r.pair_mean is not None else np.zeros(0)
         return r.node_mean, pm
 
-    def fit(self, data: Any, visible: Any = None, n_iter: int = 100, lr: float = 0.05, n_samples: int = 20,
-            sweeps: int = 2, l2: float = 0.0, verbose: bool = False) -> "SparseIsing":
+    def fit(
+        self,
+        data: Any,
+        visible: Any = None,
+        n_iter: int = 100,
+        lr: float = 0.05,
+        n_samples: int = 20,
+        sweeps: int = 2,
+        l2: float = 0.0,
+        verbose: bool = False,
+    ) -> "SparseIsing":
         """Fit couplings (on the existing edges) and biases to binary data by
         the contrastive gradient of the log likelihood:
         ``dJ_ij ~ <s_i s_j>_clamped - <s_i s_j>_free``, ``db_i ~ <s_i>_clamped - <s_i>_free``.
@@ -541,7 +658,9 @@ class SparseIsing(_SparseModel):
         """
         X = np.asarray(data)
         if X.dtype.kind not in "biuf" or X.ndim != 2:
-            raise TypeError(f"'data': expected a 2-D array of binary values, got dtype {X.dtype}, shape {X.shape}")
+            raise TypeError(
+                f"'data': expected a 2-D array of binary values, got dtype {X.dtype}, shape {X.shape}"
+            )
         vis = np.arange(self.n_nodes) if visible is None else np.asarray(visible, dtype=np.int64).reshape(-1)
         if X.shape[1] != vis.size:
             raise ValueError(f"'data': expected {vis.size} columns (visible nodes), got {X.shape[1]}")
@@ -563,8 +682,14 @@ class SparseIsing(_SparseModel):
             full[:, vis] = S
             pos2 = (full[:, i] * full[:, j]).mean(axis=0)
         else:
-            clamped = SparseIsing(self.graph, b, beta=self.beta[0], n_chains=S.shape[0],
-                                  colouring=self.colours, seed=self.seed + 1)
+            clamped = SparseIsing(
+                self.graph,
+                b,
+                beta=self.beta[0],
+                n_chains=S.shape[0],
+                colouring=self.colours,
+                seed=self.seed + 1,
+            )
         for it in range(_as_int(n_iter, "n_iter", 1)):
             if hidden.size:
                 clamped.set_parameters(w, b)
@@ -588,8 +713,18 @@ class SparsePotts(_SparseModel):
 
     _potts = True
 
-    def __init__(self, couplings: Any, K: int, bias: Any = None, beta: Any = 1.0, n_chains: Optional[int] = None,
-                 colouring: Any = "dsatur", seed: Any = None, storage: str = "csr", device: str = "cpu") -> None:
+    def __init__(
+        self,
+        couplings: Any,
+        K: int,
+        bias: Any = None,
+        beta: Any = 1.0,
+        n_chains: Optional[int] = None,
+        colouring: Any = "dsatur",
+        seed: Any = None,
+        storage: str = "csr",
+        device: str = "cpu",
+    ) -> None:
         K = _as_int(K, "K", 2)
         if K > 64:
             raise ValueError(f"'K': at most 64 states, got {K}")
@@ -597,8 +732,15 @@ class SparsePotts(_SparseModel):
         super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, K)
 
     @classmethod
-    def from_edges(cls, nodes: Union[int, Sequence[Any]], edges: Sequence[Any], weights: Any, K: int,
-                   bias: Any = None, **kw: Any) -> "SparsePotts":
+    def from_edges(
+        cls,
+        nodes: Union[int, Sequence[Any]],
+        edges: Sequence[Any],
+        weights: Any,
+        K: int,
+        bias: Any = None,
+        **kw: Any,
+    ) -> "SparsePotts":
         g, _ = _edges_graph(nodes, edges, weights)
         return cls(g, K, bias, **kw)
 
