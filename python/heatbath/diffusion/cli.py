@@ -48,6 +48,8 @@ def _configure(name: str, steps: int, T: int, extra=None):
 def _gaussian_extra(p):
     p.add_argument("--mode", choices=["paper", "epsilon"], default=None,
                    help="paper: learned mean and variance, trained on K; epsilon: DDPM noise prediction")
+    p.add_argument("--step1-beta", type=float, default=None, metavar="BETA",
+                   help="variance of the first forward step, the model's resolution (Swiss roll default 1e-6)")
 
 
 def _run(name: str):
@@ -60,6 +62,10 @@ def _run(name: str):
         kw = {}
         if getattr(args, "mode", None):
             kw["mode"] = args.mode
+        if getattr(args, "step1_beta", None) is not None:
+            if not 0 < args.step1_beta < 1:
+                raise ValueError(f"'--step1-beta': must lie in (0, 1), got {args.step1_beta}")
+            kw["step1_beta"] = args.step1_beta
         model = tasks.build_model(name, args.T, args.seed, xp=xp, **kw)
         print(f"heatbath train {name}: {ds.paper_note}; {len(train)} training, {len(test)} held-out samples; "
               f"{type(model).__name__} T = {model.T}, {args.steps} steps on {args.device}")

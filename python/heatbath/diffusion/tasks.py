@@ -79,12 +79,15 @@ def dataset(name: str) -> Dataset:
 
 def build_model(name: str, T: Optional[int], seed: int, xp=np, **kw: Any):
     if name == "swissroll":
-        return GaussianDPM(2, T or 40, net=kw.get("net", "rbf"), mode=kw.get("mode", "paper"), seed=seed, xp=xp)
+        mode = kw.get("mode", "paper")
+        # the paper's setting: RBF network, beta_2..T learned on K, a small fixed beta_1
+        return GaussianDPM(2, T or 40, net=kw.get("net", "rbf"), mode=mode, step1_beta=kw.get("step1_beta", 1e-6),
+                           learn_schedule=mode == "paper", seed=seed, xp=xp)
     if name == "heartbeat":
         return BinomialDPM(20, T or 2000, hidden=kw.get("hidden", 128), seed=seed, xp=xp)
     if name == "digits":
         return GaussianDPM(64, T or 100, net="mlp", mode=kw.get("mode", "epsilon"), hidden=kw.get("hidden", 256),
-                           step1_beta=1e-3, seed=seed, xp=xp)
+                           step1_beta=kw.get("step1_beta", 1e-3), seed=seed, xp=xp)
     raise ValueError(f"'data': unknown data set {name!r}")
 
 
