@@ -105,33 +105,70 @@ HB_HD void ising_planes(u64 seed, u64 stream, const W (&wlo)[NV], const W (&whi)
   philox4x32_10_n<NV>(p, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
 }
 
+template <int Z, bool kMetropolis>
+struct IsingClasses {
+  static constexpr int value = kMetropolis ? 2 * (Z + 1) : Z + 1;
+};
+
+// Step 1 of a word update: class masks is[c] of the lanes, and the
+// comparison state: lt (lanes already decided "below": new bit 1 for
+// heat-bath, flip for Metropolis) and eq (lanes still undecided).
+template <int Z, bool kMetropolis, class W>
+HB_HD void ising_begin(W s, const W (&nb)[Z], W valid, const IsingThresholds& th,
+                       W (&is)[IsingClasses<Z, kMetropolis>::value], W& lt, W& eq) {
+  constexpr int kClasses = IsingClasses<Z, kMetropolis>::value;
+  W k1[Z + 1];
+  neighbour_classes<Z>(nb, k1);
+  for (int k = 0; k <= Z; ++k) {
+    if constexpr (kMetropolis) {
+      is[k] = k1[k] & ~s;
+      is[Z + 1 + k] = k1[k] & s;
+    } else {
+      is[k] = k1[k];
+    }
+  }
+  W a = W{};
+  for (int c = 0; c < kClasses; ++c)
+    if ((th.always >> c) & 1u) a |= is[c];
+  lt = a;
+  eq = valid & ~a;
+}
+
+// Step 2, for group g: compare the four planes p (bits 31 - 4g .. 28 - 4g of
+// the lanes' uniforms) with the thresholds' bits.
+template <int kClasses, class W>
+HB_HD void ising_group(int g, const W (&p)[4], const IsingThresholds& th, const W (&is)[kClasses], W& lt, W& eq) {
+  for (int l = 0; l < 4; ++l) {
+    const u32 m = th.bits[31 - (4 * g + l)];
+    W tb = W{};
+    for (int c = 0; c < kClasses; ++c)
+      if ((m >> c) & 1u) tb |= is[c];
+    const W ub = p[l];
+    lt |= eq & tb & ~ub;
+    eq &= ~(tb ^ ub);
+  }
+}
+
+// Step 3: the new bits.
+template <bool kMetropolis, class W>
+HB_HD W ising_end(W s, W lt, W valid) {
+  return (kMetropolis ? (lt ^ s) : lt) & valid;
+}
+
 // The new state of NV words of one chain (Z neighbours each). s: the words'
 // current bits; nb: neighbour words (aligned lane by lane); valid: lanes in
 // use; wlo/whi: the words' ids (low and high 32 bits). Returns new bits in s.
+// Planes are drawn for all NV words until every lane is decided.
 template <int Z, bool kMetropolis, int NV, class W>
 HB_HD void ising_update_words(W (&s)[NV], const W (&nb)[Z][NV], const W (&valid)[NV], const W (&wlo)[NV],
                               const W (&whi)[NV], const IsingThresholds& th, u64 seed, u64 stream) {
-  constexpr int kClasses = kMetropolis ? 2 * (Z + 1) : Z + 1;
+  constexpr int kClasses = IsingClasses<Z, kMetropolis>::value;
   W is[NV][kClasses];
   W lt[NV], eq[NV];
   for (int v = 0; v < NV; ++v) {
     W nv[Z];
     for (int d = 0; d < Z; ++d) nv[d] = nb[d][v];
-    W k1[Z + 1];
-    neighbour_classes<Z>(nv, k1);
-    for (int k = 0; k <= Z; ++k) {
-      if constexpr (kMetropolis) {
-        is[v][k] = k1[k] & ~s[v];
-        is[v][Z + 1 + k] = k1[k] & s[v];
-      } else {
-        is[v][k] = k1[k];
-      }
-    }
-    W a = W{};
-    for (int c = 0; c < kClasses; ++c)
-      if ((th.always >> c) & 1u) a |= is[v][c];
-    lt[v] = a;
-    eq[v] = valid[v] & ~a;
+    ising_begin<Z, kMetropolis>(s[v], nv, valid[v], th, is[v], lt[v], eq[v]);
   }
   for (int g = 0; g < 8; ++g) {
     bool open = false;
@@ -139,19 +176,9 @@ HB_HD void ising_update_words(W (&s)[NV], const W (&nb)[Z][NV], const W (&valid)
     if (!open) break;
     W p[NV][4];
     ising_planes<NV>(seed, stream, wlo, whi, g, p);
-    for (int l = 0; l < 4; ++l) {
-      const u32 m = th.bits[31 - (4 * g + l)];
-      for (int v = 0; v < NV; ++v) {
-        W tb = W{};
-        for (int c = 0; c < kClasses; ++c)
-          if ((m >> c) & 1u) tb |= is[v][c];
-        const W ub = p[v][l];
-        lt[v] |= eq[v] & tb & ~ub;
-        eq[v] &= ~(tb ^ ub);
-      }
-    }
+    for (int v = 0; v < NV; ++v) ising_group<kClasses>(g, p[v], th, is[v], lt[v], eq[v]);
   }
-  for (int v = 0; v < NV; ++v) s[v] = (kMetropolis ? (lt[v] ^ s[v]) : lt[v]) & valid[v];
+  for (int v = 0; v < NV; ++v) s[v] = ising_end<kMetropolis>(s[v], lt[v], valid[v]);
 }
 
 // ---- packed lattice geometry ------------------------------------------------
