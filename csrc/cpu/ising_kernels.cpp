@@ -272,9 +272,14 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
       if (q >= nsweeps * per_sweep) break;
       const i64 t = q / per_sweep, r = q % per_sweep;
       const i64 phase_start = t * per_sweep + (r < cpp ? 0 : r < 2 * cpp ? cpp : 2 * cpp);
+      // Spin (a colour boundary lasts microseconds); yield only after a long
+      // wait, since a yield can cost a whole time slice on a busy machine.
       int spun = 0;
       while (done.load(std::memory_order_acquire) < phase_start) {
-        if (++spun > 2000) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+        if (++spun > (1 << 16)) {
           std::this_thread::yield();
           spun = 0;
         }
