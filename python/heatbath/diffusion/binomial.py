@@ -178,8 +178,9 @@ class BinomialDPM:
     def sample(self, n: int, *, seed: int = 0, mask: Any = None, known: Any = None,
                progress: bool = False) -> Any:
         """Ancestral samples: x_T uniform bits, then x_{t-1} ~ B(p(x_{t-1}|x_t))
-        for t = T..1. With ``mask``/``known``, the known bits are set to a draw
-        of q(x_t | x_0 = known) at every step and kept exactly at t = 0.
+        for t = T..1. With ``mask``/``known``, the known bits follow one
+        forward trajectory of ``known``, a draw of q(x_{1:T} | x_0 = known)
+        generated backwards through the posterior, and equal ``known`` at t = 0.
         Returns (n, d) uint8."""
         from tqdm.auto import tqdm
 
@@ -197,13 +198,15 @@ class BinomialDPM:
         if mask is not None:
             mask, known = mask_and_known(xp, mask, known, n, d, self._check_x)
         x = bern(xp.full((n, d), 0.5), 1)
+        if mask is not None:
+            k = x.copy()  # x_T is uniform whatever x_0: the known part's x_T too
         for t in tqdm(range(self.T, 0, -1), disable=not progress, desc="sample", unit="step"):
             tt = xp.full(n, t, dtype=np.int64)
-            if mask is not None:
-                x = xp.where(mask, bern(self._p1(known, tt), 2), x)
             x = bern(self.reverse_rate(x, tt), 1)
-        if mask is not None:
-            x = xp.where(mask, known, x)
+            if mask is not None:
+                # the known part's x_{t-1} ~ q(x_{t-1} | x_t, x_0 = known); x_0 = known
+                k = known if t == 1 else bern(self._posterior(known, k, tt), 2)
+                x = xp.where(mask, k, x)
         return x.astype(np.uint8)
 
     # ---- checkpoints -------------------------------------------------------------------

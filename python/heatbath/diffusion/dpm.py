@@ -406,9 +406,10 @@ class GaussianDPM:
         resolution, ``step1_beta``).
 
         With ``mask`` (d,) or (n, d) bool and ``known`` (n, d): the paper's
-        "multiplying distributions" for a known part: at every step the known
-        coordinates are set to a forward-noised copy of ``known``
-        (q(x_t | x_0 = known)), and kept exactly at t = 0.
+        "multiplying distributions" for a known part: the known coordinates
+        follow one forward-noised trajectory of ``known``, a draw of
+        q(x_{1:T} | x_0 = known) generated backwards (x_T | x_0, then
+        x_{t-1} | x_t, x_0 from the posterior), and are kept exactly at the end.
 
         Returns (n, d), or (T, n, d) with the trajectory x_T .. x_1.
         """
@@ -433,15 +434,20 @@ class GaussianDPM:
             x = normal(1)
         else:
             x = self._check_x(xp.asarray(x_T, dtype=dtype), "x_T").copy()
+        if mask is not None:
+            k = self.q_sample(known, xp.full(n, self.T, dtype=np.int64), normal(2))  # known part of x_T
+            x = xp.where(mask, k, x)
         traj = [x.copy()] if return_trajectory else None
         for t in tqdm(range(self.T, 1, -1), disable=not progress, desc="sample", unit="step"):
             if mask is not None:
-                tt = xp.full(n, t, dtype=np.int64)
-                x = xp.where(mask, self.q_sample(known, tt, normal(2)), x)
+                i = t - 1  # the known part's x_{t-1} ~ q(x_{t-1} | x_t, x_0 = known)
+                k = (self.post_c0[i] * known + self.post_ct[i] * k) + math.sqrt(self.post_var[i]) * normal(2)
             mu, var = self.reverse_kernel(x, xp.full(n, t, dtype=np.int64))
             # the fused reverse-step kernel: x_{t-1} = mu + sqrt(var) z, z from Philox
             x = sohl_dickstein_step(mu, var, seed=seed, offset=off, stream=1)
             off += n * d
+            if mask is not None:
+                x = xp.where(mask, k, x)
             if traj is not None:
                 traj.append(x.copy())
         if mask is not None:
