@@ -7,14 +7,21 @@ import time
 from typing import Callable, Dict
 
 
-def interleaved(fns: Dict[str, Callable[[], object]], repeat: int) -> Dict[str, float]:
+def interleaved(fns: Dict[str, Callable[[], object]], repeat: int, flush_bytes: int = 0) -> Dict[str, float]:
     """Median seconds of each callable, run in alternation (after one warm-up
-    call each) so that machine noise hits all of them alike."""
+    call each) so that machine noise hits all of them alike. With
+    ``flush_bytes`` > 0, a buffer of that size is written before every timed
+    call, so that each starts from the same (cold) cache state."""
+    import numpy as np
+
+    flush = np.empty(flush_bytes // 8, dtype=np.float64) if flush_bytes else None
     for f in fns.values():
         f()
     ts: Dict[str, list] = {k: [] for k in fns}
     for _ in range(repeat):
         for k, f in fns.items():
+            if flush is not None:
+                flush.fill(0.0)
             t0 = time.perf_counter()
             f()
             ts[k].append(time.perf_counter() - t0)
