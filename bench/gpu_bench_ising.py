@@ -8,24 +8,11 @@ nanosecond, timed with cupy events.
 from __future__ import annotations
 
 import argparse
-import statistics
+import os
 import sys
 
-
-def cuda_median_ms(fn, repeat=10):
-    import cupy as cp
-
-    fn()
-    cp.cuda.Device().synchronize()
-    ts = []
-    for _ in range(repeat):
-        a, b = cp.cuda.Event(), cp.cuda.Event()
-        a.record()
-        fn()
-        b.record()
-        b.synchronize()
-        ts.append(cp.cuda.get_elapsed_time(a, b))
-    return statistics.median(ts)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import cuda_median_ms  # noqa: E402
 
 
 def section_lattice(L: int, sweeps: int) -> None:

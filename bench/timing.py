@@ -26,3 +26,21 @@ def interleaved(fns: Dict[str, Callable[[], object]], repeat: int, flush_bytes: 
             f()
             ts[k].append(time.perf_counter() - t0)
     return {k: statistics.median(v) for k, v in ts.items()}
+
+
+def cuda_median_ms(fn: Callable[[], object], repeat: int = 10) -> float:
+    """Median milliseconds of ``fn`` on the current cupy stream, timed with
+    CUDA events after one warm-up call."""
+    import cupy as cp
+
+    fn()
+    cp.cuda.Device().synchronize()
+    ts = []
+    for _ in range(repeat):
+        a, b = cp.cuda.Event(), cp.cuda.Event()
+        a.record()
+        fn()
+        b.record()
+        b.synchronize()
+        ts.append(cp.cuda.get_elapsed_time(a, b))
+    return statistics.median(ts)

@@ -9,6 +9,7 @@
 #endif
 
 #include "heatbath/distributions.h"
+#include "philox_tile.h"
 #include "random.h"
 
 namespace heatbath {
@@ -51,26 +52,6 @@ void over_tiles(u64 offset, i64 begin, i64 end, u64 per_tile, Tile tile, Elem el
   for (; j < j_end; ++j) elem(j, static_cast<i64>(j - offset));
 }
 
-#if defined(HB_HAVE_SIMD)
-// Vectors per tile: kChains independent Philox chains of simd::kWidth lanes.
-constexpr int kChains = kTileBlocks / simd::kWidth;
-
-// Philox on the kTileBlocks blocks of tile t: c[v][l] holds word l of blocks
-// base + v * kWidth + lane.
-inline void philox_tile_vec(u64 seed, u64 stream, u64 t, vu32 (&c)[kChains][4]) {
-  const u64 base = t * kTileBlocks;
-  vu32 lane;
-  for (int i = 0; i < simd::kWidth; ++i) lane[i] = static_cast<u32>(i);
-  for (int v = 0; v < kChains; ++v) {
-    // base is a multiple of kTileBlocks, so the low word cannot carry.
-    c[v][0] = lane + static_cast<u32>(base + v * simd::kWidth);
-    c[v][1] = vu32{} + static_cast<u32>(base >> 32);
-    c[v][2] = vu32{} + static_cast<u32>(stream);
-    c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
-  }
-  philox4x32_10_n<kChains>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
-}
-#endif
 
 // The four words of the kTileBlocks blocks of tile t, word-major: w[l][b].
 inline void philox_tile(u64 seed, u64 stream, u64 t, u32 w[4][kTileBlocks]) {

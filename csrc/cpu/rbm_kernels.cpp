@@ -17,6 +17,7 @@
 #endif
 
 #include "heatbath/rbm.h"
+#include "philox_tile.h"
 #include "rbm.h"
 
 namespace heatbath {
@@ -85,23 +86,6 @@ inline void fill_n(T* p, i64 n, T v) {
   for (i64 q = 0; q < n; ++q) p[q] = v;
 }
 
-#if defined(HB_HAVE_SIMD)
-constexpr int kChains = kTileBlocks / simd::kWidth;
-
-inline void philox_tile_vec(u64 seed, u64 stream, u64 t, vu32 (&c)[kChains][4]) {
-  const u64 base = t * kTileBlocks;
-  vu32 lane;
-  for (int i = 0; i < simd::kWidth; ++i) lane[i] = static_cast<u32>(i);
-  for (int v = 0; v < kChains; ++v) {
-    // base is a multiple of kTileBlocks, so the low word cannot carry.
-    c[v][0] = lane + static_cast<u32>(base + v * simd::kWidth);
-    c[v][1] = vu32{} + static_cast<u32>(base >> 32);
-    c[v][2] = vu32{} + static_cast<u32>(stream);
-    c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
-  }
-  philox4x32_10_n<kChains>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
-}
-#endif
 
 // The 128 words of tile t in stream-element order: element l * 32 + b is
 // word l of block t * 32 + b (distributions.h, element_slot(j, 1)).

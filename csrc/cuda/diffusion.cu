@@ -9,6 +9,8 @@
 // stream (seed, stream), as on the CPU.
 #include <cuda_runtime.h>
 
+#include "launch.cuh"
+
 #include <type_traits>
 
 #include "diffusion.h"
@@ -17,18 +19,6 @@
 namespace heatbath {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline unsigned grid_for(u64 count) {
-  const u64 g = (count + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(g < 65535u * 32u ? (g > 0 ? g : 1) : 65535u * 32u);
-}
-
-inline const char* launched() {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
-}
 
 // Element g of the step with noise z; returns whether a model output is not
 // finite.

@@ -4,19 +4,14 @@
 // agree to the bit.
 #include <cuda_runtime.h>
 
+#include "launch.cuh"
+
 #include "heatbath/ising.h"
 #include "ising.h"
 
 namespace heatbath {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-inline const char* launched() {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
-}
 
 inline IsingGeometry geometry(i64 lx, i64 ly, i64 lz, int dim) {
   IsingGeometry g;
@@ -60,10 +55,7 @@ __device__ __forceinline__ WordPos word_pos(i64 idx, const IsingGeometry& g, i64
   return p;
 }
 
-inline unsigned grid_for(i64 n) {
-  const i64 g = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(g < 65535 * 64 ? g : 65535 * 64);
-}
+inline unsigned grid_wide(i64 n) { return grid_for(static_cast<u64>(n), 65535u * 64u); }
 
 template <int Z, bool kM>
 __global__ void k_colour(u32* __restrict__ spins, IsingGeometry g, i64 chains, const u32* __restrict__ thr, int c,
@@ -120,14 +112,14 @@ template <int Z>
 const char* observe_z(const u32* spins, const IsingGeometry& g, i64 chains, i64* up, i64* agree, cudaStream_t st) {
   cudaMemsetAsync(up, 0, sizeof(i64) * chains, st);
   cudaMemsetAsync(agree, 0, sizeof(i64) * chains, st);
-  k_observe<Z><<<grid_for(chains * g.rows * g.wpr), kThreads, 0, st>>>(spins, g, chains, up, agree);
+  k_observe<Z><<<grid_wide(chains * g.rows * g.wpr), kThreads, 0, st>>>(spins, g, chains, up, agree);
   return launched();
 }
 
 template <int Z, bool kM>
 const char* sweep_zm(u32* spins, const IsingGeometry& g, i64 chains, const u32* th, u64 seed, u64 sweep0,
                      i64 nsweeps, i64 rec_every, i64* up, i64* agree, cudaStream_t st) {
-  const unsigned grid = grid_for(chains * g.rows * g.wpr);
+  const unsigned grid = grid_wide(chains * g.rows * g.wpr);
   for (i64 t = 0; t < nsweeps; ++t) {
     for (int c = 0; c < 2; ++c) {
       k_colour<Z, kM><<<grid, kThreads, 0, st>>>(spins, g, chains, th, c, seed, sweep0 + static_cast<u64>(t));

@@ -6,34 +6,14 @@
 // bit).
 #include <cuda_runtime.h>
 
+#include "launch.cuh"
+
 #include "heatbath/rbm.h"
 #include "rbm.h"
 
 namespace heatbath {
 namespace cuda {
 namespace {
-
-constexpr int kThreads = 256;
-
-struct BlockRange {
-  u64 first, count;
-};
-
-inline BlockRange blocks_for(u64 offset, i64 n, int values_per_block) {
-  const u64 per_tile = static_cast<u64>(kTileBlocks) * values_per_block;
-  const u64 t0 = offset / per_tile, t1 = (offset + static_cast<u64>(n) - 1) / per_tile;
-  return BlockRange{t0 * kTileBlocks, (t1 - t0 + 1) * kTileBlocks};
-}
-
-inline unsigned grid_for(u64 count) {
-  const u64 g = (count + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(g < 65535u * 32u ? g : 65535u * 32u);
-}
-
-inline const char* launched() {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
-}
 
 // Calls put(i, r, c, slot) for each value of block b whose stream index lies
 // in [offset, offset + n); i = r * cols + c is the flat output index.

@@ -3,6 +3,8 @@
 // counter layout as the CPU loops, so the states agree to the bit.
 #include <cuda_runtime.h>
 
+#include "launch.cuh"
+
 #include "heatbath/sparse.h"
 #include "sparse.h"
 
@@ -10,17 +12,7 @@ namespace heatbath {
 namespace cuda {
 namespace {
 
-constexpr int kThreads = 256;
-
-inline const char* launched() {
-  const cudaError_t e = cudaGetLastError();
-  return e == cudaSuccess ? nullptr : cudaGetErrorString(e);
-}
-
-inline unsigned grid_for(i64 n) {
-  const i64 g = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(g < 65535 * 64 ? g : 65535 * 64);
-}
+inline unsigned grid_wide(i64 n) { return grid_for(static_cast<u64>(n), 65535u * 64u); }
 
 // Potts: a thread owns one Philox block of one node: chains t*128 + l*32 +
 // lane (l = 0..3) of tile t, so a warp reads and writes 32 consecutive
@@ -161,11 +153,11 @@ const char* sparse_sweeps(void* s, i64 chains, int K, i64 n, const i64* row, con
       const i64 lo = block_ptr[b], nq = block_ptr[b + 1] - lo;
       if (nq <= 0) continue;
       if (K >= 2)
-        k_potts<<<grid_for(nq * ntiles * 32), kThreads, 0, st>>>(static_cast<std::uint8_t*>(s), chains, K, row, col, w,
+        k_potts<<<grid_wide(nq * ntiles * 32), kThreads, 0, st>>>(static_cast<std::uint8_t*>(s), chains, K, row, col, w,
                                                                   bias, beta, order, lo, nq, seed,
                                                                   sweep0 + static_cast<u64>(t));
       else
-        k_spins<<<grid_for(nq * ((chains + 511) / 512) * 32), kThreads, 0, st>>>(
+        k_spins<<<grid_wide(nq * ((chains + 511) / 512) * 32), kThreads, 0, st>>>(
             static_cast<u32*>(s), chains, row, col, w, bias, beta, order, lo, nq, seed, sweep0 + static_cast<u64>(t));
       if (const char* e = launched()) return e;
     }
@@ -180,12 +172,12 @@ const char* sparse_observe(const void* s, i64 chains, int K, i64 n, const i64* r
   if (chains <= 0) return nullptr;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
   if (K >= 2)
-    k_energy<true><<<grid_for(chains), kThreads, 0, st>>>(s, chains, K, n, row, col, w, bias, energy, mag);
+    k_energy<true><<<grid_wide(chains), kThreads, 0, st>>>(s, chains, K, n, row, col, w, bias, energy, mag);
   else
-    k_energy<false><<<grid_for(chains), kThreads, 0, st>>>(s, chains, K, n, row, col, w, bias, energy, mag);
+    k_energy<false><<<grid_wide(chains), kThreads, 0, st>>>(s, chains, K, n, row, col, w, bias, energy, mag);
   if (const char* e = launched()) return e;
   if (nnodes + npairs > 0) {
-    const unsigned grid = grid_for((nnodes + npairs) * chains);
+    const unsigned grid = grid_wide((nnodes + npairs) * chains);
     if (K >= 2)
       k_moments<true><<<grid, kThreads, 0, st>>>(s, chains, K, nodes, nnodes, m1, pairs, npairs, m2);
     else
