@@ -21,6 +21,7 @@ from .. import checkpoint
 from .. import nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from ..ebm.rbm import bernoulli_units
 from .dpm import Bound, _positive, _to_numpy, mask_and_known, train_loop
 
 LOG2 = math.log(2.0)
@@ -98,11 +99,13 @@ class BinomialDPM:
         like0 = xp.where(x_t > 0.5, beta / 2, 1.0 - beta / 2)
         return _logit(xp, like1 * prior1 / (like1 * prior1 + like0 * (1.0 - prior1)))
 
+    def reverse_logit(self, x_t: Any, t: Any) -> Any:
+        """logit p(x_{t-1} = 1 | x_t) for steps t (1..T): x_t (n, d) 0/1 floats."""
+        return self._baseline_logit(x_t, t) + self.net.forward(2.0 * x_t - 1.0, t - 1)
+
     def reverse_rate(self, x_t: Any, t: Any) -> Any:
         """p(x_{t-1} = 1 | x_t) for steps t (1..T): x_t (n, d) 0/1 floats."""
-        xp = array_namespace(x_t)
-        logit = self._baseline_logit(x_t, t) + self.net.forward(2.0 * x_t - 1.0, t - 1)
-        return _sigmoid(xp, logit)
+        return _sigmoid(array_namespace(x_t), self.reverse_logit(x_t, t))
 
     def _bernoulli(self, p: Any, seed: int, offset: int, stream: int) -> Any:
         xp = array_namespace(p)
@@ -200,9 +203,15 @@ class BinomialDPM:
         x = bern(xp.full((n, d), 0.5), 1)
         if mask is not None:
             k = x.copy()  # x_T is uniform whatever x_0: the known part's x_T too
+        zero_bias = xp.zeros(d, dtype=np.float32)
+        step = xp.empty((n, d), dtype=np.float32)
         for t in tqdm(range(self.T, 0, -1), disable=not progress, desc="sample", unit="step"):
             tt = xp.full(n, t, dtype=np.int64)
-            x = bern(self.reverse_rate(x, tt), 1)
+            # one fused pass: sigmoid of the logits and the Bernoulli draw (Philox)
+            logit = xp.ascontiguousarray(self.reverse_logit(x, tt), dtype=np.float32)
+            bernoulli_units(logit, zero_bias, sample=step, seed=seed, stream=1, offset=off)
+            off += n * d
+            x = step.astype(np.float64)
             if mask is not None:
                 # the known part's x_{t-1} ~ q(x_{t-1} | x_t, x_0 = known); x_0 = known
                 k = known if t == 1 else bern(self._posterior(known, k, tt), 2)
