@@ -3,20 +3,20 @@ Boltzmann machines (Ising, Potts), annealed importance sampling, tempering."""
 
 from __future__ import annotations
 
+from . import ais
 from ._estimates import LogZEstimate
+from .lattice import IsingLattice
+from .rbm import BernoulliRBM, GaussianBernoulliRBM
+from .sparse import SparseIsing, SparsePotts
+from .tempering import ParallelTempering
 
-__all__ = ["LogZEstimate"]
-
-from .lattice import IsingLattice  # noqa: E402
-
-__all__ += ["IsingLattice"]
-
-from . import ais  # noqa: E402
-from .rbm import BernoulliRBM, GaussianBernoulliRBM  # noqa: E402
-from .tempering import ParallelTempering  # noqa: E402
-
-__all__ += ["BernoulliRBM", "GaussianBernoulliRBM", "ParallelTempering", "ais"]
-
-from .sparse import SparseIsing, SparsePotts  # noqa: E402
-
-__all__ += ["SparseIsing", "SparsePotts"]
+__all__ = [
+    "BernoulliRBM",
+    "GaussianBernoulliRBM",
+    "IsingLattice",
+    "LogZEstimate",
+    "ParallelTempering",
+    "SparseIsing",
+    "SparsePotts",
+    "ais",
+]
