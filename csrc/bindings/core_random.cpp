@@ -50,42 +50,33 @@ void philox(const py::array& counter, const py::array& key, py::array& out) {
   heatbath::cpu::random_table().philox(c, k, o, n);
 }
 
-void fill_uniform(py::array& out, u64 seed, u64 stream, u64 offset) {
-  const auto& t = heatbath::cpu::random_table();
+// Fills a float32 or float64 array with f32(...) or f64(...) of the table.
+template <class F32, class F64>
+void fill_float(py::array& out, u64 seed, u64 stream, u64 offset, F32 f32, F64 f64) {
+  const i64 n = out.size();
   if (out.dtype().is(py::dtype::of<float>())) {
     check_array<float>(out, "out", true);
     float* p = static_cast<float*>(out.mutable_data());
-    const i64 n = out.size();
     py::gil_scoped_release nogil;
-    t.uniform_f32(seed, stream, offset, n, p);
+    f32(seed, stream, offset, n, p);
   } else if (out.dtype().is(py::dtype::of<double>())) {
     check_array<double>(out, "out", true);
     double* p = static_cast<double*>(out.mutable_data());
-    const i64 n = out.size();
     py::gil_scoped_release nogil;
-    t.uniform_f64(seed, stream, offset, n, p);
+    f64(seed, stream, offset, n, p);
   } else {
     fail_type("out", "expected dtype float32 or float64, got " + dtype_name(out));
   }
 }
 
+void fill_uniform(py::array& out, u64 seed, u64 stream, u64 offset) {
+  const auto& t = heatbath::cpu::random_table();
+  fill_float(out, seed, stream, offset, t.uniform_f32, t.uniform_f64);
+}
+
 void fill_normal(py::array& out, u64 seed, u64 stream, u64 offset) {
   const auto& t = heatbath::cpu::random_table();
-  if (out.dtype().is(py::dtype::of<float>())) {
-    check_array<float>(out, "out", true);
-    float* p = static_cast<float*>(out.mutable_data());
-    const i64 n = out.size();
-    py::gil_scoped_release nogil;
-    t.normal_f32(seed, stream, offset, n, p);
-  } else if (out.dtype().is(py::dtype::of<double>())) {
-    check_array<double>(out, "out", true);
-    double* p = static_cast<double*>(out.mutable_data());
-    const i64 n = out.size();
-    py::gil_scoped_release nogil;
-    t.normal_f64(seed, stream, offset, n, p);
-  } else {
-    fail_type("out", "expected dtype float32 or float64, got " + dtype_name(out));
-  }
+  fill_float(out, seed, stream, offset, t.normal_f32, t.normal_f64);
 }
 
 // p has out.size elements, or one (broadcast).
