@@ -398,7 +398,8 @@ class GaussianDPM:
 
     # ---- sampling ----------------------------------------------------------------
     def sample(self, n: int, *, seed: int = 0, x_T: Any = None, return_trajectory: bool = False,
-               mask: Any = None, known: Any = None, progress: bool = False) -> Any:
+               mask: Any = None, known: Any = None, progress: bool = False,
+               shard: Optional[tuple] = None) -> Any:
         """Ancestral samples: x_T ~ N(0, I), then
         x_{t-1} = mu(x_t, t) + sqrt(var(x_t, t)) z for t = T..2. As in the
         paper's reference sampler, x_1 is returned: it differs from a draw of
@@ -411,6 +412,13 @@ class GaussianDPM:
         q(x_{1:T} | x_0 = known) generated backwards (x_T | x_0, then
         x_{t-1} | x_t, x_0 from the posterior), and are kept exactly at the end.
 
+        With ``shard=(start, total)``: the ``n`` samples are rows
+        ``start .. start + n - 1`` of the ``total`` samples that
+        ``sample(total, seed=seed)`` draws, equal to them to the bit (each
+        row's noise comes from its own Philox counters); ``x_T``, ``mask`` and
+        ``known`` then hold those ``n`` rows. ``heatbath.distributed`` splits
+        a run this way.
+
         Returns (n, d), or (T, n, d) with the trajectory x_T .. x_1.
         """
         from tqdm.auto import tqdm
@@ -420,12 +428,20 @@ class GaussianDPM:
         d = self.dim
         dtype = np.float64
         off = 0
+        start, total = 0, n
+        if shard is not None:
+            if not isinstance(shard, (tuple, list)) or len(shard) != 2:
+                raise TypeError(f"'shard': expected (start, total), got {shard!r}")
+            start = _positive(shard[0], "shard[0]", 0)
+            total = _positive(shard[1], "shard[1]")
+            if start + n > total:
+                raise ValueError(f"'shard': rows [{start}, {start + n}) do not fit in a run of {total} samples")
 
         def normal(stream):
             nonlocal off
-            z = hr.normal((n, d), seed, off, dtype="float64", stream=stream,
+            z = hr.normal((n, d), seed, off + start * d, dtype="float64", stream=stream,
                           device="cuda" if xp is not np else "cpu")
-            off += n * d
+            off += total * d
             return z
 
         if mask is not None:
@@ -444,8 +460,8 @@ class GaussianDPM:
                 k = (self.post_c0[i] * known + self.post_ct[i] * k) + math.sqrt(self.post_var[i]) * normal(2)
             mu, var = self.reverse_kernel(x, xp.full(n, t, dtype=np.int64))
             # the fused reverse-step kernel: x_{t-1} = mu + sqrt(var) z, z from Philox
-            x = sohl_dickstein_step(mu, var, seed=seed, offset=off, stream=1)
-            off += n * d
+            x = sohl_dickstein_step(mu, var, seed=seed, offset=off + start * d, stream=1)
+            off += total * d
             if mask is not None:
                 x = xp.where(mask, k, x)
             if traj is not None:

@@ -1,0 +1,185 @@
+"""heatbath.distributed on a LocalCluster with worker processes (loopback
+only): sharded results equal to the bit to the in-process run for 1, 2 and 4
+workers and several chunk sizes, after a killed worker, and clear errors."""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+distributed = pytest.importorskip("distributed")
+cloudpickle = pytest.importorskip("cloudpickle")
+
+from heatbath import distributed as hd  # noqa: E402
+from heatbath import random as hr  # noqa: E402
+from heatbath.diffusion import GaussianDPM  # noqa: E402
+
+# the shard functions below travel to the workers by value (tests/ is not importable there)
+cloudpickle.register_pickle_by_value(sys.modules[__name__])
+
+N = 1000
+SEED = 1234
+
+
+def normal_chains(start: int, stop: int, seed: int) -> np.ndarray:
+    """Chains [start, stop) of a (N, 3) float32 normal draw: row i is elements 3i..3i+2."""
+    return hr.normal((stop - start, 3), seed, 3 * start, dtype="float32")
+
+
+def two_outputs(start: int, stop: int, seed: int) -> dict:
+    x = hr.normal((stop - start, 4), seed, 4 * start, dtype="float64")
+    return {"x": x, "e": (x * x).sum(axis=1) - 3.0}
+
+
+def slow_chains(start: int, stop: int, seed: int) -> np.ndarray:
+    time.sleep(0.4)
+    return normal_chains(start, stop, seed)
+
+
+def raises_on_second(start: int, stop: int, seed: int) -> np.ndarray:
+    if start >= 100:
+        raise ValueError("boom")
+    return normal_chains(start, stop, seed)
+
+
+def wrong_shape(start: int, stop: int, seed: int) -> np.ndarray:
+    return np.zeros((stop - start + 1, 2))
+
+
+def _cluster(n_workers: int):
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=":0",
+        host="127.0.0.1", silence_logs=50,
+    )
+    client = distributed.Client(cluster)
+    return cluster, client
+
+
+@pytest.fixture(scope="module", params=[1, 2, 4])
+def client(request):
+    cluster, client = _cluster(request.param)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def dpm():
+    return GaussianDPM(dim=2, T=12, net="rbf", seed=3)
+
+
+def test_in_process_reference_is_the_plain_draw():
+    ref = hr.normal((N, 3), SEED, dtype="float32")
+    for chunk in (1000, 333, 7):
+        assert np.array_equal(hd.sample_chains(None, normal_chains, N, SEED, chunk=chunk), ref)
+
+
+@pytest.mark.parametrize("chunk", [None, 1000, 250, 97])
+def test_concat_bit_equal(client, chunk):
+    ref = hd.sample_chains(None, normal_chains, N, SEED)
+    got = hd.sample_chains(client, normal_chains, N, SEED, chunk=chunk)
+    assert got.dtype == np.float32 and got.shape == (N, 3)
+    assert np.array_equal(got, ref)
+
+
+def test_reductions_bit_equal(client):
+    ref_x = hd.sample_chains(None, two_outputs, N, SEED)
+    for chunk in (N, 128, 33):
+        mv = hd.sample_chains(client, two_outputs, N, SEED, chunk=chunk, reduce="mean_var")
+        lse = hd.sample_chains(client, two_outputs, N, SEED, chunk=chunk, reduce="logsumexp")
+        mv0 = hd.sample_chains(None, two_outputs, N, SEED, chunk=N, reduce="mean_var")
+        lse0 = hd.sample_chains(None, two_outputs, N, SEED, chunk=N, reduce="logsumexp")
+        for k in ("x", "e"):
+            assert mv[k]["n"] == N
+            assert np.array_equal(mv[k]["mean"], mv0[k]["mean"])
+            assert np.array_equal(mv[k]["var"], mv0[k]["var"])
+            assert np.array_equal(lse[k], lse0[k])
+        assert isinstance(lse["e"], float)
+    # and they are the mean, variance and log-sum-exp (to rounding)
+    x = ref_x["x"]
+    np.testing.assert_allclose(mv0["x"]["mean"], x.mean(axis=0), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(mv0["x"]["var"], x.var(axis=0, ddof=1), rtol=1e-13)
+    e = ref_x["e"]
+    assert math.isclose(lse0["e"], e.max() + math.log(np.exp(e - e.max()).sum()), rel_tol=1e-14)
+
+
+def test_exact_sums_are_exact():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(500, 2)) * 10.0 ** rng.integers(-300, 300, size=(500, 1)),
+                        [[5e-324, -0.0]], [[1.7e308, 2.0**-1000]]])
+    from fractions import Fraction
+
+    got = hd._exact_column_sums(x)
+    for c in range(2):
+        want = sum(Fraction(float(v)) for v in x[:, c]) * 2**hd._SCALE_BITS
+        assert want.denominator == 1 and got[c] == want.numerator
+
+
+def test_dpm_shards_equal_one_process(client, dpm):
+    ref = dpm.sample(300, seed=5)
+    assert np.array_equal(hd.sample_dpm(None, dpm, 300, seed=5, chunk=64), ref)
+    assert np.array_equal(hd.sample_dpm(client, dpm, 300, seed=5, chunk=71), ref)
+
+
+def test_dpm_shard_argument(dpm):
+    ref = dpm.sample(50, seed=2)
+    assert np.array_equal(dpm.sample(20, seed=2, shard=(30, 50)), ref[30:])
+    assert np.array_equal(dpm.sample(50, seed=2, shard=(0, 50)), ref)
+    with pytest.raises(ValueError, match="'shard'"):
+        dpm.sample(20, seed=2, shard=(40, 50))
+    with pytest.raises(TypeError, match="'shard'"):
+        dpm.sample(20, seed=2, shard=30)
+
+
+def test_killed_worker_gives_the_same_result():
+    cluster, client = _cluster(2)
+    try:
+        ref = hd.sample_chains(None, normal_chains, N, SEED)
+        pids = client.run(os.getpid)
+        victim = sorted(pids.values())[0]
+        timer = threading.Timer(0.6, os.kill, (victim, signal.SIGKILL))
+        timer.start()
+        got = hd.sample_chains(client, slow_chains, N, SEED, chunk=100)  # 10 shards of 0.4 s on 2 workers
+        timer.join()
+        assert np.array_equal(got, ref)
+        client.wait_for_workers(2, timeout=30)
+        assert victim not in client.run(os.getpid).values()
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_errors_name_the_shard(client):
+    with pytest.raises(hd.ShardError, match=r"shard 1 \(chains \[100, 200\)\).*ValueError: boom"):
+        hd.sample_chains(client, raises_on_second, 300, SEED, chunk=100)
+    with pytest.raises(hd.ShardError, match=r"shard 0 \(chains \[0, 10\)\).*leading dimension of 10"):
+        hd.sample_chains(client, wrong_shape, 10, SEED, chunk=10)
+    with pytest.raises(ValueError, match="'chunk': must be >= 1, got 0"):
+        hd.sample_chains(client, normal_chains, 10, SEED, chunk=0)
+    with pytest.raises(ValueError, match="'chunk'"):
+        hd.sample_chains(None, normal_chains, 10, SEED, chunk=-3)
+    with pytest.raises(ValueError, match="'n_chains'"):
+        hd.sample_chains(client, normal_chains, 0, SEED)
+    with pytest.raises(ValueError, match="'reduce'"):
+        hd.sample_chains(client, normal_chains, 10, SEED, reduce="sum")
+    with pytest.raises(TypeError, match="'fn'"):
+        hd.sample_chains(client, 3, 10, SEED)
+    with pytest.raises(hd.ShardError, match=r"shard 1 \(chains \[100, 200\)\)"):
+        hd.sample_chains(None, raises_on_second, 300, SEED, chunk=100)
+
+
+def test_closed_client():
+    cluster, client = _cluster(1)
+    client.close()
+    cluster.close()
+    with pytest.raises(hd.ShardError, match=r"'client': the Dask client is closed; cannot submit shard 0 \(chains"):
+        hd.sample_chains(client, normal_chains, 10, SEED, chunk=5)
+    with pytest.raises(TypeError, match="'client'"):
+        hd.sample_chains(object(), normal_chains, 10, SEED)
