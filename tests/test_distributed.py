@@ -183,3 +183,40 @@ def test_closed_client():
         hd.sample_chains(client, normal_chains, 10, SEED, chunk=5)
     with pytest.raises(TypeError, match="'client'"):
         hd.sample_chains(object(), normal_chains, 10, SEED)
+
+
+def _rbm(nv: int = 20, nh: int = 12, seed: int = 0, dtype: str = "float32"):
+    from heatbath.ebm import BernoulliRBM
+
+    rng = np.random.default_rng(seed)
+    r = BernoulliRBM(n_components=nh, random_state=seed, dtype=dtype)
+    r.components_ = rng.normal(0, 1.0, (nh, nv)).astype(dtype)
+    r.intercept_hidden_ = rng.normal(0, 1, nh).astype(dtype)
+    r.intercept_visible_ = rng.normal(0, 1, nv).astype(dtype)
+    r.n_features_in_ = nv
+    return r
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_rbm_ais_one_block_equals_ebm_ais(dtype):
+    from heatbath.ebm import ais
+
+    r = _rbm(dtype=dtype)
+    data = (np.random.default_rng(1).random((50, 20)) < 0.4).astype(np.float64)
+    ref = ais.rbm_ais(r, n_runs=40, betas=60, data=data, seed=9)
+    got = hd.rbm_ais(None, r, 40, seed=9, betas=60, data=data, block=40)
+    assert np.array_equal(got.log_weights, ref.log_weights)
+    assert (got.log_z, got.stderr, got.ess) == (ref.log_z, ref.stderr, ref.ess)
+
+
+def test_rbm_ais_sharded_bit_equal(client):
+    r = _rbm()
+    ref = hd.rbm_ais(None, r, 170, seed=4, betas=40, block=10)
+    for chunk in (None, 20, 170):
+        got = hd.rbm_ais(client, r, 170, seed=4, betas=40, block=10, chunk=chunk)
+        assert np.array_equal(got.log_weights, ref.log_weights)
+        assert got.log_z == ref.log_z
+    exact = r.log_partition("exact").log_z
+    assert abs(ref.log_z - exact) < 4 * ref.stderr + 0.05
+    with pytest.raises(ValueError, match="'chunk': must be a multiple of 'block'"):
+        hd.rbm_ais(client, r, 170, seed=4, betas=40, block=10, chunk=15)

@@ -43,7 +43,7 @@ import numpy as np
 
 from .random import as_seed
 
-__all__ = ["ShardError", "shards", "sample_chains", "sample_dpm"]
+__all__ = ["ShardError", "shards", "sample_chains", "sample_dpm", "rbm_ais"]
 
 _REDUCE = ("concat", "mean_var", "logsumexp")
 # exact sums hold sum(x) * 2**_SCALE_BITS as a Python int: every finite float64
@@ -437,3 +437,131 @@ def sample_dpm(
     n = _int_at_least(n, "n", 1)
     fn = functools.partial(_dpm_shard, model, n)
     return sample_chains(client, fn, n, seed, chunk=chunk, retries=retries)
+
+
+def _shifted_path(rbm: Any, n: int, base: Any, key: int, row0: int) -> Any:
+    """heatbath.ebm.ais's AIS path of an RBM for runs ``row0 .. row0 + n - 1``
+    of a larger run: the same Philox streams, each draw moved to the elements
+    of those rows (``offset = row0 * units``)."""
+    from .ebm import ais as _ais
+
+    class _Shifted(_ais._RBMPath):
+        def initial(self):
+            xp = self.xp
+            V = xp.empty((self.n, self.nv))
+            zeros = xp.zeros((self.n, self.nv))
+            off = row0 * self.nv
+            if self.gauss:
+                _ais.gaussian_units(zeros, self.b_s, 1.0, V, seed=self.seed, stream=self._next(), offset=off)
+            else:
+                _ais.bernoulli_units(zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(), scale=0.0,
+                                     base=self.a, offset=off)
+            self.pre_valid = False
+            return V
+
+        def transition(self, V, beta: float):
+            xp = self.xp
+            if not self.pre_valid:
+                xp.matmul(V, self.Wt, out=self.pre)
+                xp.add(self.pre, self.c, out=self.pre)
+            if self.low:
+                xp.copyto(self.pre_k, self.pre)
+            _ais.bernoulli_units(self.pre_k, self.zero_h_k, self.H, seed=self.seed, stream=self._next(), scale=beta,
+                                 offset=row0 * self.H.shape[1])
+            xp.matmul(self.H, self.W_k, out=self.pv)
+            out = self.V_k if self.low else V
+            off = row0 * self.nv
+            if self.gauss:
+                _ais.gaussian_units(self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(), scale=beta,
+                                    offset=off)
+            else:
+                _ais.bernoulli_units(self.pv, self.b_k, out, seed=self.seed, stream=self._next(), scale=beta,
+                                     base=self.a_k, offset=off)
+            if self.low:
+                xp.copyto(V, self.V_k)
+            self.pre_valid = False
+            return V
+
+    return _Shifted(rbm, n, base, np, key)
+
+
+def _ais_shard(rbm: Any, betas: np.ndarray, base: Any, block: int, start: int, stop: int, seed: int) -> np.ndarray:
+    from .ebm import ais as _ais
+
+    out = []
+    for a in range(start, stop, block):
+        path = _shifted_path(rbm, min(block, stop - a), base, seed, a)
+        est = _ais.ais(path.initial(), betas, path.transition, path.log_z0, log_ratio=path.log_ratio)
+        out.append(est.log_weights)
+    return np.concatenate(out)
+
+
+def rbm_ais(
+    client: Any,
+    rbm: Any,
+    n_runs: int,
+    *,
+    seed: int,
+    betas: Any = "salakhutdinov",
+    data: Any = None,
+    base: Any = None,
+    block: int = 100,
+    chunk: Optional[int] = None,
+    retries: int = 0,
+) -> Any:
+    """AIS estimate of log Z of a fitted (Gaussian-)Bernoulli RBM with the
+    annealing runs sharded over a Dask cluster.
+
+    The runs are annealed in blocks of ``block`` runs aligned on the run
+    index (run ``i`` in block ``i // block``), each block drawing the Philox
+    counters of its rows, so the estimate does not depend on the workers or
+    on ``chunk`` (a multiple of ``block``). Blocks make the result exact
+    despite BLAS: a dense product may round a row differently depending on
+    how many rows it has. With ``n_runs <= block`` the estimate equals
+    ``heatbath.ebm.ais.rbm_ais(rbm, n_runs, betas, data, base, seed)`` to the bit.
+
+    Parameters
+    ----------
+    client : dask.distributed.Client or None
+    rbm : BernoulliRBM or GaussianBernoulliRBM (numpy parameters)
+    n_runs : int
+        Annealing runs in all.
+    seed : int
+        Philox key of the runs.
+    betas, data, base
+        As in :func:`heatbath.ebm.ais.rbm_ais`.
+    block : int
+        Runs annealed together (one matrix product) on a worker.
+    chunk : int, optional
+        Runs per shard, a multiple of ``block`` (default: about two shards
+        per worker, rounded up to whole blocks).
+    retries : int
+        As in :func:`sample_chains`.
+
+    Returns
+    -------
+    heatbath.ebm.LogZEstimate (method "ais") with all runs' log weights.
+    """
+    from .ebm import ais as _ais
+    from .ebm._estimates import LogZEstimate
+
+    n = _int_at_least(n_runs, "n_runs", 1)
+    block = _int_at_least(block, "block", 1)
+    seed = as_seed(seed)
+    rbm._check_fitted()
+    if base is None and data is not None and not rbm._gaussian:
+        base = _ais.base_rate_biases(rbm._X(data, "data"))
+    b = _ais._as_betas(betas)
+    if chunk is None:
+        workers = 1
+        if client is not None and getattr(client, "status", None) == "running":
+            workers = max(1, len(client.scheduler_info().get("workers", {})))
+        blocks = -(-n // block)
+        chunk = block * max(1, -(-blocks // (2 * workers)))
+    chunk = _int_at_least(chunk, "chunk", 1)
+    if chunk % block:
+        raise ValueError(f"'chunk': must be a multiple of 'block' ({block}), got {chunk}")
+    log_z0 = _shifted_path(rbm, 1, base, seed, 0).log_z0
+    fn = functools.partial(_ais_shard, rbm, b, base, block)
+    lw = sample_chains(client, fn, n, seed, chunk=chunk, retries=retries)
+    return LogZEstimate.from_log_weights(lw, log_z0, "ais")

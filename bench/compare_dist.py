@@ -1,0 +1,95 @@
+"""heatbath.distributed: a 2-worker LocalCluster (processes, one thread each,
+loopback, glibc's malloc thresholds raised: see the comment in section_dist) against the one-process run of the same call (``client=None``,
+heatbath's default threads), on two real workloads: ancestral samples of a
+Swiss-roll-sized GaussianDPM and AIS runs of an RBM. Prints the speed-up
+(efficiency; the ceiling on 2 cores is 2x), checks that the results are equal
+to the bit, and measures the overhead per shard with shards that do nothing.
+
+Needs the ``dist`` extra (``dask[distributed]``); the section is skipped
+without it."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import interleaved  # noqa: E402
+
+
+def _empty_shard(start: int, stop: int, seed: int) -> np.ndarray:
+    return np.zeros((stop - start, 1), dtype=np.float32)
+
+
+def _workloads():
+    from heatbath import distributed as hd
+    from heatbath.diffusion import GaussianDPM
+    from heatbath.ebm import BernoulliRBM
+
+    dpm = GaussianDPM(dim=2, T=40, net="rbf", seed=0)
+    rng = np.random.default_rng(0)
+    nv, nh = 196, 100
+    rbm = BernoulliRBM(n_components=nh, random_state=0)
+    rbm.components_ = rng.normal(0, 0.3, (nh, nv)).astype(np.float32)
+    rbm.intercept_hidden_ = np.zeros(nh, np.float32)
+    rbm.intercept_visible_ = np.zeros(nv, np.float32)
+    rbm.n_features_in_ = nv
+    return {
+        "GaussianDPM.sample, 2,000 samples, T = 40, RBF net": (
+            lambda c: hd.sample_dpm(c, dpm, 2000, seed=1, chunk=250), lambda r: r),
+        "RBM AIS, 400 runs, 196x100, 1,000 temperatures": (
+            lambda c: hd.rbm_ais(c, rbm, 400, seed=1, betas=1000, block=50), lambda r: r.log_weights),
+    }
+
+
+def section_dist(repeat: int) -> None:
+    try:
+        import cloudpickle
+        import distributed
+    except ImportError:
+        print("\n== dist: skipped (pip install 'heatbath[dist]' for dask.distributed) ==")
+        return
+    from heatbath import distributed as hd
+
+    cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the workers cannot import bench/
+    repeat = max(1, min(repeat, 5))
+    import dask
+
+    # Dask's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap
+    # threshold: every temporary array over 128 KiB is then mmap'ed and faulted in anew, and the DPM
+    # sampler (many small numpy temporaries) runs 3-4x slower on a worker than in this process.
+    env = dict(dask.config.get("distributed.nanny.pre-spawn-environ"))
+    env.update(MALLOC_TRIM_THRESHOLD_=1 << 28, MALLOC_MMAP_THRESHOLD_=1 << 28)
+    with dask.config.set({"distributed.nanny.pre-spawn-environ": env}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                           dashboard_address=":0", host="127.0.0.1", silence_logs=50)
+    client = distributed.Client(cluster)
+    try:
+        print(f"\n== dist: 2-worker LocalCluster (1 thread each) vs one process, {os.cpu_count()} CPUs "
+              f"(median of {repeat} interleaved runs) ==")
+        print(f"{'workload':52s} {'1 process s':>11s} {'2 workers s':>11s} {'speed-up':>8s} {'efficiency':>10s} "
+              f"{'bit-equal':>9s}")
+        for name, (run, key) in _workloads().items():
+            equal = bool(np.array_equal(key(run(None)), key(run(client))))
+            t = interleaved({"one": lambda: run(None), "two": lambda: run(client)}, repeat)
+            s = t["one"] / t["two"]
+            print(f"{name:52s} {t['one']:11.3f} {t['two']:11.3f} {s:7.2f}x {s / 2:9.0%} {str(equal):>9s}")
+        n_shards = 200
+        for label, c in (("2 workers", client), ("in process", None)):
+            hd.sample_chains(c, _empty_shard, n_shards, 0, chunk=1)
+            ts = []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                hd.sample_chains(c, _empty_shard, n_shards, 0, chunk=1)
+                ts.append(time.perf_counter() - t0)
+            med = sorted(ts)[len(ts) // 2]
+            print(f"overhead per shard ({label}, {n_shards} empty shards, concat): {med / n_shards * 1e3:.3f} ms")
+    finally:
+        client.close()
+        cluster.close()
+
+
+SECTIONS = {"dist": section_dist}
