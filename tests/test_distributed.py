@@ -220,3 +220,28 @@ def test_rbm_ais_sharded_bit_equal(client):
     assert abs(ref.log_z - exact) < 4 * ref.stderr + 0.05
     with pytest.raises(ValueError, match="'chunk': must be a multiple of 'block'"):
         hd.rbm_ais(client, r, 170, seed=4, betas=40, block=10, chunk=15)
+
+
+@pytest.fixture(scope="module")
+def swissroll_run(tmp_path_factory):
+    from heatbath.cli import main
+
+    out = tmp_path_factory.mktemp("runs") / "sr"
+    assert main(["train", "swissroll", "--steps", "20", "--T", "8", "--batch-size", "64", "--eval-n", "20",
+                 "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_cli_sample_on_scheduler(client, swissroll_run, tmp_path, capsys):
+    from heatbath.cli import main
+
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    assert main(["sample", str(swissroll_run), "--n", "60", "--seed", "3", "--save", str(a), "--quiet"]) == 0
+    assert main(["sample", str(swissroll_run), "--n", "60", "--seed", "3", "--save", str(b), "--quiet",
+                 "--scheduler", client.scheduler.address, "--chunk", "7"]) == 0
+    assert "on the Dask cluster at" in capsys.readouterr().out
+    assert np.array_equal(np.load(a), np.load(b))
+    with pytest.raises(SystemExit) as exc:
+        main(["sample", str(swissroll_run), "--n", "5", "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "0.5"])
+    assert exc.value.code == 2
+    assert "'--scheduler': cannot reach a Dask scheduler" in capsys.readouterr().err

@@ -24,9 +24,12 @@ def run_sample(args) -> int:
 
     model, info = tasks.load_run(args.dir)
     t0 = time.perf_counter()
-    s = _host(model.sample(args.n, seed=args.seed, progress=not args.quiet))
+    if args.scheduler:
+        s, where = _sample_on_dask(model, args), f" on the Dask cluster at {args.scheduler}"
+    else:
+        s, where = _host(model.sample(args.n, seed=args.seed, progress=not args.quiet)), ""
     dt = time.perf_counter() - t0
-    print(f"{args.n} samples of {info['data']} in {dt:.2f} s ({args.n / dt:,.0f} samples/s)")
+    print(f"{args.n} samples of {info['data']} in {dt:.2f} s ({args.n / dt:,.0f} samples/s){where}")
     if info["data"] == "heartbeat":
         period_ok = np.mean([_is_heartbeat(r) for r in s])
         print(f"fraction of samples that are exact heartbeats (a 1 every 5th bin): {period_ok:.3f}")
@@ -43,6 +46,29 @@ def run_sample(args) -> int:
             tasks.plot_samples(info["data"], s, args.plot)
         print(f"plot: {args.plot}")
     return 0
+
+
+def _sample_on_dask(model, args) -> np.ndarray:
+    """``args.n`` samples in shards on the scheduler at ``args.scheduler``:
+    the same array as the one-process run."""
+    from ..diffusion import GaussianDPM
+
+    if not isinstance(model, GaussianDPM):
+        raise ValueError(f"'--scheduler': sharded sampling supports Gaussian diffusion runs, not {type(model).__name__}")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ValueError("'--scheduler': needs dask.distributed (pip install 'heatbath[dist]')") from None
+    from .. import distributed as hd
+
+    try:
+        client = Client(args.scheduler, timeout=args.connect_timeout)
+    except OSError as exc:
+        raise ValueError(f"'--scheduler': cannot reach a Dask scheduler at {args.scheduler}: {exc}") from None
+    try:
+        return hd.sample_dpm(client, model, args.n, seed=args.seed, chunk=args.chunk)
+    finally:
+        client.close()
 
 
 def _is_heartbeat(row, period=5) -> bool:
@@ -102,6 +128,10 @@ def register(sub) -> None:
     p.add_argument("--save", metavar="FILE.npy")
     p.add_argument("--plot", metavar="FILE")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="sample in shards on this Dask scheduler (e.g. tcp://host:8786); same result")
+    p.add_argument("--chunk", type=_positive_int, default=None, help="samples per shard with --scheduler")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.set_defaults(fn=run_sample)
 
     p = sub.add_parser("evaluate", help="the bound K on held-out data, beside the paper's value")
