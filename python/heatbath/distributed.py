@@ -22,6 +22,11 @@ depends only on (seed, chain index): heatbath's kernels do; a dense matrix
 product through BLAS may not (OpenBLAS rounds a row differently depending
 on the number of rows of the product).
 
+Wrappers: :func:`sample_dpm` (diffusion samples, equal to
+``model.sample(n, seed=seed)``) and :func:`rbm_ais` (AIS log Z of an RBM, runs
+annealed in blocks aligned on the run index so that BLAS sees the same
+shapes however the runs are sharded). See docs/distributed.md.
+
 Fault tolerance is Dask's: each shard is a task with its own key and a pure
 function of its chain range, so a shard lost with a worker is recomputed from
 the same counters, and nothing is lost or counted twice. ``retries`` reruns a
