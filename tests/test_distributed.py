@@ -38,7 +38,9 @@ def two_outputs(start: int, stop: int, seed: int) -> dict:
     return {"x": x, "e": (x * x).sum(axis=1) - 3.0}
 
 
-def slow_chains(start: int, stop: int, seed: int) -> np.ndarray:
+def slow_chains(marks: str, start: int, stop: int, seed: int) -> np.ndarray:
+    """Leaves a mark (shard start, worker pid), then works 0.4 s."""
+    open(os.path.join(marks, f"{start}-{os.getpid()}"), "w").close()
     time.sleep(0.4)
     return normal_chains(start, stop, seed)
 
@@ -138,17 +140,33 @@ def test_dpm_shard_argument(dpm):
         dpm.sample(20, seed=2, shard=30)
 
 
-def test_killed_worker_gives_the_same_result():
+def test_killed_worker_gives_the_same_result(tmp_path):
+    import functools
+
     cluster, client = _cluster(2)
     try:
         ref = hd.sample_chains(None, normal_chains, N, SEED)
-        pids = client.run(os.getpid)
-        victim = sorted(pids.values())[0]
-        timer = threading.Timer(0.6, os.kill, (victim, signal.SIGKILL))
-        timer.start()
-        got = hd.sample_chains(client, slow_chains, N, SEED, chunk=100)  # 10 shards of 0.4 s on 2 workers
-        timer.join()
+        victim = sorted(client.run(os.getpid).values())[0]
+
+        def kill_when_busy():  # once the victim has started a shard, kill it in the middle of it
+            deadline = time.monotonic() + 30
+            while not any(f.endswith(f"-{victim}") for f in os.listdir(tmp_path)) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            os.kill(victim, signal.SIGKILL)
+
+        killer = threading.Thread(target=kill_when_busy)
+        killer.start()
+        fn = functools.partial(slow_chains, str(tmp_path))
+        got = hd.sample_chains(client, fn, N, SEED, chunk=100)  # 10 shards of 0.4 s on 2 workers
+        killer.join()
         assert np.array_equal(got, ref)
+        runs: dict = {}
+        for f in os.listdir(tmp_path):
+            start, pid = map(int, f.split("-"))
+            runs.setdefault(start, []).append(pid)
+        assert sorted(runs) == list(range(0, N, 100))
+        # a shard started on the victim was computed again elsewhere
+        assert any(victim in p and len(p) > 1 for p in runs.values())
         client.wait_for_workers(2, timeout=30)
         assert victim not in client.run(os.getpid).values()
     finally:
