@@ -1,6 +1,7 @@
 """heatbath.distributed: a 2-worker LocalCluster (processes, one thread each,
-loopback, glibc's malloc thresholds raised: see the comment in section_dist) against the one-process run of the same call (``client=None``,
-heatbath's default threads), on two real workloads: ancestral samples of a
+loopback, glibc's malloc thresholds raised: see the comment in section_dist)
+against the one-process run of the same call (``client=None``, heatbath's
+default threads), on two real workloads: ancestral samples of a
 Swiss-roll-sized GaussianDPM and AIS runs of an RBM. Prints the speed-up
 (efficiency; the ceiling on 2 cores is 2x), checks that the results are equal
 to the bit, and measures the overhead per shard with shards that do nothing.
@@ -70,8 +71,8 @@ def section_dist(repeat: int) -> None:
     try:
         print(f"\n== dist: 2-worker LocalCluster (1 thread each) vs one process, {os.cpu_count()} CPUs "
               f"(median of {repeat} interleaved runs) ==")
-        print(f"{'workload':52s} {'1 process s':>11s} {'2 workers s':>11s} {'speed-up':>8s} {'efficiency':>10s} "
-              f"{'bit-equal':>9s}")
+        print(f"{'workload':52s} {'1 process s':>11s} {'2 workers s':>11s} {'speed-up':>8s} "
+              f"{'efficiency':>10s} {'bit-equal':>9s}")
         for name, (run, key) in _workloads().items():
             equal = bool(np.array_equal(key(run(None)), key(run(client))))
             t = interleaved({"one": lambda: run(None), "two": lambda: run(client)}, repeat)
@@ -86,7 +87,8 @@ def section_dist(repeat: int) -> None:
                 hd.sample_chains(c, _empty_shard, n_shards, 0, chunk=1)
                 ts.append(time.perf_counter() - t0)
             med = sorted(ts)[len(ts) // 2]
-            print(f"overhead per shard ({label}, {n_shards} empty shards, concat): {med / n_shards * 1e3:.3f} ms")
+            print(f"overhead per shard ({label}, {n_shards} empty shards, concat): "
+                  f"{med / n_shards * 1e3:.3f} ms")
     finally:
         client.close()
         cluster.close()

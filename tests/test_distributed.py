@@ -150,7 +150,9 @@ def test_killed_worker_gives_the_same_result(tmp_path):
 
         def kill_when_busy():  # once the victim has started a shard, kill it in the middle of it
             deadline = time.monotonic() + 30
-            while not any(f.endswith(f"-{victim}") for f in os.listdir(tmp_path)) and time.monotonic() < deadline:
+            while time.monotonic() < deadline:
+                if any(f.endswith(f"-{victim}") for f in os.listdir(tmp_path)):
+                    break
                 time.sleep(0.01)
             os.kill(victim, signal.SIGKILL)
 
@@ -197,7 +199,8 @@ def test_closed_client():
     cluster, client = _cluster(1)
     client.close()
     cluster.close()
-    with pytest.raises(hd.ShardError, match=r"'client': the Dask client is closed; cannot submit shard 0 \(chains"):
+    closed = r"'client': the Dask client is closed; cannot submit shard 0 \(chains"
+    with pytest.raises(hd.ShardError, match=closed):
         hd.sample_chains(client, normal_chains, 10, SEED, chunk=5)
     with pytest.raises(TypeError, match="'client'"):
         hd.sample_chains(object(), normal_chains, 10, SEED)
@@ -260,6 +263,7 @@ def test_cli_sample_on_scheduler(client, swissroll_run, tmp_path, capsys):
     assert "on the Dask cluster at" in capsys.readouterr().out
     assert np.array_equal(np.load(a), np.load(b))
     with pytest.raises(SystemExit) as exc:
-        main(["sample", str(swissroll_run), "--n", "5", "--scheduler", "tcp://127.0.0.1:1", "--connect-timeout", "0.5"])
+        main(["sample", str(swissroll_run), "--n", "5", "--scheduler", "tcp://127.0.0.1:1",
+              "--connect-timeout", "0.5"])
     assert exc.value.code == 2
     assert "'--scheduler': cannot reach a Dask scheduler" in capsys.readouterr().err

@@ -172,7 +172,8 @@ def _run_shard(fn: ShardFn, i: int, start: int, stop: int, seed: int, mode: str)
         what = "the result" if name is None else f"result {name!r}"
         if a.ndim == 0 or a.shape[0] != stop - start:
             raise ShardError(
-                f"{where}: {what} should have a leading dimension of {stop - start} chains, got shape {a.shape}"
+                f"{where}: {what} should have a leading dimension of {stop - start} chains, "
+                f"got shape {a.shape}"
             )
         if mode != "concat" and a.dtype.kind not in "biuf":
             raise ShardError(f"{where}: reduce={mode!r} needs real values, {what} has dtype {a.dtype}")
@@ -193,7 +194,9 @@ def _shard_max(res: Dict[Any, np.ndarray]) -> Dict[Any, np.ndarray]:
     return {k: np.asarray(a, dtype=np.float64).max(axis=0) for k, a in res.items()}
 
 
-def _shard_expsum(res: Dict[Any, np.ndarray], mx: Dict[Any, np.ndarray]) -> Dict[Any, Tuple[tuple, List[int]]]:
+def _shard_expsum(
+    res: Dict[Any, np.ndarray], mx: Dict[Any, np.ndarray]
+) -> Dict[Any, Tuple[tuple, List[int]]]:
     out = {}
     for k, a in res.items():
         a = np.asarray(a, dtype=np.float64)
@@ -459,8 +462,8 @@ def _shifted_path(rbm: Any, n: int, base: Any, key: int, row0: int) -> Any:
             if self.gauss:
                 _ais.gaussian_units(zeros, self.b_s, 1.0, V, seed=self.seed, stream=self._next(), offset=off)
             else:
-                _ais.bernoulli_units(zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(), scale=0.0,
-                                     base=self.a, offset=off)
+                _ais.bernoulli_units(zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(),
+                                     scale=0.0, base=self.a, offset=off)
             self.pre_valid = False
             return V
 
@@ -471,14 +474,14 @@ def _shifted_path(rbm: Any, n: int, base: Any, key: int, row0: int) -> Any:
                 xp.add(self.pre, self.c, out=self.pre)
             if self.low:
                 xp.copyto(self.pre_k, self.pre)
-            _ais.bernoulli_units(self.pre_k, self.zero_h_k, self.H, seed=self.seed, stream=self._next(), scale=beta,
-                                 offset=row0 * self.H.shape[1])
+            _ais.bernoulli_units(self.pre_k, self.zero_h_k, self.H, seed=self.seed, stream=self._next(),
+                                 scale=beta, offset=row0 * self.H.shape[1])
             xp.matmul(self.H, self.W_k, out=self.pv)
             out = self.V_k if self.low else V
             off = row0 * self.nv
             if self.gauss:
-                _ais.gaussian_units(self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(), scale=beta,
-                                    offset=off)
+                _ais.gaussian_units(self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(),
+                                    scale=beta, offset=off)
             else:
                 _ais.bernoulli_units(self.pv, self.b_k, out, seed=self.seed, stream=self._next(), scale=beta,
                                      base=self.a_k, offset=off)
@@ -490,7 +493,9 @@ def _shifted_path(rbm: Any, n: int, base: Any, key: int, row0: int) -> Any:
     return _Shifted(rbm, n, base, np, key)
 
 
-def _ais_shard(rbm: Any, betas: np.ndarray, base: Any, block: int, start: int, stop: int, seed: int) -> np.ndarray:
+def _ais_shard(
+    rbm: Any, betas: np.ndarray, base: Any, block: int, start: int, stop: int, seed: int
+) -> np.ndarray:
     from .ebm import ais as _ais
 
     out = []

@@ -54,7 +54,9 @@ def _sample_on_dask(model, args) -> np.ndarray:
     from ..diffusion import GaussianDPM
 
     if not isinstance(model, GaussianDPM):
-        raise ValueError(f"'--scheduler': sharded sampling supports Gaussian diffusion runs, not {type(model).__name__}")
+        raise ValueError(
+            f"'--scheduler': sharded sampling supports Gaussian diffusion runs, not {type(model).__name__}"
+        )
     try:
         from distributed import Client
     except ImportError:

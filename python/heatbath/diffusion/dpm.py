@@ -435,7 +435,9 @@ class GaussianDPM:
             start = _positive(shard[0], "shard[0]", 0)
             total = _positive(shard[1], "shard[1]")
             if start + n > total:
-                raise ValueError(f"'shard': rows [{start}, {start + n}) do not fit in a run of {total} samples")
+                raise ValueError(
+                    f"'shard': rows [{start}, {start + n}) do not fit in a run of {total} samples"
+                )
 
         def normal(stream):
             nonlocal off
