@@ -22,7 +22,7 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved  # noqa: E402
+from timing import cuda_median_ms, interleaved  # noqa: E402
 
 import heatbath  # noqa: E402
 from heatbath.ebm import BernoulliRBM  # noqa: E402
@@ -164,22 +164,11 @@ def section_rbm_gibbs_gpu(repeat: int) -> None:
     if not heatbath.has_cuda():
         print("skipped: no usable GPU (heatbath._cuda, cupy and a CUDA device are needed)")
         return
-    import statistics
-
     import cupy as cp
 
+
     def median_ms(fn):
-        fn()
-        cp.cuda.Device().synchronize()
-        ts = []
-        for _ in range(repeat):
-            a, b = cp.cuda.Event(), cp.cuda.Event()
-            a.record()
-            fn()
-            b.record()
-            b.synchronize()
-            ts.append(cp.cuda.get_elapsed_time(a, b))
-        return statistics.median(ts)
+        return cuda_median_ms(fn, repeat)
 
     nv, nh, n, k = 784, 500, 1000, 10
     rng = np.random.default_rng(0)
