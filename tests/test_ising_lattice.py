@@ -30,9 +30,10 @@ def _threshold_table(beta, J, h, z, method):
     return np.array(rows)
 
 
-def reference_sweeps(spins, beta, J, h, method, seed, sweep0, n):
+def reference_sweeps(spins, beta, J, h, method, seed, sweep0, n, chain0=0):
     """Sweeps of int8 lattices (chains, [Lz,] Ly, Lx) by the documented rule:
-    site x = 2k + p of row r in colour c has word w = ((chain*2 + c)*rows + r)*wpr + k//32,
+    site x = 2k + p of row r in colour c has word w = ((chain*2 + c)*rows + r)*wpr + k//32
+    (chain: the index in the run, chain0 + the index here),
     lane k % 32; its 32-bit uniform is bits 31..0 taken from lane of planes 0..31,
     plane j = word j % 4 of Philox block 8w + j//4 of stream = sweep."""
     s = spins.copy().astype(np.int64)
@@ -60,7 +61,7 @@ def reference_sweeps(spins, beta, J, h, method, seed, sweep0, n):
             nb = sum(np.roll(s, sh, axis=ax) for ax in range(1, d + 1) for sh in (1, -1))
             kup = (nb + z) // 2  # number of up neighbours
             for ch in range(C):
-                w = ((ch * 2 + c) * rows + row[sel]) * wpr + kidx[sel] // 32
+                w = (((chain0 + ch) * 2 + c) * rows + row[sel]) * wpr + kidx[sel] // 32
                 lane = (kidx[sel] % 32).astype(np.uint64)
                 uw, inv = np.unique(w, return_inverse=True)
                 blocks = (8 * uw[:, None] + np.arange(8)[None, :]).astype(np.uint64)
@@ -98,6 +99,39 @@ def test_bit_exact_against_reference(shape, method, beta, h):
     lat.sweep(2)  # sweeps 1, 2
     want = reference_sweeps(s0, beta, 0.8, h, method, 12345, 1, 2)
     np.testing.assert_array_equal(lat.spins, want)
+
+
+def test_chain_offset_against_reference():
+    beta = [0.35, 0.8]
+    lat = IsingLattice((6, 128), beta=beta, J=0.8, h=0.1, method="metropolis", seed=77, chain_offset=5)
+    s0 = lat.spins
+    want = reference_sweeps(s0, beta, 0.8, 0.1, "metropolis", 77, 0, 2, chain0=5)
+    np.testing.assert_array_equal(lat.sweep(2).spins, want)
+
+
+@pytest.mark.parametrize("level", heatbath.cpu_levels())
+@pytest.mark.parametrize(
+    "shape,method",
+    [((8, 8), "heatbath"), ((4, 6, 8), "metropolis"), ((6, 128), "heatbath"), ((256, 256), "heatbath")],
+)
+def test_chain_offset_shards_equal_the_whole_run(level, shape, method):
+    """Chains [a, b) with chain_offset=a are rows a..b-1 of the one-object run:
+    initial state, every sweep and the recorded observables (the 256x256 case
+    runs the kernels' threaded paths: chains per thread, and batches shared)."""
+    n = 3 if shape == (256, 256) else 7
+    sweeps = 2 if shape == (256, 256) else 5
+    beta = np.linspace(0.25, 0.7, n)
+    with _backend.cpu_level_as(level):
+        whole = IsingLattice(shape, beta=beta, h=0.05, method=method, seed=9)
+        s0 = whole.spins
+        rec = whole.sample(sweeps, warmup=1)
+        for a, b in ((0, 1), (1, n), (n // 2, n - 1)):
+            part = IsingLattice(shape, beta=beta[a:b], h=0.05, method=method, seed=9, chain_offset=a)
+            np.testing.assert_array_equal(part.spins, s0[a:b])
+            got = part.sample(sweeps, warmup=1)
+            np.testing.assert_array_equal(got.energy, rec.energy[:, a:b])
+            np.testing.assert_array_equal(got.magnetization, rec.magnetization[:, a:b])
+            np.testing.assert_array_equal(part.spins, whole.spins[a:b])
 
 
 @pytest.mark.parametrize("level", heatbath.cpu_levels())
@@ -189,3 +223,10 @@ def test_errors():
         lat.spins = np.zeros((1, 8, 8), dtype=np.int8)
     with pytest.raises(ValueError, match="'n_sweeps'"):
         lat.sample(0)
+    with pytest.raises(ValueError, match="'chain_offset'"):
+        IsingLattice((8, 8), chain_offset=-1)
+    with pytest.raises(TypeError, match="'chain_offset'"):
+        IsingLattice((8, 8), chain_offset=1.5)
+    with pytest.raises(ValueError, match="'chain0'"):
+        heatbath._core.ising_sweep(lat.packed, 8, 8, 1, 2, 1, np.zeros(33, np.uint32), False, 0, 0, 1, 0,
+                                   np.zeros(0, np.int64), np.zeros(0, np.int64), 1 << 62)

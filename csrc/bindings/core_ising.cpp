@@ -43,14 +43,25 @@ IsingShape shape_of(i64 lx, i64 ly, i64 lz, int dim, i64 chains) {
 
 i64 packed_words(const IsingShape& s) { return s.chains * 2 * s.ly * s.lz * ((s.lx / 2 + 31) / 32); }
 
+// Word ids (chain0 + chains) * words per chain must stay below 2^61 (csrc/heatbath/ising.h).
+void check_chain0(const IsingShape& s, u64 chain0) {
+  const IsingShape one{s.lx, s.ly, s.lz, s.dim, 1};
+  const u64 per_chain = static_cast<u64>(packed_words(one));
+  const u64 limit = (u64(1) << 61) / per_chain;
+  if (chain0 > limit || static_cast<u64>(s.chains) > limit - chain0)
+    fail_value("chain0", "chain0 + chains must be below " + std::to_string(limit) + " for this lattice, got " +
+                             std::to_string(chain0) + " + " + std::to_string(s.chains));
+}
+
 }  // namespace
 
 HB_BIND(bind_ising) {
   m.def(
       "ising_sweep",
       [](py::array spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array th, bool metropolis, u64 seed,
-         u64 sweep0, i64 nsweeps, i64 rec_every, py::array up, py::array agree) {
+         u64 sweep0, i64 nsweeps, i64 rec_every, py::array up, py::array agree, u64 chain0) {
         const IsingShape s = shape_of(lx, ly, lz, dim, chains);
+        check_chain0(s, chain0);
         u32* sp = checked<u32>(spins, "spins", packed_words(s), true);
         const u32* t = checked<u32>(th, "thresholds", chains * 33, false);
         if (nsweeps < 0) fail_value("nsweeps", "must be >= 0");
@@ -58,11 +69,11 @@ HB_BIND(bind_ising) {
         i64* u = checked<i64>(up, "up", nrec * chains, true);
         i64* a = checked<i64>(agree, "agree", nrec * chains, true);
         py::gil_scoped_release nogil;
-        heatbath::cpu::ising_table().sweep(sp, s, t, metropolis, seed, sweep0, nsweeps, rec_every, u, a);
+        heatbath::cpu::ising_table().sweep(sp, s, t, metropolis, seed, sweep0, nsweeps, rec_every, u, a, chain0);
       },
       py::arg("spins"), py::arg("lx"), py::arg("ly"), py::arg("lz"), py::arg("dim"), py::arg("chains"),
       py::arg("thresholds"), py::arg("metropolis"), py::arg("seed"), py::arg("sweep0"), py::arg("nsweeps"),
-      py::arg("rec_every"), py::arg("up"), py::arg("agree"));
+      py::arg("rec_every"), py::arg("up"), py::arg("agree"), py::arg("chain0") = 0);
   m.def(
       "ising_observe",
       [](py::array spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array up, py::array agree) {

@@ -24,9 +24,12 @@ struct IsingTable {
   // of classes (bit b of the thresholds, b = 0..31), then the mask of classes
   // whose threshold is 2^32. When rec_every > 0, after every rec_every-th
   // sweep writes the chain's number of up spins to up[rec, chain] and of
-  // agreeing nearest-neighbour bonds to agree[rec, chain] (int64).
+  // agreeing nearest-neighbour bonds to agree[rec, chain] (int64). chain0:
+  // index in the whole run of the first chain here (its words' Philox ids
+  // start at chain0 * words per chain), so that chains [a, b) of a run
+  // swept here equal chains a .. b - 1 of the run swept in one piece.
   void (*sweep)(std::uint32_t* spins, const IsingShape& shape, const std::uint32_t* th, bool metropolis, u64 seed,
-                u64 sweep0, i64 nsweeps, i64 rec_every, i64* up, i64* agree);
+                u64 sweep0, i64 nsweeps, i64 rec_every, i64* up, i64* agree, u64 chain0);
   // up[chain], agree[chain] of the current state.
   void (*observe)(const std::uint32_t* spins, const IsingShape& shape, i64* up, i64* agree);
   // spins8: [chains, lz, ly, lx] int8 (> 0 means up) <-> packed words.

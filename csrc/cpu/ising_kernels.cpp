@@ -210,11 +210,13 @@ void observe_all(const u32* spins, const IsingGeometry& g, i64 chains, i64* up, 
 
 template <int Z, bool kM>
 void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u64 sweep0, i64 nsweeps,
-                i64 rec_every, i64* up, i64* agree) {
+                i64 rec_every, i64* up, i64* agree, u64 chain0) {
   const IsingGeometry g = geometry(shape);
   const i64 chains = shape.chains;
   const i64 nwc = g.words_per_colour();
   if (chains <= 0 || nwc <= 0 || nsweeps <= 0) return;
+  // word ids count from the run's first chain: chain n here is chain chain0 + n of the run
+  const u64 wbase = chain0 * static_cast<u64>(2 * nwc);
   std::vector<IsingThresholds> th(static_cast<size_t>(chains));
   for (i64 n = 0; n < chains; ++n) {
     for (int b = 0; b < 32; ++b) th[n].bits[b] = thr[n * 33 + b];
@@ -235,8 +237,9 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
         for (i64 n = n0; n < n1; ++n)
           for (int c = 0; c < 2; ++c)
             for (i64 b = 0; b < nbatch; ++b)
-              colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, b * kBatch, nwc, static_cast<u64>((n * 2 + c) * nwc),
-                                  th[n], seed, sweep0 + static_cast<u64>(t));
+              colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, b * kBatch, nwc,
+                                  wbase + static_cast<u64>((n * 2 + c) * nwc), th[n], seed,
+                                  sweep0 + static_cast<u64>(t));
         if (rec_every > 0 && (t + 1) % rec_every == 0) {
           const i64 rec = (t + 1) / rec_every - 1;
           for (i64 n = n0; n < n1; ++n) {
@@ -290,8 +293,8 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
         const u64 sweep = sweep0 + static_cast<u64>(t);
         for (i64 b = b0; b < b1; ++b) {
           const i64 n = b / nbatch, i0 = (b % nbatch) * kBatch;
-          colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, i0, nwc, static_cast<u64>((n * 2 + c) * nwc), th[n], seed,
-                              sweep);
+          colour_batch<Z, kM>(spins + n * 2 * nwc, g, c, i0, nwc, wbase + static_cast<u64>((n * 2 + c) * nwc),
+                              th[n], seed, sweep);
         }
       } else if ((t + 1) % rec_every == 0) {
         const i64 o = r - 2 * cpp, n = o / obs_rows, r0 = (o % obs_rows) * kRowsPerObs;
@@ -313,17 +316,17 @@ void sweep_impl(u32* spins, const IsingShape& shape, const u32* thr, u64 seed, u
 }
 
 void k_sweep(u32* spins, const IsingShape& shape, const u32* th, bool metropolis, u64 seed, u64 sweep0,
-             i64 nsweeps, i64 rec_every, i64* up, i64* agree) {
+             i64 nsweeps, i64 rec_every, i64* up, i64* agree, u64 chain0) {
   if (shape.dim == 3) {
     if (metropolis)
-      sweep_impl<6, true>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree);
+      sweep_impl<6, true>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree, chain0);
     else
-      sweep_impl<6, false>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree);
+      sweep_impl<6, false>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree, chain0);
   } else {
     if (metropolis)
-      sweep_impl<4, true>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree);
+      sweep_impl<4, true>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree, chain0);
     else
-      sweep_impl<4, false>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree);
+      sweep_impl<4, false>(spins, shape, th, seed, sweep0, nsweeps, rec_every, up, agree, chain0);
   }
 }
 

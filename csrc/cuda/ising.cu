@@ -59,7 +59,7 @@ inline unsigned grid_wide(i64 n) { return grid_for(static_cast<u64>(n), 65535u *
 
 template <int Z, bool kM>
 __global__ void k_colour(u32* __restrict__ spins, IsingGeometry g, i64 chains, const u32* __restrict__ thr, int c,
-                         u64 seed, u64 stream) {
+                         u64 seed, u64 stream, u64 wbase) {
   const i64 nwc = g.rows * g.wpr;
   const i64 total = chains * nwc;
   const bool small = total < (i64(1) << 32);
@@ -77,7 +77,7 @@ __global__ void k_colour(u32* __restrict__ spins, IsingGeometry g, i64 chains, c
     u32 nb[Z][1];
 #pragma unroll
     for (int d = 0; d < Z; ++d) nb[d][0] = nbw[d];
-    const u64 w = static_cast<u64>((n * 2 + c) * nwc + i);
+    const u64 w = wbase + static_cast<u64>((n * 2 + c) * nwc + i);
     const u32 v[1] = {g.valid_mask()};
     const u32 wl[1] = {static_cast<u32>(w)};
     const u32 wh[1] = {static_cast<u32>(w >> 32)};
@@ -118,11 +118,14 @@ const char* observe_z(const u32* spins, const IsingGeometry& g, i64 chains, i64*
 
 template <int Z, bool kM>
 const char* sweep_zm(u32* spins, const IsingGeometry& g, i64 chains, const u32* th, u64 seed, u64 sweep0,
-                     i64 nsweeps, i64 rec_every, i64* up, i64* agree, cudaStream_t st) {
+                     i64 nsweeps, i64 rec_every, i64* up, i64* agree, cudaStream_t st, u64 chain0) {
   const unsigned grid = grid_wide(chains * g.rows * g.wpr);
+  // word ids count from the run's first chain (csrc/heatbath/ising.h)
+  const u64 wbase = chain0 * static_cast<u64>(g.words_per_chain());
   for (i64 t = 0; t < nsweeps; ++t) {
     for (int c = 0; c < 2; ++c) {
-      k_colour<Z, kM><<<grid, kThreads, 0, st>>>(spins, g, chains, th, c, seed, sweep0 + static_cast<u64>(t));
+      const u64 stream = sweep0 + static_cast<u64>(t);
+      k_colour<Z, kM><<<grid, kThreads, 0, st>>>(spins, g, chains, th, c, seed, stream, wbase);
       if (const char* e = launched()) return e;
     }
     if (rec_every > 0 && (t + 1) % rec_every == 0) {
@@ -136,15 +139,14 @@ const char* sweep_zm(u32* spins, const IsingGeometry& g, i64 chains, const u32* 
 }  // namespace
 
 const char* ising_sweep(u32* spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, const u32* th, bool metropolis,
-                        u64 seed, u64 sweep0, i64 nsweeps, i64 rec_every, i64* up, i64* agree, void* stream) {
+                        u64 seed, u64 sweep0, i64 nsweeps, i64 rec_every, i64* up, i64* agree, void* stream,
+                        u64 chain0) {
   if (chains <= 0 || nsweeps <= 0) return nullptr;
   const IsingGeometry g = geometry(lx, ly, lz, dim);
   cudaStream_t st = static_cast<cudaStream_t>(stream);
-  if (dim == 3)
-    return metropolis ? sweep_zm<6, true>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st)
-                      : sweep_zm<6, false>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st);
-  return metropolis ? sweep_zm<4, true>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st)
-                    : sweep_zm<4, false>(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st);
+  auto run = [&](auto f) { return f(spins, g, chains, th, seed, sweep0, nsweeps, rec_every, up, agree, st, chain0); };
+  if (dim == 3) return metropolis ? run(sweep_zm<6, true>) : run(sweep_zm<6, false>);
+  return metropolis ? run(sweep_zm<4, true>) : run(sweep_zm<4, false>);
 }
 
 const char* ising_observe(const u32* spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, i64* up, i64* agree,

@@ -15,8 +15,8 @@
 // the word (or vector of words) is decided: about 8 planes on average instead
 // of 32, and the result is the one the full 32-bit u would give.
 //
-// Counter layout. Word id w (a global index over (chain, colour, row, word in
-// row); see csrc/cpu/ising.h), planes 4g .. 4g + 3 (g = 0..7):
+// Counter layout. Word id w (a global index over (chain of the run, colour,
+// row, word in row); see the geometry below), planes 4g .. 4g + 3 (g = 0..7):
 //   philox_block(seed, stream = sweep, block = 8 w + g), slot l -> plane 4g + l
 // so every spin update is a pure function of (seed, sweep, site, chain).
 #pragma once
@@ -187,8 +187,10 @@ HB_HD void ising_update_words(W (&s)[NV], const W (&nb)[Z][NV], const W (&valid)
 // mod 2. Row r = z Ly + y; the sites of colour c in row r sit at
 // x = 2k + p, p = (y + z + c) mod 2, k = 0 .. H - 1, H = Lx / 2, packed into
 // wpr = ceil(H / 32) words (H <= 32 or H a multiple of 32). Word (row r,
-// j) of colour c of chain n lies at ((n * 2 + c) * rows + r) * wpr + j; it
-// is also the word's id for the random planes.
+// j) of colour c of chain n lies at ((n * 2 + c) * rows + r) * wpr + j. Its
+// id for the random planes is the same index with n the chain's index in the
+// whole run (chain0 + n when the chains here are chains chain0 .. of a run),
+// so a run split into pieces of chains draws the planes of the unsplit run.
 struct IsingGeometry {
   i64 lx, ly, lz;  // lz = 1 for 2D
   i64 h, wpr, rows;

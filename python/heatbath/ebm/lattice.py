@@ -11,7 +11,11 @@ site, and the CPU and the GPU give the same spins to the bit for the same
 seed. The comparison is bit-sliced (see ``csrc/heatbath/ising.h``), drawing on
 average about 8 random bits per site instead of 32.
 
-Every update is a pure function of ``(seed, sweep, site, chain)``.
+Every update is a pure function of ``(seed, sweep, site, chain)``, with the
+chain's index in the whole run: a lattice object holding chains ``[a, b)`` of
+a run (``chain_offset=a``) evolves, bit for bit, as rows ``a .. b - 1`` of the
+object holding all chains, so a run can be split across processes or machines
+(:func:`heatbath.distributed.gibbs_lattice`).
 """
 
 from __future__ import annotations
@@ -179,6 +183,18 @@ def _as_positive_int(v: Any, name: str) -> int:
     return i
 
 
+def _as_offset(v: Any) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError("'chain_offset': expected an int, got bool")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"'chain_offset': expected an int, got {type(v).__name__}") from None
+    if not 0 <= i < 1 << 48:
+        raise ValueError(f"'chain_offset': must lie in [0, 2**48), got {i}")
+    return i
+
+
 class IsingLattice:
     """Periodic 2D or 3D Ising lattice(s), ``E = -J sum_<ij> s_i s_j - h sum_i s_i``,
     s = +/-1, sampled at inverse temperature ``beta`` (one per chain).
@@ -204,6 +220,13 @@ class IsingLattice:
         Initial spins (``"random"``: fair coin per site from the same seed).
     device : {"cpu", "cuda"}
         Where the spins live: numpy on the CPU, cupy on the GPU.
+    chain_offset : int
+        Index in the whole run of this object's first chain (>= 0): chain
+        ``c`` here draws the initial state and every update of chain
+        ``chain_offset + c`` of the run, so objects holding chains ``[a, b)``
+        (``chain_offset=a``) reproduce rows ``a .. b - 1`` of one object
+        holding all chains. Any value is allowed (the packed words never mix
+        chains); ``beta`` is that of the chains held here.
 
     Examples
     --------
@@ -225,6 +248,7 @@ class IsingLattice:
         seed: Any = None,
         init: str = "random",
         device: str = "cpu",
+        chain_offset: int = 0,
     ) -> None:
         if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
             shape = (int(shape), int(shape))
@@ -260,6 +284,7 @@ class IsingLattice:
         if n_chains is None:
             n_chains = b.size if b.ndim == 1 else 1
         self.n_chains = _as_positive_int(n_chains, "n_chains")
+        self.chain_offset = _as_offset(chain_offset)
         self._sweep = 0
         self.beta = beta  # property: checks and builds the thresholds
         self.n_sites = int(np.prod(dims))
@@ -271,7 +296,8 @@ class IsingLattice:
         if init == "random":
             from ..random import bernoulli
 
-            bits = bernoulli(0.5, self.seed, shape=(self.n_chains,) + dims, stream=(1 << 63) + 1)
+            bits = bernoulli(0.5, self.seed, self.chain_offset * self.n_sites, shape=(self.n_chains,) + dims,
+                             stream=(1 << 63) + 1)
             s8 = np.where(bits, 1, -1).astype(np.int8)
         else:
             s8 = np.full((self.n_chains,) + dims, 1 if init == "up" else -1, dtype=np.int8)
@@ -359,6 +385,7 @@ class IsingLattice:
                     _backend.device_pointer(up),
                     _backend.device_pointer(agree),
                     _backend.current_stream(),
+                    self.chain_offset,
                 )
         else:
             up = np.zeros((nrec, self.n_chains), dtype=np.int64)
@@ -375,6 +402,7 @@ class IsingLattice:
                 rec_every,
                 up.reshape(-1),
                 agree.reshape(-1),
+                self.chain_offset,
             )
         self._sweep += n
         return up, agree
