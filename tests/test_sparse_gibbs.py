@@ -141,6 +141,35 @@ def test_invariance(level):
     np.testing.assert_array_equal(P1, P2)
 
 
+def test_chain_offset_shards_reproduce_the_run():
+    # chains [256, 768) run as their own object equal rows 256..768 of the whole run
+    whole = _dtm_model(1000).sweep(4).state
+    part = _dtm_model(512, chain_offset=256).sweep(4).state
+    np.testing.assert_array_equal(part, whole[256:768])
+    tail = _dtm_model(232, chain_offset=768).sweep(4).state
+    np.testing.assert_array_equal(tail, whole[768:])
+    J = random_couplings(20, 0.2, 0.5, 1)
+    P = SparsePotts(J, 4, n_chains=600, seed=3).sweep(3).state
+    Q = SparsePotts(J, 4, n_chains=344, seed=3, chain_offset=256).sweep(3).state
+    np.testing.assert_array_equal(Q, P[256:])
+    with pytest.raises(ValueError, match="chain_offset"):
+        _dtm_model(10, chain_offset=100)
+
+
+def test_set_parameters_matches_a_rebuilt_graph():
+    i, j, w, c = dtm_grid_edges(side=10, seed=1)
+    rng = np.random.default_rng(0)
+    w2 = rng.standard_normal(w.size)
+    a = SparseIsing(graph_from_edges(100, i, j, w), n_chains=64, colouring=c, seed=2)
+    a.set_parameters(w2)
+    b = SparseIsing(graph_from_edges(100, i, j, w2), n_chains=64, colouring=c, seed=2)
+    np.testing.assert_array_equal(a.graph.weights, b.graph.weights)
+    np.testing.assert_array_equal(a.graph.dense(), b.graph.dense())
+    np.testing.assert_array_equal(a.sweep(3).state, b.sweep(3).state)
+    with pytest.raises(ValueError, match="edge_weights"):
+        a.set_parameters(np.full(w.size, np.nan))
+
+
 def test_constructors_agree():
     nx = pytest.importorskip("networkx")
     scipy_sparse = pytest.importorskip("scipy.sparse")

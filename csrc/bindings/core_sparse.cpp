@@ -54,40 +54,46 @@ void check_k(int K) {
     fail_value("K", "must lie in [2, " + std::to_string(heatbath::kPottsMaxStates) + "], got " + std::to_string(K));
 }
 
+void check_chain0(u64 chain0) {
+  if (chain0 % 256) fail_value("chain0", "must be a multiple of 256, got " + std::to_string(chain0));
+}
+
 }  // namespace
 
 HB_BIND(bind_sparse) {
   m.def(
       "sparse_ising_sweeps",
       [](py::array s, i64 chains, py::array row, py::array col, py::array w, py::array bias, py::array beta,
-         py::array order, py::array block_ptr, u64 seed, u64 sweep0, i64 nsweeps) {
+         py::array order, py::array block_ptr, u64 seed, u64 sweep0, i64 nsweeps, u64 chain0) {
         const SparseGraph g = graph(row, col, w);
         auto* sp = arr<std::uint32_t>(s, "state", g.n * ((chains + 31) / 32), true);
         const float* b = arr<float>(bias, "bias", g.n, false);
         const float* bt = arr<float>(beta, "beta", chains, false);
         const SparseSchedule sch = schedule(order, block_ptr);
+        check_chain0(chain0);
         py::gil_scoped_release nogil;
-        heatbath::cpu::sparse_table().ising_sweeps(sp, chains, g, b, bt, sch, seed, sweep0, nsweeps);
+        heatbath::cpu::sparse_table().ising_sweeps(sp, chains, g, b, bt, sch, seed, chain0, sweep0, nsweeps);
       },
       py::arg("state"), py::arg("chains"), py::arg("row"), py::arg("col"), py::arg("weights"), py::arg("bias"),
       py::arg("beta"), py::arg("order"), py::arg("block_ptr"), py::arg("seed"), py::arg("sweep0"),
-      py::arg("nsweeps"));
+      py::arg("nsweeps"), py::arg("chain0") = 0);
   m.def(
       "sparse_potts_sweeps",
       [](py::array s, i64 chains, int K, py::array row, py::array col, py::array w, py::array bias, py::array beta,
-         py::array order, py::array block_ptr, u64 seed, u64 sweep0, i64 nsweeps) {
+         py::array order, py::array block_ptr, u64 seed, u64 sweep0, i64 nsweeps, u64 chain0) {
         check_k(K);
         const SparseGraph g = graph(row, col, w);
         auto* sp = arr<std::uint8_t>(s, "state", g.n * chains, true);
         const float* b = arr<float>(bias, "bias", g.n * K, false);
         const float* bt = arr<float>(beta, "beta", chains, false);
         const SparseSchedule sch = schedule(order, block_ptr);
+        check_chain0(chain0);
         py::gil_scoped_release nogil;
-        heatbath::cpu::sparse_table().potts_sweeps(sp, chains, K, g, b, bt, sch, seed, sweep0, nsweeps);
+        heatbath::cpu::sparse_table().potts_sweeps(sp, chains, K, g, b, bt, sch, seed, chain0, sweep0, nsweeps);
       },
       py::arg("state"), py::arg("chains"), py::arg("K"), py::arg("row"), py::arg("col"), py::arg("weights"),
       py::arg("bias"), py::arg("beta"), py::arg("order"), py::arg("block_ptr"), py::arg("seed"), py::arg("sweep0"),
-      py::arg("nsweeps"));
+      py::arg("nsweeps"), py::arg("chain0") = 0);
   m.def(
       "sparse_ising_observe",
       [](py::array s, i64 chains, py::array row, py::array col, py::array w, py::array bias, py::array energy,

@@ -22,6 +22,9 @@ struct SparseGraph {
 // Update schedule: nodes order[block_ptr[b] .. block_ptr[b + 1]) form block b
 // (an independent set; clamped nodes are left out). One sweep updates the
 // blocks in order; sweep t uses Philox streams (sweep0 + t) * 2^32 + node.
+// Chain c of a state array is chain chain0 + c of the run (chain0 a multiple
+// of 256) for every random number: a run split into shards of chains gives
+// the same states as the whole.
 struct SparseSchedule {
   const std::int32_t* order;
   const i64* block_ptr;
@@ -31,10 +34,11 @@ struct SparseSchedule {
 struct SparseTable {
   // s: [n, ceil(chains / 32)] packed spins; bias: [n]; beta: [chains].
   void (*ising_sweeps)(std::uint32_t* s, i64 chains, const SparseGraph& g, const float* bias, const float* beta,
-                       const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps);
+                       const SparseSchedule& sch, u64 seed, u64 chain0, u64 sweep0, i64 nsweeps);
   // s: [n, chains] uint8 in [0, K); bias: [n, K]; beta: [chains].
   void (*potts_sweeps)(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias,
-                       const float* beta, const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps);
+                       const float* beta, const SparseSchedule& sch, u64 seed, u64 chain0, u64 sweep0,
+                       i64 nsweeps);
   // Per chain: energy[c] = -1/2 sum_ij J_ij s_i s_j - sum_i b_i s_i and
   // mag[c] = mean_i s_i (written). Accumulated (added) over chains: m1[k] +=
   // sum_c s_{nodes[k]}, m2[k] += sum_c s_{pairs[2k]} s_{pairs[2k+1]}.

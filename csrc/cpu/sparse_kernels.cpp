@@ -74,9 +74,12 @@ inline vf32 add_if(vf32 f, u32 m, vf32 w2) {
 #endif
 }
 inline u32 load_bits(const std::uint8_t* p) {
-  u32 m = p[0];
-  if (simd::kWidth == 16) m |= static_cast<u32>(p[1]) << 8;
-  return m;
+  if (simd::kWidth == 16) {
+    std::uint16_t m;  // little endian: bit c % 16 is chain c (one load into a mask register)
+    std::memcpy(&m, p, sizeof m);
+    return m;
+  }
+  return p[0];
 }
 inline void store_bits(std::uint8_t* p, u32 m) {
   p[0] = static_cast<std::uint8_t>(m);
@@ -131,7 +134,7 @@ inline vi32 load_bytes(const std::uint8_t* p) {
 
 // New spins of kWidth chains from c0 (rule of spin_decide, vectorized); d
 // from spin_denominator.
-inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, i64 c0) {
+inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, u64 c0) {
   const vi32 b = load_bytes(bytes);
   const vf32 bf = to_f32(b);
   u32 up = lane_bits(fma_(bf + 1.0f, d, K<vf32>(-256.0f)) <= 0.0f);
@@ -140,7 +143,7 @@ inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, i
   while (tie) {
     const int l = __builtin_ctz(tie);
     tie &= tie - 1;
-    if (spin_tie_up(b[l], spin_tie_bits(seed, stream, static_cast<u64>(c0 + l)), d[l])) up |= 1u << l;
+    if (spin_tie_up(b[l], spin_tie_bits(seed, stream, c0 + static_cast<u64>(l)), d[l])) up |= 1u << l;
   }
   return up;
 }
@@ -150,19 +153,25 @@ inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, i
 // (row_bytes bytes; bit c % 8 of byte c / 8 is chain c, 1 = up). The field
 // f = b_i + sum_k J_ik s_k is summed as in spin_field (sparse.h).
 // Updates chain groups [g0, g1).
+// Chain c of the array is chain chain0 + c of the run (chain0 a multiple of
+// kGroup) for every random number. `beta` holds at least C rounded up to a
+// multiple of the vector width (the padding lanes of the last word are
+// updated too, with random numbers of chains past the end, and ignored).
 inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g, const float* bias,
-                       const float* beta, i64 i, u64 seed, u64 stream, i64 g0, i64 g1) {
+                       const float* beta, i64 i, u64 seed, u64 stream, i64 g0, i64 g1, u64 chain0) {
+  const u64 group0 = chain0 / kGroup;
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
   const float f0 = spin_field_base(bias[i], g.w + k0, k1 - k0);
   std::uint8_t* si = bits + i * row_bytes;
   alignas(64) std::uint8_t bytes[kGroup];
   for (i64 t = g0; t < g1; ++t) {
-    group_bytes(seed, stream, static_cast<u64>(t), bytes);
+    group_bytes(seed, stream, group0 + static_cast<u64>(t), bytes);
     const i64 c_begin = t * kGroup;
-    const i64 nc = C - c_begin < kGroup ? C - c_begin : kGroup;
+    i64 nc = C - c_begin < kGroup ? C - c_begin : kGroup;
     i64 off = 0;
 #if defined(HB_HAVE_SIMD)
     constexpr int kW = simd::kWidth;
+    nc = (nc + kW - 1) / kW * kW;  // within the row: rows hold a multiple of 32 chains
     // kU vectors of chains at once: independent sums hide the add latency.
     constexpr int kU = 8;
     for (; off + kU * kW <= nc; off += kU * kW) {
@@ -181,7 +190,8 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
         f[u] = spin_denominator(f[u], bt);
       }
       for (int u = 0; u < kU; ++u)
-        store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bytes + off + u * kW, seed, stream, c0 + u * kW));
+        store_bits(si + (c0 + u * kW) / 8,
+                   decide_vec(f[u], bytes + off + u * kW, seed, stream, chain0 + c0 + u * kW));
     }
     for (; off + kW <= nc; off += kW) {
       const i64 c0 = c_begin + off;
@@ -190,7 +200,7 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
         f = add_if(f, load_bits(bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8), K<vf32>(g.w[k] + g.w[k]));
       vf32 bt;
       std::memcpy(&bt, beta + c0, sizeof(vf32));
-      store_bits(si + c0 / 8, decide_vec(spin_denominator(f, bt), bytes + off, seed, stream, c0));
+      store_bits(si + c0 / 8, decide_vec(spin_denominator(f, bt), bytes + off, seed, stream, chain0 + c0));
     }
 #endif
     for (; off < nc; ++off) {
@@ -199,19 +209,20 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
       for (i64 k = k0; k < k1; ++k)
         if ((bits[static_cast<i64>(g.col[k]) * row_bytes + c / 8] >> (c % 8)) & 1) f = f + (g.w[k] + g.w[k]);
       const std::uint8_t bit = static_cast<std::uint8_t>(1u << (c % 8));
-      const bool up = spin_decide(bytes[off], spin_denominator(f, beta[c]), seed, stream, static_cast<u64>(c));
+      const bool up =
+          spin_decide(bytes[off], spin_denominator(f, beta[c]), seed, stream, chain0 + static_cast<u64>(c));
       si[c / 8] = up ? (si[c / 8] | bit) : (si[c / 8] & ~bit);
     }
   }
 }
 
 inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias, const float* beta,
-                       i64 i, u64 seed, u64 stream, i64 t0, i64 t1) {
+                       i64 i, u64 seed, u64 stream, i64 t0, i64 t1, u64 chain0) {
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
   alignas(64) u32 words[kTile];
   float a[kPottsMaxStates];
   for (i64 t = t0; t < t1; ++t) {
-    tile_words(seed, stream, static_cast<u64>(t), words);
+    tile_words(seed, stream, chain0 / kTile + static_cast<u64>(t), words);
     const i64 c_begin = t * kTile;
     const i64 nc = C - c_begin < kTile ? C - c_begin : kTile;
     for (i64 off = 0; off < nc; ++off) {
@@ -276,20 +287,23 @@ void run_sweeps(const SparseSchedule& sch, i64 chains, i64 unit, u64 sweep0, i64
 }
 
 void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const float* bias, const float* beta,
-                    const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps) {
+                    const SparseSchedule& sch, u64 seed, u64 chain0, u64 sweep0, i64 nsweeps) {
   if (chains <= 0 || nsweeps <= 0) return;
   const i64 row_bytes = 4 * ((chains + 31) / 32);
   auto* bits = reinterpret_cast<std::uint8_t*>(s);
+  std::vector<float> beta_padded(static_cast<size_t>(row_bytes * 8), beta[chains - 1]);
+  std::memcpy(beta_padded.data(), beta, static_cast<size_t>(chains) * sizeof(float));
+  const float* bt = beta_padded.data();
   run_sweeps(sch, chains, kGroup, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
-    ising_node(bits, row_bytes, chains, g, bias, beta, i, seed, stream, t0, t1);
+    ising_node(bits, row_bytes, chains, g, bias, bt, i, seed, stream, t0, t1, chain0);
   });
 }
 
 void k_potts_sweeps(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias, const float* beta,
-                    const SparseSchedule& sch, u64 seed, u64 sweep0, i64 nsweeps) {
+                    const SparseSchedule& sch, u64 seed, u64 chain0, u64 sweep0, i64 nsweeps) {
   if (chains <= 0 || nsweeps <= 0) return;
   run_sweeps(sch, chains, kTile, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
-    potts_node(s, chains, K, g, bias, beta, i, seed, stream, t0, t1);
+    potts_node(s, chains, K, g, bias, beta, i, seed, stream, t0, t1, chain0);
   });
 }
 

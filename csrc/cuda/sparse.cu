@@ -20,14 +20,15 @@ inline unsigned grid_wide(i64 n) { return grid_for(static_cast<u64>(n), 65535u *
 __global__ void k_potts(std::uint8_t* __restrict__ s, i64 C, int K, const i64* __restrict__ row,
                         const std::int32_t* __restrict__ col, const float* __restrict__ w,
                         const float* __restrict__ bias, const float* __restrict__ beta,
-                        const std::int32_t* __restrict__ order, i64 lo, i64 nq, u64 seed, u64 sweep) {
+                        const std::int32_t* __restrict__ order, i64 lo, i64 nq, u64 seed, u64 sweep, u64 chain0) {
   const i64 ntiles = (C + 127) / 128;
   const i64 total = nq * ntiles * 32;
   for (i64 idx = blockIdx.x * static_cast<i64>(blockDim.x) + threadIdx.x; idx < total;
        idx += static_cast<i64>(gridDim.x) * blockDim.x) {
     const i64 lane = idx % 32, t = (idx / 32) % ntiles, q = idx / (32 * ntiles);
     const i64 i = order[lo + q];
-    const Words4 r = philox_block(seed, sparse_stream(sweep, static_cast<u64>(i)), static_cast<u64>(t * 32 + lane));
+    const Words4 r = philox_block(seed, sparse_stream(sweep, static_cast<u64>(i)),
+                                  (chain0 / 128 + static_cast<u64>(t)) * 32 + static_cast<u64>(lane));
     const i64 k0 = row[i], k1 = row[i + 1];
     for (int l = 0; l < 4; ++l) {
       const i64 c = t * 128 + l * 32 + lane;
@@ -49,7 +50,7 @@ __global__ void k_potts(std::uint8_t* __restrict__ s, i64 C, int K, const i64* _
 // chains, written as two 16-bit halves of a ballot.
 __global__ void k_spins(u32* __restrict__ s, i64 C, const i64* __restrict__ row, const std::int32_t* __restrict__ col,
                         const float* __restrict__ w, const float* __restrict__ bias, const float* __restrict__ beta,
-                        const std::int32_t* __restrict__ order, i64 lo, i64 nq, u64 seed, u64 sweep) {
+                        const std::int32_t* __restrict__ order, i64 lo, i64 nq, u64 seed, u64 sweep, u64 chain0) {
   const i64 ngroups = (C + 255) / 256, npairs = (ngroups + 1) / 2;
   const i64 W = (C + 31) / 32;
   const i64 total = nq * npairs * 32;
@@ -60,7 +61,7 @@ __global__ void k_spins(u32* __restrict__ s, i64 C, const i64* __restrict__ row,
     const i64 g = 2 * (pair % npairs) + lane / 16, j = lane % 16;
     const i64 i = order[lo + q];
     const u64 stream = sparse_stream(sweep, static_cast<u64>(i));
-    const Words4 r = philox_block(seed, stream, static_cast<u64>(g * 16 + j));
+    const Words4 r = philox_block(seed, stream, (chain0 / 256 + static_cast<u64>(g)) * 16 + static_cast<u64>(j));
     const i64 k0 = row[i], k1 = row[i + 1];
     std::uint16_t* s16 = reinterpret_cast<std::uint16_t*>(s + i * W);
     for (int k = 0; k < 16; ++k) {
@@ -71,7 +72,7 @@ __global__ void k_spins(u32* __restrict__ s, i64 C, const i64* __restrict__ row,
         for (i64 e = k0; e < k1; ++e)
           if ((s[static_cast<i64>(col[e]) * W + (c >> 5)] >> (c & 31)) & 1u) f = f + (w[e] + w[e]);
         up = spin_decide(static_cast<std::int32_t>(spin_byte(r, k)), spin_denominator(f, beta[c]), seed, stream,
-                         static_cast<u64>(c));
+                         chain0 + static_cast<u64>(c));
       }
       const u32 word = __ballot_sync(0xFFFFFFFFu, up);
       if (j == 0 && g < ngroups && g * 256 + 16 * k < C)
@@ -143,7 +144,8 @@ __global__ void k_moments(const void* __restrict__ state, i64 C, int K, const st
 
 const char* sparse_sweeps(void* s, i64 chains, int K, i64 n, const i64* row, const std::int32_t* col,
                           const float* w, const float* bias, const float* beta, const std::int32_t* order,
-                          const i64* block_ptr, i64 nblocks, u64 seed, u64 sweep0, i64 nsweeps, void* stream) {
+                          const i64* block_ptr, i64 nblocks, u64 seed, u64 chain0, u64 sweep0, i64 nsweeps,
+                          void* stream) {
   (void)n;
   if (chains <= 0 || nsweeps <= 0) return nullptr;
   cudaStream_t st = static_cast<cudaStream_t>(stream);
@@ -155,10 +157,11 @@ const char* sparse_sweeps(void* s, i64 chains, int K, i64 n, const i64* row, con
       if (K >= 2)
         k_potts<<<grid_wide(nq * ntiles * 32), kThreads, 0, st>>>(static_cast<std::uint8_t*>(s), chains, K, row, col, w,
                                                                   bias, beta, order, lo, nq, seed,
-                                                                  sweep0 + static_cast<u64>(t));
+                                                                  sweep0 + static_cast<u64>(t), chain0);
       else
         k_spins<<<grid_wide(nq * ((chains + 511) / 512) * 32), kThreads, 0, st>>>(
-            static_cast<u32*>(s), chains, row, col, w, bias, beta, order, lo, nq, seed, sweep0 + static_cast<u64>(t));
+            static_cast<u32*>(s), chains, row, col, w, bias, beta, order, lo, nq, seed, sweep0 + static_cast<u64>(t),
+            chain0);
       if (const char* e = launched()) return e;
     }
   }

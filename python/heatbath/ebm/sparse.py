@@ -98,7 +98,11 @@ class _SparseModel:
         storage: str,
         device: str,
         K: int,
+        chain_offset: Any = 0,
     ) -> None:
+        self.chain_offset = _as_int(chain_offset, "chain_offset", 0)
+        if self.chain_offset % 256:
+            raise ValueError(f"'chain_offset': must be a multiple of 256, got {self.chain_offset}")
         if storage not in ("csr", "ell"):
             raise ValueError(f"'storage': expected 'csr' or 'ell', got {storage!r}")
         if device not in ("cpu", "cuda"):
@@ -144,7 +148,10 @@ class _SparseModel:
         self._sweep = 0
         self._reschedule()
         # (chain, node) order: a chain's initial state does not depend on the chain count
-        init = integers(0, K, shape=(self.n_chains, graph.n), seed=self.seed, stream=(1 << 63) + 2).T
+        init = integers(
+            0, K, shape=(self.n_chains, graph.n), seed=self.seed, offset=self.chain_offset * graph.n,
+            stream=(1 << 63) + 2,
+        ).T
         if self._potts:
             s = np.ascontiguousarray(init, dtype=np.uint8)
         else:
@@ -225,11 +232,17 @@ class _SparseModel:
         """Replace the couplings of the existing edges (order of
         ``graph.edges()``) and/or the biases."""
         if edge_weights is not None:
-            i, j, _ = self.graph.edges()
+            upper, lower = self._edge_positions()
             w = np.asarray(edge_weights, dtype=np.float64)
-            if w.shape != i.shape:
-                raise ValueError(f"'edge_weights': expected shape {i.shape}, got {w.shape}")
-            self.graph = graph_from_edges(self.n_nodes, i, j, w, "edge_weights")
+            if w.shape != upper.shape:
+                raise ValueError(f"'edge_weights': expected shape {upper.shape}, got {w.shape}")
+            if not np.all(np.isfinite(w)):
+                raise ValueError("'edge_weights': must be finite")
+            wc = np.empty(self.graph.col.size, dtype=np.float32)
+            wc[upper] = w
+            wc[lower] = w
+            g = self.graph
+            self.graph = CSRGraph(g.row, g.col, wc, g.n)
             self._kernel_graph = self.graph.to_ell() if self.storage == "ell" else self.graph
         if bias is not None:
             b = np.asarray(bias, dtype=np.float64)
@@ -237,6 +250,22 @@ class _SparseModel:
                 raise ValueError(f"'bias': expected shape {self._bias.shape}, got {b.shape}")
             self._bias = np.ascontiguousarray(b, dtype=np.float32)
         self._reschedule()
+
+    def _edge_positions(self) -> tuple[np.ndarray, np.ndarray]:
+        """CSR positions of the edges (i < j, order of ``graph.edges()``) and
+        of their mirror entries (j, i); computed once per graph structure."""
+        cache = getattr(self, "_edge_pos", None)
+        g = self.graph
+        if cache is not None and cache[0] is g.row and cache[1] is g.col:
+            return cache[2], cache[3]
+        rows = np.repeat(np.arange(g.n, dtype=np.int64), np.diff(g.row))
+        cols = g.col.astype(np.int64)
+        upper = np.flatnonzero(rows < cols)
+        key = rows * g.n + cols
+        order = np.argsort(key, kind="stable")
+        lower = order[np.searchsorted(key[order], cols[upper] * g.n + rows[upper])]
+        self._edge_pos = (g.row, g.col, upper, lower)
+        return upper, lower
 
     # ---- state --------------------------------------------------------------
     @property
@@ -331,6 +360,7 @@ class _SparseModel:
                     self._sweep,
                     n,
                     _backend.current_stream(),
+                    self.chain_offset,
                 )
         elif self._potts:
             _core.sparse_potts_sweeps(
@@ -347,6 +377,7 @@ class _SparseModel:
                 self.seed,
                 self._sweep,
                 n,
+                self.chain_offset,
             )
         else:
             _core.sparse_ising_sweeps(
@@ -362,6 +393,7 @@ class _SparseModel:
                 self.seed,
                 self._sweep,
                 n,
+                self.chain_offset,
             )
         self._sweep += n
         return self
@@ -572,6 +604,10 @@ class SparseIsing(_SparseModel):
     storage : {"csr", "ell"}
         Neighbour lists as CSR or padded to the maximum degree (ELL).
     device : {"cpu", "cuda"}
+    chain_offset : int
+        Global index of this object's first chain (a multiple of 256): chain
+        c here is chain ``chain_offset + c`` of the run for its initial state
+        and every random number, so shards of a run reproduce it exactly.
 
     Examples
     --------
@@ -596,9 +632,10 @@ class SparseIsing(_SparseModel):
         seed: Any = None,
         storage: str = "csr",
         device: str = "cpu",
+        chain_offset: int = 0,
     ) -> None:
         graph = couplings if isinstance(couplings, CSRGraph) else couplings_to_graph(couplings, "couplings")
-        super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, 2)
+        super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, 2, chain_offset)
 
     @classmethod
     def from_edges(
@@ -724,12 +761,13 @@ class SparsePotts(_SparseModel):
         seed: Any = None,
         storage: str = "csr",
         device: str = "cpu",
+        chain_offset: int = 0,
     ) -> None:
         K = _as_int(K, "K", 2)
         if K > 64:
             raise ValueError(f"'K': at most 64 states, got {K}")
         graph = couplings if isinstance(couplings, CSRGraph) else couplings_to_graph(couplings, "couplings")
-        super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, K)
+        super().__init__(graph, bias, beta, n_chains, colouring, seed, storage, device, K, chain_offset)
 
     @classmethod
     def from_edges(
