@@ -37,13 +37,16 @@ def _n_free_and_states(model: Any) -> tuple[int, int]:
 
 
 def _randomize(model: Any, stream: int) -> None:
-    """Exact samples of p_0 (uniform over the free nodes; clamped nodes kept)."""
+    """Exact samples of p_0 (uniform over the free nodes; clamped nodes kept),
+    chain c drawn from the counters of chain ``chain_offset + c`` of the run."""
+    c0 = int(getattr(model, "chain_offset", 0))
     if isinstance(model, IsingLattice):
-        bits = hr.integers(0, 2, shape=(model.n_chains,) + model.shape, seed=model.seed, stream=stream)
+        shape = (model.n_chains,) + model.shape
+        bits = hr.integers(0, 2, shape=shape, seed=model.seed, offset=c0 * model.n_sites, stream=stream)
         model.spins = (2 * bits - 1).astype(np.int8)
         return
     s = model.state
-    draw = hr.integers(0, model.K, shape=s.shape, seed=model.seed, stream=stream)
+    draw = hr.integers(0, model.K, shape=s.shape, seed=model.seed, offset=c0 * s.shape[1], stream=stream)
     if not model._potts:
         draw = 2 * draw - 1
     free = ~model.clamped
@@ -159,46 +162,79 @@ def graph_parallel_tempering(
     n_samples, warmup, thin : int
         Records after ``warmup`` sweeps, ``thin`` sweeps apart.
     """
-    b = np.asarray(betas, dtype=np.float64).ravel()
-    T = b.size
-    if T < 2 or np.any(np.diff(b) <= 0):
-        raise ValueError("'betas': expected at least 2 increasing inverse temperatures")
-    C = model.n_chains
-    if C % T:
-        raise ValueError(f"'model': n_chains ({C}) must be a multiple of len(betas) ({T})")
-    R = C // T
-    chain_at = np.arange(C).reshape(T, R)  # chain_at[t, r]: the chain at temperature t of replica set r
-    beta_of = np.empty(C)
-    beta_of[chain_at] = b[:, None]
-    model.beta = beta_of
-    tries = np.zeros(T - 1)
-    accepted = np.zeros(T - 1)
+    pt = _Tempering(betas, model.n_chains)
+    model.beta = pt.beta_of
     E_rec, S_rec = [], []
-    total = int(warmup) + int(n_samples) * int(thin)
-    for t in range(total):
+    for t in range(pt.total_rounds(warmup, n_samples, thin)):
         model.sweep(1)
         E = _total_energy(model)
-        parity = t % 2
-        pairs = np.arange(parity, T - 1, 2)
-        if pairs.size:
-            u = hr.uniform(
-                (pairs.size, R), model.seed, offset=0, dtype="float64", stream=stream + model.sweeps_done
-            )
-            a = chain_at[pairs]
-            c = chain_at[pairs + 1]
-            log_acc = (b[pairs][:, None] - b[pairs + 1][:, None]) * (E[a] - E[c])
-            acc = np.log(u) < np.minimum(log_acc, 0.0)
-            tries[pairs] += R
-            accepted[pairs] += acc.sum(axis=1)
-            chain_at[pairs] = np.where(acc, c, a)
-            chain_at[pairs + 1] = np.where(acc, a, c)
-            beta_of[chain_at] = b[:, None]
-            model.beta = beta_of
-        if t >= warmup and (t - int(warmup) + 1) % int(thin) == 0:
-            E_rec.append(E[chain_at[-1]])
+        if pt.swap(t, E, model.seed, stream + model.sweeps_done):
+            model.beta = pt.beta_of
+        top = pt.recorded(t, warmup, thin)
+        if top is not None:
+            E_rec.append(E[top])
             if keep_states:
                 st = model.spins if isinstance(model, IsingLattice) else model.state
-                S_rec.append(st[chain_at[-1]])
-    return TemperingResult(
-        np.array(E_rec), np.array(S_rec) if keep_states else None, accepted / np.maximum(tries, 1), b
-    )
+                S_rec.append(st[top])
+    return pt.result(E_rec, S_rec if keep_states else None)
+
+
+class _Tempering:
+    """The bookkeeping of parallel tempering, shared by
+    :func:`graph_parallel_tempering` and
+    :func:`heatbath.distributed.parallel_tempering`: which chain sits at which
+    temperature, the swap decisions from the chains' energies, the
+    acceptance counts. Chain ``t * R + r`` starts at temperature ``t`` of
+    replica set ``r``."""
+
+    def __init__(self, betas: Any, n_chains: int) -> None:
+        b = np.asarray(betas, dtype=np.float64).ravel()
+        T = b.size
+        if T < 2 or np.any(np.diff(b) <= 0):
+            raise ValueError("'betas': expected at least 2 increasing inverse temperatures")
+        C = int(n_chains)
+        if C % T:
+            raise ValueError(f"'model': n_chains ({C}) must be a multiple of len(betas) ({T})")
+        self.b, self.T, self.R = b, T, C // T
+        self.chain_at = np.arange(C).reshape(T, self.R)  # chain_at[t, r]: the chain at temperature t of set r
+        self.beta_of = np.empty(C)
+        self.beta_of[self.chain_at] = b[:, None]
+        self.tries = np.zeros(T - 1)
+        self.accepted = np.zeros(T - 1)
+
+    @staticmethod
+    def total_rounds(warmup: int, n_samples: int, thin: int) -> int:
+        return int(warmup) + int(n_samples) * int(thin)
+
+    def swap(self, t: int, E: np.ndarray, seed: int, stream: int) -> bool:
+        """After sweep ``t``: adjacent temperatures (even pairs, then odd pairs,
+        in turn) propose to swap with probability
+        ``min(1, exp((beta_i - beta_j)(E_i - E_j)))``, from Philox uniforms of
+        (seed, stream). Updates ``beta_of``; returns whether pairs were tried."""
+        b, R, T = self.b, self.R, self.T
+        pairs = np.arange(t % 2, T - 1, 2)
+        if not pairs.size:
+            return False
+        u = hr.uniform((pairs.size, R), seed, offset=0, dtype="float64", stream=stream)
+        a = self.chain_at[pairs]
+        c = self.chain_at[pairs + 1]
+        log_acc = (b[pairs][:, None] - b[pairs + 1][:, None]) * (E[a] - E[c])
+        acc = np.log(u) < np.minimum(log_acc, 0.0)
+        self.tries[pairs] += R
+        self.accepted[pairs] += acc.sum(axis=1)
+        self.chain_at[pairs] = np.where(acc, c, a)
+        self.chain_at[pairs + 1] = np.where(acc, a, c)
+        self.beta_of[self.chain_at] = b[:, None]
+        return True
+
+    def recorded(self, t: int, warmup: int, thin: int) -> Optional[np.ndarray]:
+        """The chains at the target beta when round ``t`` is recorded, else None."""
+        if t >= warmup and (t - int(warmup) + 1) % int(thin) == 0:
+            return self.chain_at[-1].copy()
+        return None
+
+    def result(self, E_rec: list, S_rec: Optional[list]) -> "TemperingResult":
+        return TemperingResult(
+            np.array(E_rec), None if S_rec is None else np.array(S_rec),
+            self.accepted / np.maximum(self.tries, 1), self.b,
+        )

@@ -276,6 +276,7 @@ class IsingLattice:
         self.J = float(J)
         self.h = float(h)
         self.method = method
+        self.init = init
         self.device = device
         self.seed = as_seed(seed)
         b = np.asarray(beta, dtype=np.float64)
