@@ -1,0 +1,174 @@
+"""Mixing diagnostics for Gibbs chains: autocorrelation of a chain statistic,
+integrated autocorrelation time, effective sample size and the number of
+sweeps a chain needs to decorrelate.
+
+A series ``x`` of shape (n_sweeps,) or (n_sweeps, n_chains) is one scalar
+statistic per recorded sweep (a random projection of the visible spins, their
+magnetization, the energy). Chains are centred on their own means (chains of a
+DTM step run under different inputs x^t, so their means differ) and the
+autocovariances are pooled over chains::
+
+    C(k) = sum_c sum_{t < n - k} (x_tc - m_c)(x_{t+k,c} - m_c) / (n n_chains)
+    rho(k) = C(k) / C(0)
+
+(the 1/n estimator: biased towards 0 by k/n, but positive definite). The
+integrated time is ``tau = 1 + 2 sum_{k=1}^{M} rho(k)`` with Sokal's window:
+the smallest M with ``M >= c tau(M)``. For an AR(1) series with coefficient
+rho, ``rho(k) = rho^k`` and ``tau = (1 + rho) / (1 - rho)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+__all__ = [
+    "MixingReport",
+    "autocorrelation",
+    "integrated_time",
+    "effective_sample_size",
+    "sweeps_to_decorrelate",
+    "mixing_report",
+    "chain_statistic",
+]
+
+
+def _series(x: Any, name: str = "x") -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected real values, got dtype {a.dtype}")
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2:
+        raise ValueError(f"'{name}': expected shape (n_sweeps,) or (n_sweeps, n_chains), got {a.shape}")
+    if a.shape[0] < 2:
+        raise ValueError(f"'{name}': needs at least 2 sweeps, got {a.shape[0]}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"'{name}': must be finite")
+    return a.astype(np.float64)
+
+
+def autocorrelation(x: Any, max_lag: Optional[int] = None) -> np.ndarray:
+    """Normalized autocorrelation ``rho(0..max_lag)`` (float64, rho(0) = 1),
+    pooled over chains (columns). ``max_lag`` defaults to n_sweeps - 1.
+    A series with no variance gives rho = 1 at every lag (it never moved)."""
+    a = _series(x)
+    n = a.shape[0]
+    if max_lag is None:
+        max_lag = n - 1
+    max_lag = int(max_lag)
+    if not 0 <= max_lag < n:
+        raise ValueError(f"'max_lag': must lie in [0, {n - 1}], got {max_lag}")
+    a = a - a.mean(axis=0, keepdims=True)
+    m = 1 << int(math.ceil(math.log2(2 * n)))
+    f = np.fft.rfft(a, n=m, axis=0)
+    acov = np.fft.irfft(f * np.conj(f), n=m, axis=0)[: max_lag + 1].sum(axis=1)
+    if acov[0] <= 1e-12 * max(1.0, float(np.abs(a).max()) ** 2) * a.size:
+        return np.ones(max_lag + 1)
+    return acov / acov[0]
+
+
+def integrated_time(x: Any, c: float = 5.0, rho: Optional[np.ndarray] = None) -> float:
+    """Integrated autocorrelation time in sweeps (>= 1 for positively
+    correlated chains), with Sokal's automatic window of ``c``. When no window
+    fits inside the series the sum over all lags is returned (a lower bound)."""
+    r = autocorrelation(x) if rho is None else np.asarray(rho, dtype=np.float64)
+    taus = 1.0 + 2.0 * np.cumsum(r[1:])
+    if taus.size == 0:
+        return 1.0
+    m = np.arange(1, taus.size + 1)
+    ok = m >= c * taus
+    k = int(np.argmax(ok)) if ok.any() else taus.size - 1
+    return float(max(taus[k], 1e-12))
+
+
+def effective_sample_size(x: Any, c: float = 5.0) -> float:
+    """n_sweeps * n_chains / tau."""
+    a = _series(x)
+    return float(a.size / max(integrated_time(a, c), 1e-12))
+
+
+def sweeps_to_decorrelate(x: Any = None, threshold: float = math.exp(-1), rho: Optional[np.ndarray] = None
+                          ) -> Optional[int]:
+    """First lag k >= 1 with ``rho(k) < threshold``; None when the series never
+    gets there (the chain needs more sweeps than were recorded)."""
+    r = autocorrelation(x) if rho is None else np.asarray(rho, dtype=np.float64)
+    below = np.flatnonzero(r[1:] < float(threshold))
+    return int(below[0]) + 1 if below.size else None
+
+
+@dataclass
+class MixingReport:
+    """Mixing of one chain statistic.
+
+    Attributes
+    ----------
+    rho : ndarray (max_lag + 1,)
+        Autocorrelation by lag (in sweeps).
+    tau : float
+        Integrated autocorrelation time (sweeps).
+    ess : float
+        Effective sample size of the recorded series (all chains).
+    decorrelation_sweeps : int or None
+        First lag with rho below ``threshold`` (None: more than max_lag).
+    threshold : float
+    n_sweeps, n_chains : int
+    """
+
+    rho: np.ndarray
+    tau: float
+    ess: float
+    decorrelation_sweeps: Optional[int]
+    threshold: float
+    n_sweeps: int
+    n_chains: int
+
+    def rho_at(self, lag: int) -> float:
+        return float(self.rho[min(int(lag), self.rho.size - 1)])
+
+    def summary(self) -> dict:
+        d = asdict(self)
+        d.pop("rho")
+        return d
+
+
+def mixing_report(x: Any, threshold: float = math.exp(-1), c: float = 5.0,
+                  max_lag: Optional[int] = None) -> MixingReport:
+    """Autocorrelation, tau, ESS and sweeps to decorrelate of a series
+    (n_sweeps,) or (n_sweeps, n_chains)."""
+    a = _series(x)
+    rho_full = autocorrelation(a)
+    tau = integrated_time(a, c, rho_full)
+    ml = a.shape[0] - 1 if max_lag is None else min(int(max_lag), a.shape[0] - 1)
+    return MixingReport(
+        rho=rho_full[: ml + 1],
+        tau=tau,
+        ess=float(a.size / tau),
+        decorrelation_sweeps=sweeps_to_decorrelate(rho=rho_full, threshold=threshold),
+        threshold=float(threshold),
+        n_sweeps=int(a.shape[0]),
+        n_chains=int(a.shape[1]),
+    )
+
+
+def chain_statistic(states: Any, nodes: Any = None, kind: str = "projection", seed: int = 0) -> np.ndarray:
+    """A scalar per (record, chain) from recorded spin states (n_records,
+    n_chains, n_nodes): ``"projection"`` (the chosen nodes' spins projected on
+    a fixed random unit vector, numpy ``default_rng(seed)``) or
+    ``"magnetization"`` (their mean). Returns (n_records, n_chains) float64."""
+    s = np.asarray(states)
+    if s.ndim != 3:
+        raise ValueError(f"'states': expected shape (n_records, n_chains, n_nodes), got {s.shape}")
+    if nodes is not None:
+        s = s[:, :, np.asarray(nodes, dtype=np.int64)]
+    s = s.astype(np.float32)
+    if kind == "magnetization":
+        return s.mean(axis=2).astype(np.float64)
+    if kind == "projection":
+        u = np.random.default_rng(seed).standard_normal(s.shape[2]).astype(np.float32)
+        u /= np.linalg.norm(u)
+        return (s @ u).astype(np.float64)
+    raise ValueError(f"'kind': expected 'projection' or 'magnetization', got {kind!r}")

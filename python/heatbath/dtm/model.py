@@ -1,0 +1,804 @@
+"""Denoising thermodynamic models (DTMs) and their monolithic baseline (MEBM).
+
+A DTM (Jelincic et al., "An efficient probabilistic hardware architecture for
+diffusion-like models", 2025) reverses the bit-flip forward process of
+:mod:`heatbath.dtm.forward` in T steps. Reverse step t is a sparse Boltzmann
+machine over the nodes of a :class:`~heatbath.dtm.graphs.DTMGraph` (visible
+nodes = the bits of x^{t-1}, plus latent nodes) and one input node per data bit
+holding x^t, clamped per chain and coupled to its partner visible node by the
+fixed forward coupling ``w_t = -1/2 ln tanh(lambda dt_t / 2)``::
+
+    p_t(x^{t-1}, z | x^t) ~ exp( sum_{(i,j)} J_ij s_i s_j + sum_i b_i s_i
+                                 + w_t sum_k s^{t-1}_k s^t_k )
+
+with spins ``s = 2x - 1``. Each step is trained on its own by the contrastive
+gradient of log p_t(x^{t-1} | x^t) on pairs (x^{t-1}, x^t) drawn from the
+forward process: ``dJ_ij = <s_i s_j>_+ - <s_i s_j>_-``, ``db_i = <s_i>_+ -
+<s_i>_-``, where the positive phase clamps x^{t-1} (data) and x^t and samples
+the latents, and the negative phase clamps only x^t; moments are estimated by
+the block Gibbs engine :class:`heatbath.ebm.SparseIsing` on all chains of a
+batch at once. Updates use Adam. The adaptive correlation penalty (ACP) adds
+``cp (<s_i>_- <s_j>_- - <s_i s_j>_-)`` to the coupling gradient, which pulls
+couplings towards weaker model correlations; ``cp`` is tuned each epoch from
+the measured autocorrelation of the negative-phase chains at lag
+``acp_lag`` sweeps (doubled while it exceeds ``acp_threshold``, halved while it
+is below half of it).
+
+Sampling starts from uniform bits x^T and runs each step for K sweeps (the
+visible nodes start at x^t, the latents at random), optionally annealing beta
+across the K sweeps of a step. The MEBM is one Boltzmann machine over the same
+graph, trained with the same gradient (persistent negative chains) and sampled
+with ``K_total`` sweeps from random spins.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+import time
+from typing import Any, Optional, Sequence
+
+import numpy as np
+
+from .. import checkpoint
+from .. import random as hr
+from ..ebm.graphs import graph_from_edges
+from ..ebm.sparse import SparseIsing
+from .forward import BitFlipForward
+from .graphs import DTMGraph, make_graph, torus_graph
+from .mixing import MixingReport, chain_statistic, mixing_report
+
+__all__ = ["DTM", "MEBM"]
+
+_STREAM_NOISE, _STREAM_SPINS, _STREAM_PERM, _STREAM_INIT = 11, 12, 13, 14
+
+
+def _subseed(seed: int, *keys: int) -> int:
+    ss = np.random.SeedSequence([int(seed) % (1 << 64)] + [int(k) for k in keys])
+    return int(ss.generate_state(1, dtype=np.uint64)[0])
+
+
+def _check_int(v: Any, name: str, minimum: int) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an int, got bool")
+    try:
+        i = operator.index(v)
+    except TypeError:
+        raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
+    if i < minimum:
+        raise ValueError(f"'{name}': must be >= {minimum}, got {i}")
+    return i
+
+
+def _check_float(v: Any, name: str, lo: float = 0.0, strict: bool = False) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, np.integer, np.floating)):
+        raise TypeError(f"'{name}': expected a number, got {type(v).__name__}")
+    f = float(v)
+    if not math.isfinite(f) or f < lo or (strict and f == lo):
+        raise ValueError(f"'{name}': must be {'>' if strict else '>='} {lo} and finite, got {v}")
+    return f
+
+
+def _check_beta(beta: Any, name: str = "beta") -> Optional[tuple]:
+    """None (beta = 1), a number, or (beta_start, beta_end) annealed linearly."""
+    if beta is None:
+        return None
+    if isinstance(beta, (int, float, np.integer, np.floating)) and not isinstance(beta, (bool, np.bool_)):
+        b = _check_float(beta, name, 0.0, strict=True)
+        return (b, b)
+    try:
+        b0, b1 = beta
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected None, a number or (beta_start, beta_end), got {beta!r}") from None
+    return (_check_float(b0, name, 0.0, strict=True), _check_float(b1, name, 0.0, strict=True))
+
+
+def _check_bits(X: Any, name: str, n_features: Optional[int] = None) -> np.ndarray:
+    """0/1 data (bool, int or float) of shape (n, n_features) as uint8."""
+    if hasattr(X, "get") and not isinstance(X, np.ndarray):  # cupy
+        X = X.get()
+    a = np.asarray(X)
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected binary numbers, got dtype {a.dtype}")
+    if a.ndim != 2:
+        raise ValueError(f"'{name}': expected a 2-D array (n_samples, n_features), got shape {a.shape}")
+    if a.shape[0] == 0:
+        raise ValueError(f"'{name}': no samples")
+    if n_features is not None and a.shape[1] != n_features:
+        raise ValueError(f"'{name}': expected {n_features} features (visible nodes), got {a.shape[1]}")
+    if not np.all((a == 0) | (a == 1)):
+        raise ValueError(f"'{name}': values must be binary, 0 or 1")
+    return a.astype(np.uint8)
+
+
+class _Draws:
+    """Consecutive Philox draws on one (seed, stream)."""
+
+    def __init__(self, seed: int, stream: int) -> None:
+        self.seed, self.stream, self.offset = int(seed), int(stream), 0
+
+    def uniform(self, shape: tuple) -> np.ndarray:
+        n = int(np.prod(shape))
+        u = hr.uniform(shape, self.seed, offset=self.offset, stream=self.stream, dtype="float64")
+        self.offset += n
+        return u
+
+    def spins(self, shape: tuple) -> np.ndarray:
+        return np.where(self.uniform(shape) < 0.5, 1, -1).astype(np.int8)
+
+
+class _StepEBM:
+    """One sparse Boltzmann machine over the graph nodes, plus (for a DTM
+    step) one input node per visible node, coupled to it by a fixed weight.
+
+    Node numbering in the engine: graph nodes 0..n_nodes-1, then input k at
+    n_nodes + k."""
+
+    def __init__(self, graph: DTMGraph, coupling: Optional[float], device: str) -> None:
+        self.graph = graph
+        self.coupling = None if coupling is None else float(coupling)
+        self.device = device
+        n, nv = graph.n_nodes, graph.n_visible
+        self.n_in = nv if coupling is not None else 0
+        self.N = n + self.n_in
+        self.inputs = n + np.arange(self.n_in, dtype=np.int64)
+        fi = np.concatenate([graph.edges_i, graph.visible[: self.n_in]])
+        fj = np.concatenate([graph.edges_j, self.inputs])
+        self._order = np.lexsort((fj, fi))  # canonical (CSR) edge e is edge _order[e] of [graph, inputs]
+        self._fi, self._fj = fi[self._order], fj[self._order]
+        ncol = max(2, int(graph.colours.max()) + 1)
+        self.colours = np.concatenate(
+            [graph.colours, (graph.colours[graph.visible[: self.n_in]] + 1) % ncol]
+        ).astype(np.int32)
+        E = graph.n_edges
+        self.weights = np.zeros(E)
+        self.bias = np.zeros(n)
+        self._mw, self._vw = np.zeros(E), np.zeros(E)
+        self._mb, self._vb = np.zeros(n), np.zeros(n)
+        self.adam_t = 0
+        self.cp = 0.0
+        self._engines: dict = {}
+        self._version = 0
+        self.last_stat: Optional[np.ndarray] = None
+
+    # ---- engine ---------------------------------------------------------
+    def full_weights(self) -> np.ndarray:
+        w = np.concatenate([self.weights, np.full(self.n_in, self.coupling if self.n_in else 0.0)])
+        return w[self._order]
+
+    def full_bias(self) -> np.ndarray:
+        return np.concatenate([self.bias, np.zeros(self.n_in)])
+
+    def new_engine(self, n_chains: int, seed: int) -> SparseIsing:
+        csr = graph_from_edges(self.N, self._fi, self._fj, self.full_weights(), "edges")
+        return SparseIsing(csr, self.full_bias(), n_chains=n_chains, colouring=self.colours, seed=seed,
+                           device=self.device)
+
+    def engine(self, key: tuple, n_chains: int, seed: int) -> SparseIsing:
+        """A cached engine (kept so that its chains and sweep counter persist),
+        brought up to date with the parameters."""
+        ent = self._engines.get(key)
+        if ent is None:
+            eng = self.new_engine(n_chains, seed)
+            self._engines[key] = [eng, self._version]
+            return eng
+        eng, ver = ent
+        if ver != self._version:
+            eng.set_parameters(self.full_weights(), self.full_bias())
+            ent[1] = self._version
+        return eng
+
+    @staticmethod
+    def run(eng: SparseIsing, state0: Optional[np.ndarray], clamp_nodes: np.ndarray, clamp_vals: Any,
+            warmup: int, n_records: int, beta: Optional[tuple] = None) -> np.ndarray:
+        """Set the state (unless None), clamp, run ``warmup`` sweeps (beta
+        annealed over them when given) and record ``n_records`` consecutive
+        sweeps; returns states (n_records, n_chains, N) int8."""
+        eng.unclamp()
+        if state0 is not None:
+            eng.state = state0
+        if clamp_nodes.size:
+            eng.clamp(clamp_nodes, clamp_vals)
+        if beta is None:
+            eng.beta = 1.0
+            eng.sweep(warmup)
+        else:
+            for b in np.linspace(beta[0], beta[1], max(warmup, 1))[:warmup]:
+                eng.beta = float(b)
+                eng.sweep(1)
+        if n_records == 0:
+            return eng.state[None]
+        out = np.empty((n_records, eng.n_chains, eng.n_nodes), dtype=np.int8)
+        for r in range(n_records):
+            eng.sweep(1)
+            out[r] = eng.state
+        return out
+
+    # ---- learning ---------------------------------------------------------
+    def moments(self, S: np.ndarray) -> tuple:
+        n = self.graph.n_nodes
+        X = S.reshape(-1, S.shape[-1])[:, :n].astype(np.float32)
+        m1 = X.mean(axis=0, dtype=np.float64)
+        G = X.T @ X  # float32 sums of +/-1 products: exact below 2^24 records
+        return m1, G[self.graph.edges_i, self.graph.edges_j].astype(np.float64) / X.shape[0]
+
+    def adam(self, gw: np.ndarray, gb: np.ndarray, lr: float, b1: float = 0.9, b2: float = 0.999,
+             eps: float = 1e-8) -> None:
+        """One Adam ascent step on (weights, bias)."""
+        self.adam_t += 1
+        c1, c2 = 1 - b1 ** self.adam_t, 1 - b2 ** self.adam_t
+        for p, g, m, v in ((self.weights, gw, self._mw, self._vw), (self.bias, gb, self._mb, self._vb)):
+            m *= b1
+            m += (1 - b1) * g
+            v *= b2
+            v += (1 - b2) * g * g
+            p += lr * (m / c1) / (np.sqrt(v / c2) + eps)
+        self._version += 1
+
+    def gradient(self, S_pos: np.ndarray, S_neg: np.ndarray, weight_decay: float) -> tuple:
+        p1, p2 = self.moments(S_pos)
+        n1, n2 = self.moments(S_neg)
+        gw = p2 - n2 - weight_decay * self.weights
+        if self.cp:
+            gw += self.cp * (n1[self.graph.edges_i] * n1[self.graph.edges_j] - n2)
+        return gw, p1 - n1
+
+    def state_arrays(self) -> dict:
+        return {"w": self.weights, "b": self.bias, "mw": self._mw, "vw": self._vw, "mb": self._mb,
+                "vb": self._vb}
+
+
+def _spins(x: np.ndarray) -> np.ndarray:
+    return (2 * x.astype(np.int8) - 1).astype(np.int8)
+
+
+class _Base:
+    """Shared parameters, checks, training loop and checkpointing."""
+
+    kind = ""
+
+    def _check_common(self) -> None:
+        if self.graph is not None and not isinstance(self.graph, DTMGraph):
+            raise TypeError(f"'graph': expected a DTMGraph (heatbath.dtm.torus_graph, ...), got "
+                            f"{type(self.graph).__name__}")
+        if self.side is not None:
+            _check_int(self.side, "side", 2)
+        _check_float(self.learning_rate, "learning_rate", 0.0, strict=True)
+        _check_int(self.batch_size, "batch_size", 1)
+        _check_int(self.n_epochs, "n_epochs", 1)
+        _check_int(self.warmup, "warmup", 0)
+        _check_int(self.n_records, "n_records", 2)
+        _check_int(self.pos_sweeps, "pos_sweeps", 1)
+        if not isinstance(self.acp, (bool, np.bool_)):
+            raise TypeError(f"'acp': expected a bool, got {type(self.acp).__name__}")
+        _check_float(self.acp_threshold, "acp_threshold", 0.0, strict=True)
+        lag = _check_int(self.acp_lag, "acp_lag", 1)
+        if lag >= self.n_records:
+            raise ValueError(f"'acp_lag': must be < n_records ({self.n_records}), got {lag}")
+        _check_float(self.cp_init, "cp_init", 0.0)
+        if _check_float(self.cp_max, "cp_max", 0.0) < _check_float(self.cp_min, "cp_min", 0.0, strict=True):
+            raise ValueError(f"'cp_max': must be >= cp_min ({self.cp_min}), got {self.cp_max}")
+        _check_float(self.decorrelation_threshold, "decorrelation_threshold", 0.0, strict=True)
+        _check_float(self.init_scale, "init_scale", 0.0)
+        _check_float(self.weight_decay, "weight_decay", 0.0)
+        _check_beta(self.beta)
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"'device': expected 'cpu' or 'cuda', got {self.device!r}")
+        hr.as_seed(self.seed)
+
+    def _build_graph(self, n_features: int) -> DTMGraph:
+        if self.graph is not None:
+            if self.graph.n_visible != n_features:
+                raise ValueError(f"'X': the graph has {self.graph.n_visible} visible nodes, the data "
+                                 f"{n_features} features")
+            return self.graph
+        side = self.side
+        if side is None:
+            side = 2 * math.ceil(0.75 * math.sqrt(n_features))  # about 2.25 nodes per data bit
+        return torus_graph(int(side), n_features)
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "steps_", None):
+            raise ValueError(f"this {type(self).__name__} is not fitted yet: call fit(X) first")
+
+    def _progress(self, total: int, desc: str):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, unit="epoch", disable=not self.progress, leave=False)
+
+    def _init_weights(self, step: _StepEBM, k: int) -> None:
+        if self.init_scale > 0:
+            step.weights[:] = self.init_scale * hr.normal(step.weights.size, self._seed, stream=_STREAM_INIT,
+                                                          offset=k * (1 << 32), dtype="float64")
+
+    def _mixing_of_batch(self, step: _StepEBM) -> Optional[MixingReport]:
+        if step.last_stat is None:
+            return None
+        return mixing_report(step.last_stat, threshold=self.decorrelation_threshold)
+
+    def _acp_update(self, step: _StepEBM, r: float) -> None:
+        if not self.acp:
+            return
+        if r > self.acp_threshold:
+            step.cp = min(max(2.0 * step.cp, self.cp_min), self.cp_max)
+        elif r < 0.5 * self.acp_threshold:
+            step.cp = 0.5 * step.cp if step.cp >= 2 * self.cp_min else 0.0
+
+    def _after_epoch(self, epoch: int, bar) -> None:
+        rows = []
+        reports = []
+        for k, step in enumerate(self.steps_):
+            rep = self._mixing_of_batch(step)
+            r = rep.rho_at(self.acp_lag) if rep is not None else float("nan")
+            self._acp_update(step, r)
+            row = {
+                "epoch": epoch,
+                "step": k + 1 if self.kind == "dtm" else 0,
+                "rho_lag": r,
+                "tau": rep.tau if rep else float("nan"),
+                "decorrelation_sweeps": rep.decorrelation_sweeps if rep else None,
+                "cp": step.cp,
+            }
+            rows.append(row)
+            reports.append(rep)
+        self.history_.extend(rows)
+        self.mixing_ = reports
+        taus = [r["tau"] for r in rows]
+        post = {
+            "tau_max": f"{max(taus):.2f}",
+            f"rho{self.acp_lag}_max": f"{max(r['rho_lag'] for r in rows):.3f}",
+            "cp_max": f"{max(r['cp'] for r in rows):.3g}",
+        }
+        if bar is not None:
+            bar.set_postfix(post)
+            bar.update(1)
+        if self.verbose:
+            for r in rows:
+                ds = r["decorrelation_sweeps"]
+                print(f"epoch {epoch} step {r['step']}: rho({self.acp_lag}) = {r['rho_lag']:.3f}, "
+                      f"tau = {r['tau']:.2f} sweeps, decorrelated after "
+                      f"{ds if ds is not None else '>' + str(self.n_records - 1)} sweeps, cp = {r['cp']:.3g}")
+
+    # ---- checkpoints --------------------------------------------------------
+    def _config(self) -> dict:
+        params = {k: getattr(self, k) for k in self._param_names if k not in ("graph", "device")}
+        if params.get("beta") is not None:
+            params["beta"] = list(_check_beta(params["beta"]))
+        return {
+            "params": params,
+            "graph": self.graph_.config(),
+            "epochs_trained": self.epochs_trained_,
+            "history": self.history_,
+        }
+
+    def save(self, path: str) -> str:
+        """Write the model (parameters, graph, Adam state, ACP strengths and
+        training history) to ``path`` (.npz + JSON, atomic). Returns the path."""
+        self._check_fitted()
+        g = self.graph_
+        arrays = {"edges_i": g.edges_i, "edges_j": g.edges_j, "visible": g.visible, "colours": g.colours,
+                  "cp": np.array([s.cp for s in self.steps_]),
+                  "adam_t": np.array([s.adam_t for s in self.steps_])}
+        for name in ("w", "b", "mw", "vw", "mb", "vb"):
+            arrays[name] = np.stack([s.state_arrays()[name] for s in self.steps_])
+        return checkpoint.save(path, self.kind, self._config(), arrays)
+
+    @classmethod
+    def load(cls, path: str, device: str = "cpu"):
+        """Read a model written by :meth:`save` (CheckpointError for a missing,
+        corrupt or foreign file, or one holding another kind of model)."""
+        cfg, arrays = checkpoint.load(path, cls.kind)
+        try:
+            params = dict(cfg["params"])
+            if params.get("beta") is not None:
+                params["beta"] = tuple(params["beta"])
+            gcfg = cfg["graph"]
+            graph = make_graph(gcfg["n_nodes"], arrays["edges_i"], arrays["edges_j"], arrays["visible"],
+                               arrays["colours"], gcfg["shape"])
+            model = cls(graph=graph, device=device, **params)
+            model._setup(graph)
+            for k, step in enumerate(model.steps_):
+                for name, arr in step.state_arrays().items():
+                    arr[:] = arrays[name][k]
+                step.cp = float(arrays["cp"][k])
+                step.adam_t = int(arrays["adam_t"][k])
+                step._version += 1
+            model.epochs_trained_ = int(cfg["epochs_trained"])
+            model.history_ = list(cfg["history"])
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            raise checkpoint.CheckpointError(f"'path': {path} is missing or has malformed model data ({exc})"
+                                             ) from None
+        return model
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {k: getattr(self, k) for k in self._param_names}
+
+    def set_params(self, **params: Any):
+        for k, v in params.items():
+            if k not in self._param_names:
+                raise ValueError(f"'{k}': not a parameter of {type(self).__name__}")
+            setattr(self, k, v)
+        return self
+
+    def fit(self, X: Any, y: Any = None):
+        """Train on binary data X of shape (n_samples, n_visible) (0/1 values)
+        for ``n_epochs`` epochs (continuing when already fitted). Mixing
+        diagnostics of every step are computed each epoch from the
+        negative-phase chains, stored in ``history_`` (a list of dicts) and
+        ``mixing_`` (the last epoch's :class:`MixingReport` per step), shown in
+        the progress bar and, with ``verbose``, printed."""
+        self._check_params()
+        Xb = _check_bits(X, "X", self.graph_.n_visible if getattr(self, "steps_", None) else None)
+        if not getattr(self, "steps_", None):
+            self._setup(self._build_graph(Xb.shape[1]))
+        n = Xb.shape[0]
+        bs = min(self.batch_size, n)
+        bar = self._progress(self.n_epochs, type(self).__name__)
+        t0 = time.perf_counter()
+        try:
+            for _ in range(self.n_epochs):
+                epoch = self.epochs_trained_
+                perm = np.argsort(hr.uniform(n, self._seed, offset=epoch * n, stream=_STREAM_PERM,
+                                             dtype="float64"), kind="stable")
+                for start in range(0, n, bs):
+                    self._train_batch(Xb[perm[start:start + bs]], epoch, start // bs)
+                self.epochs_trained_ += 1
+                self._after_epoch(epoch, bar)
+        finally:
+            bar.close()
+        self.fit_seconds_ = time.perf_counter() - t0
+        return self
+
+
+class DTM(_Base):
+    """Denoising thermodynamic model.
+
+    Parameters
+    ----------
+    graph : DTMGraph, optional
+        Nodes, edges, colouring and visible nodes, shared by all steps
+        (default: :func:`~heatbath.dtm.torus_graph` with ``side`` or an even
+        side of about 1.5 sqrt(n_features), built at ``fit``).
+    T : int
+        Number of reverse steps.
+    K : int
+        Gibbs sweeps per step when sampling.
+    rate, t_end, schedule, offset
+        The forward process (:class:`~heatbath.dtm.BitFlipForward`).
+    learning_rate : float
+        Adam step size.
+    batch_size, n_epochs : int
+    warmup : int
+        Negative phase: sweeps before recording (visible nodes start at x^t,
+        latents at random).
+    n_records : int
+        Negative phase: consecutive sweeps recorded for the moments (and for the
+        mixing diagnostics).
+    pos_sweeps : int
+        Positive phase: sweeps of the latents (one record) per batch.
+    acp : bool
+        Adaptive correlation penalty on or off.
+    acp_threshold, acp_lag : float, int
+        ACP target: autocorrelation at ``acp_lag`` sweeps.
+    cp_init, cp_min, cp_max : float
+        Initial penalty strength and its range under the controller.
+    init_scale : float
+        Initial couplings ~ init_scale * N(0, 1).
+    weight_decay : float
+        L2 penalty on the couplings.
+    beta : None, float or (float, float)
+        Inverse temperature when sampling; a pair is annealed linearly over the
+        K sweeps of each step.
+    decorrelation_threshold : float
+        Autocorrelation level that counts as decorrelated.
+    side : int, optional
+        Side of the default torus.
+    seed : int
+    device : {"cpu", "cuda"}
+        Where the Gibbs engine runs.
+    progress, verbose : bool
+
+    Attributes
+    ----------
+    graph_ : DTMGraph
+    forward_ : BitFlipForward
+    steps_ : list of per-step models (``weights`` (n_edges,), ``bias``
+        (n_nodes,), ``coupling``, ``cp``)
+    history_ : list of dict
+        Per epoch and step: ``rho_lag``, ``tau``, ``decorrelation_sweeps``, ``cp``.
+    mixing_ : list of MixingReport
+    """
+
+    kind = "dtm"
+    _param_names = ("graph", "T", "K", "rate", "t_end", "schedule", "offset", "learning_rate", "batch_size",
+                    "n_epochs", "warmup", "n_records", "pos_sweeps", "acp", "acp_threshold", "acp_lag",
+                    "cp_init", "cp_min", "cp_max", "init_scale", "weight_decay", "beta",
+                    "decorrelation_threshold", "side", "seed", "device", "progress", "verbose")
+
+    def __init__(
+        self,
+        graph: Optional[DTMGraph] = None,
+        T: int = 6,
+        K: int = 20,
+        rate: float = 1.0,
+        t_end: float = 3.0,
+        schedule: str = "log",
+        offset: float = 0.15,
+        learning_rate: float = 0.02,
+        batch_size: int = 250,
+        n_epochs: int = 20,
+        warmup: int = 10,
+        n_records: int = 24,
+        pos_sweeps: int = 4,
+        acp: bool = True,
+        acp_threshold: float = 0.05,
+        acp_lag: int = 8,
+        cp_init: float = 0.0,
+        cp_min: float = 0.01,
+        cp_max: float = 2.0,
+        init_scale: float = 0.01,
+        weight_decay: float = 0.0,
+        beta: Any = None,
+        decorrelation_threshold: float = math.exp(-1),
+        side: Optional[int] = None,
+        seed: int = 0,
+        device: str = "cpu",
+        progress: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.graph, self.T, self.K = graph, T, K
+        self.rate, self.t_end, self.schedule, self.offset = rate, t_end, schedule, offset
+        self.learning_rate, self.batch_size, self.n_epochs = learning_rate, batch_size, n_epochs
+        self.warmup, self.n_records, self.pos_sweeps = warmup, n_records, pos_sweeps
+        self.acp, self.acp_threshold, self.acp_lag = acp, acp_threshold, acp_lag
+        self.cp_init, self.cp_min, self.cp_max = cp_init, cp_min, cp_max
+        self.init_scale, self.weight_decay, self.beta = init_scale, weight_decay, beta
+        self.decorrelation_threshold, self.side = decorrelation_threshold, side
+        self.seed, self.device, self.progress, self.verbose = seed, device, progress, verbose
+        self._check_params()
+
+    def _check_params(self) -> None:
+        _check_int(self.T, "T", 1)
+        _check_int(self.K, "K", 1)
+        self._check_common()
+        BitFlipForward(self.T, self.rate, self.t_end, self.schedule, self.offset)
+
+    def _setup(self, graph: DTMGraph) -> None:
+        self._seed = hr.as_seed(self.seed)
+        self.graph_ = graph
+        self.forward_ = BitFlipForward(self.T, self.rate, self.t_end, self.schedule, self.offset)
+        self.steps_ = [_StepEBM(graph, float(self.forward_.coupling[t]), self.device) for t in range(self.T)]
+        for k, s in enumerate(self.steps_):
+            self._init_weights(s, k)
+            s.cp = float(self.cp_init)
+        self.epochs_trained_ = 0
+        self.history_: list = []
+        self.mixing_: list = []
+        self._draw_noise = _Draws(self._seed, _STREAM_NOISE)
+        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
+
+    def _chain_init(self, step: _StepEBM, x_vis: np.ndarray, x_in: np.ndarray, draws: _Draws) -> np.ndarray:
+        """(C, N) int8: visible nodes = x_vis, latents random, inputs = x_in."""
+        C = x_vis.shape[0]
+        g = self.graph_
+        s = draws.spins((C, step.N))
+        s[:, g.visible] = _spins(x_vis)
+        s[:, step.inputs] = _spins(x_in)
+        return s
+
+    def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
+        g = self.graph_
+        C = x0.shape[0]
+        fw = self.forward_
+        for t in range(1, self.T + 1):
+            step = self.steps_[t - 1]
+            d = self._draw_noise
+            x_prev = fw.noise(x0, t - 1, d.seed, offset=d.offset, stream=d.stream)
+            d.offset += x0.size
+            x_t = fw.step(x_prev, t, d.seed, offset=d.offset, stream=d.stream)
+            d.offset += x0.size
+            eng = step.engine(("train", C), C, _subseed(self._seed, 1, t, C))
+            vals_in = _spins(x_t)
+            # positive phase: x^{t-1} and x^t clamped, latents sampled
+            s0 = self._chain_init(step, x_prev, x_t, self._draw_spins)
+            if g.latent.size:
+                clamp = np.concatenate([g.visible, step.inputs])
+                S_pos = step.run(eng, s0, clamp, s0[:, clamp], self.pos_sweeps, 0)
+            else:
+                S_pos = s0[None]
+            # negative phase: x^t clamped; visible nodes start at x^t
+            s0 = self._chain_init(step, x_t, x_t, self._draw_spins)
+            S_neg = step.run(eng, s0, step.inputs, vals_in, self.warmup, self.n_records)
+            gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
+            step.adam(gw, gb, self.learning_rate)
+            step.last_stat = chain_statistic(S_neg, g.visible)
+
+    # ---- sampling -------------------------------------------------------------
+    def _check_t(self, t: Any) -> int:
+        t = _check_int(t, "t", 1)
+        if t > self.T:
+            raise ValueError(f"'t': must lie in [1, {self.T}], got {t}")
+        return t
+
+    def sample_step(self, t: int, x_t: Any, n_sweeps: Optional[int] = None, beta: Any = None,
+                    seed: Any = None) -> np.ndarray:
+        """Draw x^{t-1} ~ p_t( . | x^t) for each row of ``x_t`` (n, n_visible)
+        with ``n_sweeps`` (default K) sweeps from visible = x^t, latents
+        random; ``beta`` as in the constructor (default: the model's). Returns
+        uint8 (n, n_visible)."""
+        self._check_fitted()
+        t = self._check_t(t)
+        xt = _check_bits(x_t, "x_t", self.graph_.n_visible)
+        k = self.K if n_sweeps is None else _check_int(n_sweeps, "n_sweeps", 1)
+        b = _check_beta(self.beta if beta is None else beta)
+        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 7)
+        return self._reverse(t, xt, k, b, s)
+
+    def _reverse(self, t: int, xt: np.ndarray, k: int, beta: Optional[tuple], seed: int,
+                 keep: int = 0) -> Any:
+        step = self.steps_[t - 1]
+        eng = step.new_engine(xt.shape[0], _subseed(seed, 2, t))
+        s0 = self._chain_init(step, xt, xt, _Draws(seed, 100 + t))
+        if keep:
+            S = step.run(eng, s0, step.inputs, _spins(xt), k, keep, beta)
+            return S
+        S = step.run(eng, s0, step.inputs, _spins(xt), k, 0, beta)
+        return ((S[-1][:, self.graph_.visible] + 1) // 2).astype(np.uint8)
+
+    def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
+               return_steps: bool = False) -> Any:
+        """Generate ``n_samples`` binary samples: x^T uniform, then each step
+        for K sweeps. Returns uint8 (n_samples, n_visible), or with
+        ``return_steps`` a list [x^T, x^{T-1}, ..., x^0]. The same seed gives
+        the same samples."""
+        self._check_fitted()
+        n = _check_int(n_samples, "n_samples", 1)
+        k = self.K if K is None else _check_int(K, "K", 1)
+        b = _check_beta(self.beta if beta is None else beta)
+        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 8)
+        x = (hr.uniform((n, self.graph_.n_visible), s, stream=99, dtype="float64") < 0.5).astype(np.uint8)
+        out = [x]
+        for t in range(self.T, 0, -1):
+            x = self._reverse(t, x, k, b, s)
+            out.append(x)
+        return out if return_steps else x
+
+    def mixing(self, X: Any = None, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
+               seed: Any = 0) -> list:
+        """Autocorrelation of each step's chains (statistic: a random projection
+        of the visible spins) over ``n_sweeps`` consecutive sweeps after
+        ``warmup`` (default K) sweeps, with x^t clamped: x^t from the forward
+        process applied to rows of X when given, else from the model's own
+        sampler. Returns a list of :class:`MixingReport`, step 1 first."""
+        self._check_fitted()
+        nc = _check_int(n_chains, "n_chains", 1)
+        ns = _check_int(n_sweeps, "n_sweeps", 2)
+        w = self.K if warmup is None else _check_int(warmup, "warmup", 0)
+        s = hr.as_seed(seed)
+        if X is not None:
+            Xb = _check_bits(X, "X", self.graph_.n_visible)
+            x0 = Xb[np.arange(nc) % Xb.shape[0]]
+            xs = [self.forward_.noise(x0, t, s, stream=200 + t) for t in range(self.T + 1)]
+        else:
+            traj = self.sample(nc, seed=s, return_steps=True)
+            xs = traj[::-1]
+        reports = []
+        for t in range(1, self.T + 1):
+            S = self._reverse(t, xs[t], w, None, _subseed(s, 3, t), keep=ns)
+            stat = chain_statistic(S, self.graph_.visible)
+            reports.append(mixing_report(stat, threshold=self.decorrelation_threshold))
+        return reports
+
+
+class MEBM(_Base):
+    """Monolithic energy-based model: one sparse Boltzmann machine over the
+    graph (visible + latent nodes), trained with the DTM's gradient (positive
+    phase: visible nodes clamped to data; negative phase: persistent chains),
+    Adam and ACP, and sampled with ``K_total`` sweeps from random spins.
+    Parameters as :class:`DTM` (``K_total`` replaces T and K)."""
+
+    kind = "mebm"
+    _param_names = ("graph", "K_total", "learning_rate", "batch_size", "n_epochs", "warmup", "n_records",
+                    "pos_sweeps", "acp", "acp_threshold", "acp_lag", "cp_init", "cp_min", "cp_max",
+                    "init_scale", "weight_decay", "beta", "decorrelation_threshold", "side", "seed", "device",
+                    "progress", "verbose")
+
+    def __init__(
+        self,
+        graph: Optional[DTMGraph] = None,
+        K_total: int = 120,
+        learning_rate: float = 0.02,
+        batch_size: int = 250,
+        n_epochs: int = 20,
+        warmup: int = 10,
+        n_records: int = 24,
+        pos_sweeps: int = 4,
+        acp: bool = True,
+        acp_threshold: float = 0.05,
+        acp_lag: int = 8,
+        cp_init: float = 0.0,
+        cp_min: float = 0.01,
+        cp_max: float = 2.0,
+        init_scale: float = 0.01,
+        weight_decay: float = 0.0,
+        beta: Any = None,
+        decorrelation_threshold: float = math.exp(-1),
+        side: Optional[int] = None,
+        seed: int = 0,
+        device: str = "cpu",
+        progress: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.graph, self.K_total = graph, K_total
+        self.learning_rate, self.batch_size, self.n_epochs = learning_rate, batch_size, n_epochs
+        self.warmup, self.n_records, self.pos_sweeps = warmup, n_records, pos_sweeps
+        self.acp, self.acp_threshold, self.acp_lag = acp, acp_threshold, acp_lag
+        self.cp_init, self.cp_min, self.cp_max = cp_init, cp_min, cp_max
+        self.init_scale, self.weight_decay, self.beta = init_scale, weight_decay, beta
+        self.decorrelation_threshold, self.side = decorrelation_threshold, side
+        self.seed, self.device, self.progress, self.verbose = seed, device, progress, verbose
+        self._check_params()
+
+    def _check_params(self) -> None:
+        _check_int(self.K_total, "K_total", 1)
+        self._check_common()
+
+    def _setup(self, graph: DTMGraph) -> None:
+        self._seed = hr.as_seed(self.seed)
+        self.graph_ = graph
+        self.steps_ = [_StepEBM(graph, None, self.device)]
+        self._init_weights(self.steps_[0], 0)
+        self.steps_[0].cp = float(self.cp_init)
+        self.epochs_trained_ = 0
+        self.history_ = []
+        self.mixing_ = []
+        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
+
+    def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
+        g = self.graph_
+        step = self.steps_[0]
+        C = x0.shape[0]
+        if g.latent.size:
+            eng = step.engine(("pos", C), C, _subseed(self._seed, 1, C))
+            s0 = self._draw_spins.spins((C, step.N))
+            s0[:, g.visible] = _spins(x0)
+            S_pos = step.run(eng, s0, g.visible, s0[:, g.visible], self.pos_sweeps, 0)
+        else:
+            S_pos = _spins(x0)[None]
+        P = self.batch_size
+        neg = step.engine(("neg", P), P, _subseed(self._seed, 2, P))  # persistent chains
+        S_neg = step.run(neg, None, np.zeros(0, np.int64), None, self.warmup, self.n_records)
+        gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
+        step.adam(gw, gb, self.learning_rate)
+        step.last_stat = chain_statistic(S_neg, g.visible)
+
+    def sample(self, n_samples: int = 100, K_total: Optional[int] = None, beta: Any = None, seed: Any = None
+               ) -> np.ndarray:
+        """``n_samples`` binary samples after ``K_total`` sweeps from random
+        spins (``beta`` a pair: annealed over the sweeps). uint8 (n, n_visible)."""
+        self._check_fitted()
+        n = _check_int(n_samples, "n_samples", 1)
+        k = self.K_total if K_total is None else _check_int(K_total, "K_total", 1)
+        b = _check_beta(self.beta if beta is None else beta)
+        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 8)
+        step = self.steps_[0]
+        eng = step.new_engine(n, _subseed(s, 2))
+        s0 = _Draws(s, 100).spins((n, step.N))
+        S = step.run(eng, s0, np.zeros(0, np.int64), None, k, 0, b)
+        return ((S[-1][:, self.graph_.visible] + 1) // 2).astype(np.uint8)
+
+    def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
+               seed: Any = 0) -> list:
+        """Autocorrelation of the visible-spin projection over ``n_sweeps``
+        consecutive sweeps after ``warmup`` (default K_total) sweeps from random
+        spins; a one-element list of :class:`MixingReport`."""
+        self._check_fitted()
+        nc = _check_int(n_chains, "n_chains", 1)
+        ns = _check_int(n_sweeps, "n_sweeps", 2)
+        w = self.K_total if warmup is None else _check_int(warmup, "warmup", 0)
+        s = hr.as_seed(seed)
+        step = self.steps_[0]
+        eng = step.new_engine(nc, _subseed(s, 3))
+        s0 = _Draws(s, 101).spins((nc, step.N))
+        S = step.run(eng, s0, np.zeros(0, np.int64), None, w, ns)
+        return [mixing_report(chain_statistic(S, self.graph_.visible), threshold=self.decorrelation_threshold)]
