@@ -236,7 +236,9 @@ def load_idx_dataset(
         lp = _path(labels_path, "labels_path")
         labels = _parse(_read_bytes(lp, "labels_path"), lp, "labels_path")
         if labels.ndim != 1:
-            raise ValueError(f"'labels_path': {lp} should hold a 1-D array of labels, got shape {labels.shape}")
+            raise ValueError(
+                f"'labels_path': {lp} should hold a 1-D array of labels, got shape {labels.shape}"
+            )
         if limit is not None:
             labels = labels[:limit]
         if labels.shape[0] != images.shape[0]:
@@ -265,8 +267,9 @@ _NAMES = {
 }
 
 
-def load_idx_dir(directory: PathLike, split: str = "train", binarize: float | None = 0.5,
-                 **kwargs: Any) -> IdxDataset:
+def load_idx_dir(
+    directory: PathLike, split: str = "train", binarize: float | None = 0.5, **kwargs: Any
+) -> IdxDataset:
     """The MNIST / Fashion-MNIST split found in ``directory`` under its
     distributed names: ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte``
     (``split='train'``) or ``t10k-...`` (``split='test'``), each plain,
