@@ -267,3 +267,145 @@ def test_cli_sample_on_scheduler(client, swissroll_run, tmp_path, capsys):
               "--connect-timeout", "0.5"])
     assert exc.value.code == 2
     assert "'--scheduler': cannot reach a Dask scheduler" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------------
+# lattice and sparse-graph Gibbs, AIS and tempering
+# ---------------------------------------------------------------------------
+
+
+def _lattice(shape=(8, 64), **kw):
+    from heatbath.ebm import IsingLattice
+
+    return IsingLattice(shape, beta=kw.pop("beta", 0.42), h=0.05, seed=21, **kw)
+
+
+def _sparse(potts: bool = False, beta: float = 0.6):
+    from heatbath.ebm import SparseIsing, SparsePotts
+
+    rng = np.random.default_rng(5)
+    n = 16
+    J = np.triu((rng.random((n, n)) < 0.2) * rng.normal(0, 0.8, (n, n)), 1)
+    J = J + J.T
+    if potts:
+        return SparsePotts(J, 3, rng.normal(0, 0.3, (n, 3)), beta=beta, seed=8)
+    return SparseIsing(J, rng.normal(0, 0.3, n), beta=beta, seed=8)
+
+
+def test_gibbs_lattice_bit_equal(client):
+    lat = _lattice(beta=np.linspace(0.3, 0.6, 9), n_chains=9)
+    whole = hd.shard_model(lat, 9)
+    ref = whole.sample(6, warmup=3, thin=2)
+    mv0 = hd.gibbs_lattice(None, lat, 9, 6, warmup=3, thin=2, reduce="mean_var")
+    for chunk in (None, 2, 9):
+        got = hd.gibbs_lattice(client, lat, 9, 6, warmup=3, thin=2, chunk=chunk, keep_states=True)
+        assert np.array_equal(got["energy"], ref.energy)
+        assert np.array_equal(got["magnetization"], ref.magnetization)
+        assert np.array_equal(got["spins"], whole.spins)
+        mv = hd.gibbs_lattice(client, lat, 9, 6, warmup=3, thin=2, chunk=chunk, reduce="mean_var",
+                              observers="energy")
+        assert list(mv) == ["energy"] and mv["energy"]["n"] == 9
+        assert np.array_equal(mv["energy"]["mean"], mv0["energy"]["mean"])
+        assert np.array_equal(mv["energy"]["var"], mv0["energy"]["var"])
+    np.testing.assert_allclose(mv0["magnetization"]["mean"], ref.magnetization.mean(axis=1), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("potts", [False, True])
+def test_gibbs_sparse_bit_equal(client, potts):
+    m = _sparse(potts)
+    n = 600
+    ref = hd.shard_model(m, n).sample(4, warmup=2, nodes="all", pairs="edges", keep_states=True)
+    for chunk in (None, 256):
+        got = hd.gibbs_sparse(client, m, n, 4, warmup=2, nodes="all", pairs="edges", keep_states=True,
+                              chunk=chunk)
+        for k in ("energy", "node_mean", "pair_mean", "states") + (() if potts else ("magnetization",)):
+            assert np.array_equal(got[k], getattr(ref, k)), k
+    mv = hd.gibbs_sparse(client, m, n, 4, warmup=2, nodes=[0, 3], reduce="mean_var", chunk=256)
+    np.testing.assert_allclose(mv["energy"]["mean"], ref.energy.mean(axis=1), rtol=1e-14)
+    assert np.array_equal(mv["node_mean"], ref.node_mean[[0, 3]])
+
+
+def test_sparse_ais_bit_equal(client):
+    from heatbath.ebm.graph_annealing import exact_log_z, graph_ais
+
+    m = _sparse(beta=0.5)
+    ref = graph_ais(hd.shard_model(m, 520), betas=40)
+    for chunk in (None, 256):
+        got = hd.sparse_ais(client, m, 520, betas=40, chunk=chunk)
+        assert np.array_equal(got.log_weights, ref.log_weights)
+        assert (got.log_z, got.stderr, got.ess) == (ref.log_z, ref.stderr, ref.ess)
+    assert abs(ref.log_z - exact_log_z(m).log_z) < 5 * ref.stderr + 0.05
+    lat = _lattice()
+    ref = graph_ais(hd.shard_model(lat, 5), betas=20)
+    assert np.array_equal(hd.sparse_ais(client, lat, 5, betas=20, chunk=2).log_weights, ref.log_weights)
+
+
+def test_parallel_tempering_bit_equal(client):
+    from heatbath.ebm.graph_annealing import graph_parallel_tempering
+
+    lat = _lattice((4, 6))
+    betas = [0.3, 0.36, 0.42, 0.48]
+    ref = graph_parallel_tempering(hd.shard_model(lat, 12), betas, 4, warmup=3, thin=2, keep_states=True)
+    for chunk in (None, 5):
+        got = hd.parallel_tempering(client, lat, 12, betas, 4, warmup=3, thin=2, keep_states=True, chunk=chunk)
+        assert np.array_equal(got.energy, ref.energy)
+        assert np.array_equal(got.states, ref.states)
+        assert np.array_equal(got.acceptance, ref.acceptance)
+    assert ref.acceptance.max() > 0  # swaps happened
+    m = _sparse()
+    ref = graph_parallel_tempering(hd.shard_model(m, 512), [0.3, 0.6], 3, warmup=2)
+    got = hd.parallel_tempering(client, m, 512, [0.3, 0.6], 3, warmup=2, chunk=256)
+    assert np.array_equal(got.energy, ref.energy) and np.array_equal(got.acceptance, ref.acceptance)
+
+
+def test_graph_wrappers_errors(client):
+    m = _sparse()
+    with pytest.raises(ValueError, match="'chunk': must be a multiple of 256 for SparseIsing"):
+        hd.gibbs_sparse(client, m, 600, 2, chunk=100)
+    with pytest.raises(ValueError, match="'chunk': must be a multiple of 256"):
+        hd.parallel_tempering(client, m, 512, [0.3, 0.6], 2, chunk=100)
+    with pytest.raises(ValueError, match="'chain_offset': must be a multiple of 256"):
+        hd.shard_model(m, 600, 100)
+    with pytest.raises(ValueError, match="'chunk': must be >= 1, got 0"):
+        hd.gibbs_lattice(client, _lattice(), 4, 2, chunk=0)
+    with pytest.raises(ValueError, match="'model': n_chains \\(10\\) must be a multiple of len\\(betas\\)"):
+        hd.parallel_tempering(client, _lattice(), 10, [0.2, 0.3, 0.4], 2)
+    with pytest.raises(TypeError, match="'model'"):
+        hd.gibbs_sparse(client, _lattice(), 4, 2)
+    with pytest.raises(ValueError, match="'observers'"):
+        hd.gibbs_lattice(client, _lattice(), 4, 2, observers=("entropy",))
+    bad = _lattice()
+    bad.init = "sideways"  # the shards fail when they build their lattices
+    with pytest.raises(hd.ShardError, match=r"shard 1 \(chains \[2, 4\)\).*ValueError: 'init'"):
+        hd.gibbs_lattice(client, bad, 4, 2, chunk=2)
+    with pytest.raises(hd.ShardError, match=r"shard 0 \(chains \[0, 4\)\): building the model raised ValueError"):
+        hd.parallel_tempering(client, bad, 4, [0.2, 0.3], 2)
+
+
+def test_graph_wrappers_closed_client():
+    cluster, client = _cluster(1)
+    client.close()
+    cluster.close()
+    closed = r"'client': the Dask client is closed; cannot submit shard 0 \(chains"
+    with pytest.raises(hd.ShardError, match=closed):
+        hd.gibbs_lattice(client, _lattice(), 4, 2, chunk=2)
+    with pytest.raises(hd.ShardError, match=closed):
+        hd.parallel_tempering(client, _lattice(), 4, [0.2, 0.3], 2)
+    with pytest.raises(hd.ShardError, match=closed):
+        hd.sparse_ais(client, _sparse(), 300, betas=5)
+
+
+def test_cli_ising_on_scheduler(client, capsys):
+    from heatbath.cli import main
+
+    args = ["ising", "--size", "16", "--chains", "5", "--sweeps", "40", "--warmup", "5", "--seed", "3"]
+    assert main(args) == 0
+    one = capsys.readouterr().out
+    assert main(args + ["--scheduler", client.scheduler.address, "--chunk", "2"]) == 0
+    two = capsys.readouterr().out
+    assert "on the Dask cluster at" in two
+
+    def values(out):  # the table rows: energy and |m| with their errors
+        return [ln for ln in out.splitlines() if ln.startswith(("energy per spin", "|magnetization|"))]
+
+    assert values(one) == values(two) and len(values(one)) == 2

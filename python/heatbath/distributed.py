@@ -252,7 +252,8 @@ def _sum_totals(parts: List[Dict[Any, Any]], name: Any) -> np.ndarray:
     vals = [p[name].value for p in parts]
     shape = vals[0].shape
     if any(v.shape != shape for v in vals):
-        raise ShardError(f"Totals {name!r}: the shards returned different shapes {sorted({v.shape for v in vals})}")
+        shapes = sorted({v.shape for v in vals})
+        raise ShardError(f"Totals {name!r}: the shards returned different shapes {shapes}")
     x = np.stack([v.reshape(-1) for v in vals])
     scale = 1 << _SCALE_BITS
     return np.array([a / scale for a in _exact_column_sums(x)], dtype=np.float64).reshape(shape)
@@ -675,6 +676,15 @@ def _clamped_values(model: Any) -> Tuple[np.ndarray, np.ndarray]:
     return nodes, vals[0]
 
 
+def _canonical(a: Any) -> Any:
+    """``a`` with numpy's own dtype object: an array unpickled on a worker
+    carries a dtype that is equal to but not the same object as numpy's, and
+    the sparse-graph bindings compare dtypes by identity."""
+    if isinstance(a, np.ndarray) and a.dtype is not np.dtype(a.dtype.type):
+        return a.astype(a.dtype.type)
+    return a
+
+
 def _build(model: Any, n_chains: int, start: int, stop: int, betas: Optional[np.ndarray] = None) -> Any:
     """A fresh model of chains ``[start, stop)`` of an ``n_chains`` run of the
     template ``model`` (chain_offset = start)."""
@@ -685,14 +695,17 @@ def _build(model: Any, n_chains: int, start: int, stop: int, betas: Optional[np.
         return IsingLattice(model.shape, beta=b, J=model.J, h=model.h, n_chains=stop - start,
                             method=model.method, seed=model.seed, init=getattr(model, "init", "random"),
                             device=model.device, chain_offset=start)
+    from .ebm.graphs import CSRGraph
     from .ebm.sparse import SparseIsing, SparsePotts
 
-    kw = dict(beta=b, n_chains=stop - start, colouring=model.colours, seed=model.seed, storage=model.storage,
-              device=model.device, chain_offset=start)
+    g = model.graph
+    graph = CSRGraph(_canonical(g.row), _canonical(g.col), _canonical(g.weights), g.n)
+    kw = dict(beta=b, n_chains=stop - start, colouring=_canonical(model.colours), seed=model.seed,
+              storage=model.storage, device=model.device, chain_offset=start)
     if model._potts:
-        m = SparsePotts(model.graph, model.K, model.bias, **kw)
+        m = SparsePotts(graph, model.K, model.bias, **kw)
     else:
-        m = SparseIsing(model.graph, model.bias, **kw)
+        m = SparseIsing(graph, model.bias, **kw)
     nodes, vals = _clamped_values(model)
     if nodes.size:
         m.clamp(nodes, vals)
@@ -932,7 +945,8 @@ def gibbs_sparse(
     dict with the observers, "node_mean" / "pair_mean" when asked for, "states".
     """
     if _is_lattice(model) or _alignment(model) != 256:
-        raise TypeError(f"'model': expected a SparseIsing or SparsePotts template, got {type(model).__name__}")
+        what = type(model).__name__
+        raise TypeError(f"'model': expected a SparseIsing or SparsePotts template, got {what}")
     n = _int_at_least(n_chains, "n_chains", 1)
     obs = _observers(observers, ("energy", "magnetization"))
     if reduce not in ("concat", "mean_var"):
@@ -1052,8 +1066,9 @@ def _pt_sweep(m: Any, betas: np.ndarray) -> Any:
     m = copy.copy(m)
     if _is_lattice(m):
         m._packed = m._packed.copy()
-    else:
-        m._s = m._s.copy()
+    else:  # numpy's dtype objects again if the state came from another worker
+        m._s = m._s.astype(m._s.dtype.type) if isinstance(m._s, np.ndarray) else m._s.copy()
+        m._k = {k: _canonical(v) for k, v in m._k.items()}
     m.beta = betas
     return m.sweep(1)
 
