@@ -40,6 +40,7 @@ TRAINERS: Dict[str, Union[Trainer, str]] = {
     "swissroll": "heatbath.diffusion.cli:SWISSROLL",
     "heartbeat": "heatbath.diffusion.cli:HEARTBEAT",
     "digits": "heatbath.diffusion.cli:DIGITS",
+    "dtm-digits": "heatbath.commands.dtm:DTM_DIGITS",
 }
 
 
