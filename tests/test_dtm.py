@@ -307,3 +307,11 @@ def test_mebm_learns_the_data_marginals():
              learning_rate=0.05, progress=False, seed=3).fit(X)
     s = e.sample(4000, seed=5)
     np.testing.assert_allclose(s.mean(axis=0), X.mean(axis=0), atol=0.08)
+
+
+def test_global_centring_on_short_chains_is_unbiased():
+    x = ar1(0.8, 24, 4000, seed=7)  # many short chains of one distribution
+    r_chain = mixing.autocorrelation(x, max_lag=4)
+    r_global = mixing.autocorrelation(x, max_lag=4, center="global")
+    np.testing.assert_allclose(r_global, 0.8 ** np.arange(5) * (1 - np.arange(5) / 24), atol=0.03)
+    assert np.all(r_chain[1:] < r_global[1:] - 0.05)  # own-mean centring: biased low by ~tau / n

@@ -11,7 +11,11 @@ autocovariances are pooled over chains::
     C(k) = sum_c sum_{t < n - k} (x_tc - m_c)(x_{t+k,c} - m_c) / (n n_chains)
     rho(k) = C(k) / C(0)
 
-(the 1/n estimator: biased towards 0 by k/n, but positive definite). The
+(the 1/n estimator: biased towards 0 by k/n, but positive definite). Centring
+each chain on its own mean lowers every rho(k) by about tau / n (the variance
+of a chain mean), which matters for short series; chains that sample one
+distribution (an MEBM's persistent chains) can instead be centred on the mean
+over all chains (``center="global"``), which has no such bias. The
 integrated time is ``tau = 1 + 2 sum_{k=1}^{M} rho(k)`` with Sokal's window:
 the smallest M with ``M >= c tau(M)``. For an AR(1) series with coefficient
 rho, ``rho(k) = rho^k`` and ``tau = (1 + rho) / (1 - rho)``.
@@ -51,18 +55,22 @@ def _series(x: Any, name: str = "x") -> np.ndarray:
     return a.astype(np.float64)
 
 
-def autocorrelation(x: Any, max_lag: Optional[int] = None) -> np.ndarray:
+def autocorrelation(x: Any, max_lag: Optional[int] = None, center: str = "chain") -> np.ndarray:
     """Normalized autocorrelation ``rho(0..max_lag)`` (float64, rho(0) = 1),
     pooled over chains (columns). ``max_lag`` defaults to n_sweeps - 1.
-    A series with no variance gives rho = 1 at every lag (it never moved)."""
+    ``center``: ``"chain"`` (each chain on its own mean) or ``"global"`` (the
+    mean of all chains). A series with no variance gives rho = 1 at every lag
+    (it never moved)."""
     a = _series(x)
+    if center not in ("chain", "global"):
+        raise ValueError(f"'center': expected 'chain' or 'global', got {center!r}")
     n = a.shape[0]
     if max_lag is None:
         max_lag = n - 1
     max_lag = int(max_lag)
     if not 0 <= max_lag < n:
         raise ValueError(f"'max_lag': must lie in [0, {n - 1}], got {max_lag}")
-    a = a - a.mean(axis=0, keepdims=True)
+    a = a - (a.mean(axis=0, keepdims=True) if center == "chain" else a.mean())
     m = 1 << int(math.ceil(math.log2(2 * n)))
     f = np.fft.rfft(a, n=m, axis=0)
     acov = np.fft.irfft(f * np.conj(f), n=m, axis=0)[: max_lag + 1].sum(axis=1)
@@ -136,11 +144,11 @@ class MixingReport:
 
 
 def mixing_report(x: Any, threshold: float = math.exp(-1), c: float = 5.0,
-                  max_lag: Optional[int] = None) -> MixingReport:
+                  max_lag: Optional[int] = None, center: str = "chain") -> MixingReport:
     """Autocorrelation, tau, ESS and sweeps to decorrelate of a series
-    (n_sweeps,) or (n_sweeps, n_chains)."""
+    (n_sweeps,) or (n_sweeps, n_chains); ``center`` as in :func:`autocorrelation`."""
     a = _series(x)
-    rho_full = autocorrelation(a)
+    rho_full = autocorrelation(a, center=center)
     tau = integrated_time(a, c, rho_full)
     ml = a.shape[0] - 1 if max_lag is None else min(int(max_lag), a.shape[0] - 1)
     return MixingReport(

@@ -21,8 +21,10 @@ batch at once. Updates use Adam. The adaptive correlation penalty (ACP) adds
 ``cp (<s_i>_- <s_j>_- - <s_i s_j>_-)`` to the coupling gradient, which pulls
 couplings towards weaker model correlations; ``cp`` is tuned each epoch from
 the measured autocorrelation of the negative-phase chains at lag
-``acp_lag`` sweeps (doubled while it exceeds ``acp_threshold``, halved while it
-is below half of it).
+``acp_lag`` sweeps (doubled, from at least ``cp_min``, while it exceeds
+``acp_threshold``; halved while it is below half of it). DTM chains are
+centred on their own means (they run under different x^t), MEBM chains on
+the mean of all chains (see :mod:`heatbath.dtm.mixing`).
 
 Sampling starts from uniform bits x^T and runs each step for K sweeps (the
 visible nodes start at x^t, the latents at random), optionally annealing beta
@@ -256,6 +258,7 @@ class _Base:
     """Shared parameters, checks, training loop and checkpointing."""
 
     kind = ""
+    _center = "chain"  # DTM chains run under different inputs x^t
 
     def _check_common(self) -> None:
         if self.graph is not None and not isinstance(self.graph, DTMGraph):
@@ -314,7 +317,7 @@ class _Base:
     def _mixing_of_batch(self, step: _StepEBM) -> Optional[MixingReport]:
         if step.last_stat is None:
             return None
-        return mixing_report(step.last_stat, threshold=self.decorrelation_threshold)
+        return mixing_report(step.last_stat, threshold=self.decorrelation_threshold, center=self._center)
 
     def _acp_update(self, step: _StepEBM, r: float) -> None:
         if not self.acp:
@@ -698,6 +701,7 @@ class MEBM(_Base):
     Parameters as :class:`DTM` (``K_total`` replaces T and K)."""
 
     kind = "mebm"
+    _center = "global"  # all chains sample one distribution
     _param_names = ("graph", "K_total", "learning_rate", "batch_size", "n_epochs", "warmup", "n_records",
                     "pos_sweeps", "acp", "acp_threshold", "acp_lag", "cp_init", "cp_min", "cp_max",
                     "init_scale", "weight_decay", "beta", "decorrelation_threshold", "side", "seed", "device",
@@ -801,4 +805,5 @@ class MEBM(_Base):
         eng = step.new_engine(nc, _subseed(s, 3))
         s0 = _Draws(s, 101).spins((nc, step.N))
         S = step.run(eng, s0, np.zeros(0, np.int64), None, w, ns)
-        return [mixing_report(chain_statistic(S, self.graph_.visible), threshold=self.decorrelation_threshold)]
+        return [mixing_report(chain_statistic(S, self.graph_.visible), threshold=self.decorrelation_threshold,
+                              center="global")]
