@@ -73,13 +73,16 @@ inline vf32 add_if(vf32 f, u32 m, vf32 w2) {
   return select(expand_bits(m), f + w2, f);
 #endif
 }
-inline u32 load_bits(const std::uint8_t* p) {
-  if (simd::kWidth == 16) {
-    std::uint16_t m;  // little endian: bit c % 16 is chain c (one load into a mask register)
-    std::memcpy(&m, p, sizeof m);
-    return m;
-  }
-  return p[0];
+// f + (bit ? w2 : 0) with the kWidth bits read from p.
+inline vf32 add_if_bits(vf32 f, const std::uint8_t* p, vf32 w2) {
+#if defined(__AVX512F__)
+  __mmask16 m;  // loaded straight into a mask register
+  std::memcpy(&m, p, sizeof m);
+  return reinterpret_cast<vf32>(_mm512_mask_add_ps(reinterpret_cast<__m512>(f), m, reinterpret_cast<__m512>(f),
+                                                   reinterpret_cast<__m512>(w2)));
+#else
+  return add_if(f, p[0], w2);
+#endif
 }
 inline void store_bits(std::uint8_t* p, u32 m) {
   p[0] = static_cast<std::uint8_t>(m);
@@ -149,6 +152,33 @@ inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, u
 }
 #endif
 
+#if defined(HB_HAVE_SIMD)
+// U vectors of chains from c_begin + off: the fields (a masked add per up
+// neighbour, CSR order), the denominators, the decisions.
+template <int U>
+inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0, i64 k1, float f0,
+                       const float* beta, std::uint8_t* si, const std::uint8_t* bytes, i64 off, i64 c_begin,
+                       u64 seed, u64 stream, u64 chain0) {
+  constexpr int kW = simd::kWidth;
+  const i64 c0 = c_begin + off;
+  vf32 f[U];
+  for (int u = 0; u < U; ++u) f[u] = K<vf32>(f0);
+  for (i64 k = k0; k < k1; ++k) {
+    const vf32 w2 = K<vf32>(g.w[k] + g.w[k]);
+    const std::uint8_t* nb = bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8;
+    for (int u = 0; u < U; ++u) f[u] = add_if_bits(f[u], nb + u * (kW / 8), w2);
+  }
+  // all denominators first (independent, branch-free), then the decisions
+  for (int u = 0; u < U; ++u) {
+    vf32 bt;
+    std::memcpy(&bt, beta + c0 + u * kW, sizeof(vf32));
+    f[u] = spin_denominator(f[u], bt);
+  }
+  for (int u = 0; u < U; ++u)
+    store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bytes + off + u * kW, seed, stream, chain0 + c0 + u * kW));
+}
+#endif
+
 // Spins packed one bit per chain: node i's chains in row i of `bits`
 // (row_bytes bytes; bit c % 8 of byte c / 8 is chain c, 1 = up). The field
 // f = b_i + sum_k J_ik s_k is summed as in spin_field (sparse.h).
@@ -172,35 +202,21 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
 #if defined(HB_HAVE_SIMD)
     constexpr int kW = simd::kWidth;
     nc = (nc + kW - 1) / kW * kW;  // within the row: rows hold a multiple of 32 chains
-    // kU vectors of chains at once: independent sums hide the add latency.
-    constexpr int kU = 8;
-    for (; off + kU * kW <= nc; off += kU * kW) {
-      const i64 c0 = c_begin + off;
-      vf32 f[kU];
-      for (int u = 0; u < kU; ++u) f[u] = K<vf32>(f0);
-      for (i64 k = k0; k < k1; ++k) {
-        const vf32 w2 = K<vf32>(g.w[k] + g.w[k]);
-        const std::uint8_t* nb = bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8;
-        for (int u = 0; u < kU; ++u) f[u] = add_if(f[u], load_bits(nb + u * (kW / 8)), w2);
-      }
-      // all denominators first (independent, branch-free), then the decisions
-      for (int u = 0; u < kU; ++u) {
-        vf32 bt;
-        std::memcpy(&bt, beta + c0 + u * kW, sizeof(vf32));
-        f[u] = spin_denominator(f[u], bt);
-      }
-      for (int u = 0; u < kU; ++u)
-        store_bits(si + (c0 + u * kW) / 8,
-                   decide_vec(f[u], bytes + off + u * kW, seed, stream, chain0 + c0 + u * kW));
+    // blocks of 8 vectors of chains (independent sums hide the add latency),
+    // then 4, 2, 1 for the rest
+    for (; off + 8 * kW <= nc; off += 8 * kW) spin_block<8>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off,
+                                                            c_begin, seed, stream, chain0);
+    if (off + 4 * kW <= nc) {
+      spin_block<4>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off, c_begin, seed, stream, chain0);
+      off += 4 * kW;
     }
-    for (; off + kW <= nc; off += kW) {
-      const i64 c0 = c_begin + off;
-      vf32 f = K<vf32>(f0);
-      for (i64 k = k0; k < k1; ++k)
-        f = add_if(f, load_bits(bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8), K<vf32>(g.w[k] + g.w[k]));
-      vf32 bt;
-      std::memcpy(&bt, beta + c0, sizeof(vf32));
-      store_bits(si + c0 / 8, decide_vec(spin_denominator(f, bt), bytes + off, seed, stream, chain0 + c0));
+    if (off + 2 * kW <= nc) {
+      spin_block<2>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off, c_begin, seed, stream, chain0);
+      off += 2 * kW;
+    }
+    if (off + kW <= nc) {
+      spin_block<1>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off, c_begin, seed, stream, chain0);
+      off += kW;
     }
 #endif
     for (; off < nc; ++off) {
