@@ -1,8 +1,11 @@
 """heatbath.distributed: a 2-worker LocalCluster (processes, one thread each,
 loopback, glibc's malloc thresholds raised: see the comment in section_dist)
 against the one-process run of the same call (``client=None``, heatbath's
-default threads), on two real workloads: ancestral samples of a
-Swiss-roll-sized GaussianDPM and AIS runs of an RBM. Prints the speed-up
+default threads), on real workloads: ancestral samples of a
+Swiss-roll-sized GaussianDPM, AIS runs of an RBM, Gibbs sweeps of Ising
+lattices and of a sparse Ising graph (observers and moments reduced on the
+workers), and parallel tempering of a lattice with the replicas on the two
+workers (one round trip of energies per sweep). Prints the speed-up
 (efficiency; the ceiling on 2 cores is 2x), checks that the results are equal
 to the bit, and measures the overhead per shard with shards that do nothing.
 
@@ -28,7 +31,8 @@ def _empty_shard(start: int, stop: int, seed: int) -> np.ndarray:
 def _workloads():
     from heatbath import distributed as hd
     from heatbath.diffusion import GaussianDPM
-    from heatbath.ebm import BernoulliRBM
+    from heatbath.ebm import BernoulliRBM, IsingLattice, SparseIsing
+    from heatbath.ebm.graphs import graph_from_edges
 
     dpm = GaussianDPM(dim=2, T=40, net="rbf", seed=0)
     rng = np.random.default_rng(0)
@@ -38,7 +42,22 @@ def _workloads():
     rbm.intercept_hidden_ = np.zeros(nh, np.float32)
     rbm.intercept_visible_ = np.zeros(nv, np.float32)
     rbm.n_features_in_ = nv
+    lat = IsingLattice((256, 256), beta=0.44, seed=1)
+    n = 2000
+    i, j = rng.integers(0, n, 6000), rng.integers(0, n, 6000)
+    e = np.unique(np.sort(np.stack([i[i != j], j[i != j]], 1), axis=1), axis=0)
+    graph = SparseIsing(graph_from_edges(n, e[:, 0], e[:, 1], rng.normal(0, 0.5, len(e)), "edges"), beta=0.8,
+                        seed=2)
+    pt_lat = IsingLattice((128, 128), seed=3)
+    pt_betas = np.linspace(0.40, 0.46, 8)
     return {
+        "gibbs_lattice, 16 x 256^2 lattices, 400 sweeps": (
+            lambda c: hd.gibbs_lattice(c, lat, 16, 400, chunk=8), lambda r: r["energy"]),
+        "gibbs_sparse, 1,024 chains, 2,000 nodes, 20 x 10 sweeps": (
+            lambda c: hd.gibbs_sparse(c, graph, 1024, 20, thin=10, nodes="all", chunk=512),
+            lambda r: np.concatenate([r["energy"].ravel(), r["node_mean"]])),
+        "parallel_tempering, 8 x 8 chains of 128^2, 100 sweeps": (
+            lambda c: hd.parallel_tempering(c, pt_lat, 64, pt_betas, 100, chunk=32), lambda r: r.energy),
         "GaussianDPM.sample, 2,000 samples, T = 40, RBF net": (
             lambda c: hd.sample_dpm(c, dpm, 2000, seed=1, chunk=250), lambda r: r),
         "RBM AIS, 400 runs, 196x100, 1,000 temperatures": (
