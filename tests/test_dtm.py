@@ -315,3 +315,10 @@ def test_global_centring_on_short_chains_is_unbiased():
     r_global = mixing.autocorrelation(x, max_lag=4, center="global")
     np.testing.assert_allclose(r_global, 0.8 ** np.arange(5) * (1 - np.arange(5) / 24), atol=0.03)
     assert np.all(r_chain[1:] < r_global[1:] - 0.05)  # own-mean centring: biased low by ~tau / n
+
+
+def test_debiased_own_mean_centring():
+    for rho in (0.3, 0.6):
+        x = ar1(rho, 24, 4000, seed=8)
+        r = mixing.autocorrelation(x, max_lag=4, debias=True)
+        np.testing.assert_allclose(r, rho ** np.arange(5) * (1 - np.arange(5) / 24), atol=0.03)

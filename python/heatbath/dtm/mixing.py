@@ -15,7 +15,10 @@ autocovariances are pooled over chains::
 each chain on its own mean lowers every rho(k) by about tau / n (the variance
 of a chain mean), which matters for short series; chains that sample one
 distribution (an MEBM's persistent chains) can instead be centred on the mean
-over all chains (``center="global"``), which has no such bias. The
+over all chains (``center="global"``), which has no such bias. For chains that
+must keep their own means, ``debias=True`` undoes the bias to first order:
+``rho(k) = rho_hat(k) (1 - tau/n) + (tau/n)(1 - k/n)``, with ``tau`` from the
+corrected values (a fixed point; good while tau << n). The
 integrated time is ``tau = 1 + 2 sum_{k=1}^{M} rho(k)`` with Sokal's window:
 the smallest M with ``M >= c tau(M)``. For an AR(1) series with coefficient
 rho, ``rho(k) = rho^k`` and ``tau = (1 + rho) / (1 - rho)``.
@@ -55,12 +58,14 @@ def _series(x: Any, name: str = "x") -> np.ndarray:
     return a.astype(np.float64)
 
 
-def autocorrelation(x: Any, max_lag: Optional[int] = None, center: str = "chain") -> np.ndarray:
+def autocorrelation(x: Any, max_lag: Optional[int] = None, center: str = "chain", debias: bool = False
+                    ) -> np.ndarray:
     """Normalized autocorrelation ``rho(0..max_lag)`` (float64, rho(0) = 1),
     pooled over chains (columns). ``max_lag`` defaults to n_sweeps - 1.
     ``center``: ``"chain"`` (each chain on its own mean) or ``"global"`` (the
-    mean of all chains). A series with no variance gives rho = 1 at every lag
-    (it never moved)."""
+    mean of all chains); ``debias`` corrects own-mean centring for its bias
+    (see the module notes). A series with no variance gives rho = 1 at every
+    lag (it never moved)."""
     a = _series(x)
     if center not in ("chain", "global"):
         raise ValueError(f"'center': expected 'chain' or 'global', got {center!r}")
@@ -76,7 +81,20 @@ def autocorrelation(x: Any, max_lag: Optional[int] = None, center: str = "chain"
     acov = np.fft.irfft(f * np.conj(f), n=m, axis=0)[: max_lag + 1].sum(axis=1)
     if acov[0] <= 1e-12 * max(1.0, float(np.abs(a).max()) ** 2) * a.size:
         return np.ones(max_lag + 1)
-    return acov / acov[0]
+    rho = acov / acov[0]
+    if debias and center == "chain":
+        lag = np.arange(rho.size)
+        window = max(1, min(rho.size - 1, n // 3))
+        c = rho.copy()
+        for _ in range(50):
+            tau = min(1.0 + 2.0 * float(np.clip(c[1 : window + 1], 0, None).sum()), 0.5 * n)
+            new = rho * (1 - tau / n) + (tau / n) * (1 - lag / n)
+            new[0] = 1.0
+            if np.allclose(new, c, atol=1e-6):
+                break
+            c = new
+        rho = c
+    return rho
 
 
 def integrated_time(x: Any, c: float = 5.0, rho: Optional[np.ndarray] = None) -> float:
@@ -144,11 +162,12 @@ class MixingReport:
 
 
 def mixing_report(x: Any, threshold: float = math.exp(-1), c: float = 5.0,
-                  max_lag: Optional[int] = None, center: str = "chain") -> MixingReport:
+                  max_lag: Optional[int] = None, center: str = "chain", debias: bool = False) -> MixingReport:
     """Autocorrelation, tau, ESS and sweeps to decorrelate of a series
-    (n_sweeps,) or (n_sweeps, n_chains); ``center`` as in :func:`autocorrelation`."""
+    (n_sweeps,) or (n_sweeps, n_chains); ``center`` and ``debias`` as in
+    :func:`autocorrelation`."""
     a = _series(x)
-    rho_full = autocorrelation(a, center=center)
+    rho_full = autocorrelation(a, center=center, debias=debias)
     tau = integrated_time(a, c, rho_full)
     ml = a.shape[0] - 1 if max_lag is None else min(int(max_lag), a.shape[0] - 1)
     return MixingReport(

@@ -23,8 +23,9 @@ couplings towards weaker model correlations; ``cp`` is tuned each epoch from
 the measured autocorrelation of the negative-phase chains at lag
 ``acp_lag`` sweeps (doubled, from at least ``cp_min``, while it exceeds
 ``acp_threshold``; halved while it is below half of it). DTM chains are
-centred on their own means (they run under different x^t), MEBM chains on
-the mean of all chains (see :mod:`heatbath.dtm.mixing`).
+centred on their own means (they run under different x^t; the bias of that
+over a short window is corrected to first order), MEBM chains on the mean of
+all chains (see :mod:`heatbath.dtm.mixing`).
 
 Sampling starts from uniform bits x^T and runs each step for K sweeps (the
 visible nodes start at x^t, the latents at random), optionally annealing beta
@@ -317,7 +318,8 @@ class _Base:
     def _mixing_of_batch(self, step: _StepEBM) -> Optional[MixingReport]:
         if step.last_stat is None:
             return None
-        return mixing_report(step.last_stat, threshold=self.decorrelation_threshold, center=self._center)
+        return mixing_report(step.last_stat, threshold=self.decorrelation_threshold, center=self._center,
+                             debias=self._center == "chain")
 
     def _acp_update(self, step: _StepEBM, r: float) -> None:
         if not self.acp:
@@ -689,7 +691,7 @@ class DTM(_Base):
         for t in range(1, self.T + 1):
             S = self._reverse(t, xs[t], w, None, _subseed(s, 3, t), keep=ns)
             stat = chain_statistic(S, self.graph_.visible)
-            reports.append(mixing_report(stat, threshold=self.decorrelation_threshold))
+            reports.append(mixing_report(stat, threshold=self.decorrelation_threshold, debias=True))
         return reports
 
 
