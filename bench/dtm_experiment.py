@@ -55,6 +55,8 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--mixing-sweeps", type=int, default=300)
+    p.add_argument("--acp-threshold", type=float, default=0.05,
+                   help="ACP target autocorrelation at lag 8 sweeps (default 0.05)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--models", default="dtm_acp,dtm,mebm_acp,mebm")
@@ -89,7 +91,7 @@ def main() -> None:
         source = "bench/dtm_experiment.py gaussian_mmd2"
 
     common = dict(graph=graph, learning_rate=args.lr, n_epochs=args.epochs, seed=args.seed,
-                  progress=not args.quiet)
+                  acp_threshold=args.acp_threshold, progress=not args.quiet)
     print(f"digits: {len(Xtr)} train / {len(Xte)} test, torus side {args.side} ({graph.n_nodes} nodes, "
           f"{graph.n_edges} edges, {graph.n_visible} visible), T = {T}, K = {K}, "
           f"{T * K} sweeps per sample for every model; {args.epochs} epochs; MMD^2 by {source}, "
