@@ -48,16 +48,16 @@ def _workloads():
     e = np.unique(np.sort(np.stack([i[i != j], j[i != j]], 1), axis=1), axis=0)
     graph = SparseIsing(graph_from_edges(n, e[:, 0], e[:, 1], rng.normal(0, 0.5, len(e)), "edges"), beta=0.8,
                         seed=2)
-    pt_lat = IsingLattice((128, 128), seed=3)
-    pt_betas = np.linspace(0.40, 0.46, 8)
+    pt_lat = IsingLattice((2048, 2048), seed=3, init="up")  # a sweep of 16 lattices: ~40 ms on one core
+    pt_betas = np.linspace(0.43, 0.45, 4)
     return {
-        "gibbs_lattice, 16 x 256^2 lattices, 400 sweeps": (
-            lambda c: hd.gibbs_lattice(c, lat, 16, 400, chunk=8), lambda r: r["energy"]),
+        "gibbs_lattice, 16 x 256^2 lattices, 4,000 sweeps": (
+            lambda c: hd.gibbs_lattice(c, lat, 16, 4000, thin=10, chunk=8), lambda r: r["energy"]),
         "gibbs_sparse, 1,024 chains, 2,000 nodes, 20 x 10 sweeps": (
             lambda c: hd.gibbs_sparse(c, graph, 1024, 20, thin=10, nodes="all", chunk=512),
             lambda r: np.concatenate([r["energy"].ravel(), r["node_mean"]])),
-        "parallel_tempering, 8 x 8 chains of 128^2, 100 sweeps": (
-            lambda c: hd.parallel_tempering(c, pt_lat, 64, pt_betas, 100, chunk=32), lambda r: r.energy),
+        "parallel_tempering, 4 x 8 chains of 2048^2, 40 sweeps": (
+            lambda c: hd.parallel_tempering(c, pt_lat, 32, pt_betas, 40, chunk=16), lambda r: r.energy),
         "GaussianDPM.sample, 2,000 samples, T = 40, RBF net": (
             lambda c: hd.sample_dpm(c, dpm, 2000, seed=1, chunk=250), lambda r: r),
         "RBM AIS, 400 runs, 196x100, 1,000 temperatures": (

@@ -412,3 +412,37 @@ def test_cli_ising_on_scheduler(client, capsys):
         return [ln for ln in out.splitlines() if ln.startswith(("energy per spin", "|magnetization|"))]
 
     assert values(one) == values(two) and len(values(one)) == 2
+
+
+def test_tempering_survives_a_killed_worker():
+    """A worker killed between rounds of parallel tempering: its shard's rounds
+    are recomputed from the task chain and the result is unchanged."""
+    from heatbath.ebm.graph_annealing import graph_parallel_tempering
+
+    lat = _lattice((8, 8))
+    betas = [0.3, 0.36, 0.42, 0.48]
+    ref = graph_parallel_tempering(hd.shard_model(lat, 16), betas, 40, warmup=5, keep_states=True)
+    cluster, client = _cluster(2)
+    try:
+        victim = sorted(client.run(os.getpid).values())[0]
+        killed = threading.Event()
+
+        def kill_soon():
+            time.sleep(0.6)
+            os.kill(victim, signal.SIGKILL)
+            killed.set()
+
+        killer = threading.Thread(target=kill_soon)
+        t0 = time.monotonic()
+        killer.start()
+        got = hd.parallel_tempering(client, lat, 16, betas, 40, warmup=5, keep_states=True, chunk=8)
+        elapsed = time.monotonic() - t0
+        killer.join()
+        assert killed.is_set() and elapsed > 0.6, elapsed  # the worker died while the rounds ran
+        print(f"tempering with a killed worker: {elapsed:.2f} s")
+        assert np.array_equal(got.energy, ref.energy)
+        assert np.array_equal(got.states, ref.states)
+        assert np.array_equal(got.acceptance, ref.acceptance)
+    finally:
+        client.close()
+        cluster.close()
