@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from heatbath.ebm import SparseIsing
 from heatbath.dtm import torus_graph
+from heatbath.ebm import SparseIsing
 from heatbath.ebm.graphs import graph_from_edges
 from heatbath.ebm.packed_rows import get_rows, random_rows, reseed, set_rows, unpack_rows
 

@@ -28,7 +28,7 @@ from .. import _backend
 from .. import random as hr
 from .sparse import SparseIsing, _unpack_spins
 
-__all__ = ["reseed", "get_rows", "set_rows", "random_rows", "unpack_rows"]
+__all__ = ["get_rows", "random_rows", "reseed", "set_rows", "unpack_rows"]
 
 
 def _check_model(model: Any) -> None:
