@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-
 from heatbath import checkpoint
 from heatbath.dtm import (
     DTM,

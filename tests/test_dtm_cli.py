@@ -8,7 +8,6 @@ import os
 
 import numpy as np
 import pytest
-
 from heatbath.cli import main
 from heatbath.dtm import DTM
 

@@ -29,12 +29,14 @@ def _beta_pair(text: str):
 
 def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", metavar="PATH",
-                   help="MNIST-format IDX data instead of the digits: a folder with train-/t10k- files, or an "
-                        "images file (binarized at 0.5, 10%% held out)")
+                   help="MNIST-format IDX data instead of the digits: a folder with train-/t10k- files, "
+                        "or an images file (binarized at 0.5, 10%% held out)")
     p.add_argument("--limit", type=_positive_int, default=None, help="use at most this many training images")
     p.add_argument("--T", type=_positive_int, default=6, help="reverse steps (default 6)")
-    p.add_argument("--K", type=_positive_int, default=20, help="Gibbs sweeps per step when sampling (default 20)")
-    p.add_argument("--epochs", type=_positive_int, default=40, help="passes over the training set (default 40)")
+    p.add_argument("--K", type=_positive_int, default=20,
+                   help="Gibbs sweeps per step when sampling (default 20)")
+    p.add_argument("--epochs", type=_positive_int, default=40,
+                   help="passes over the training set (default 40)")
     p.add_argument("--side", type=_positive_int, default=None,
                    help="torus side (even; default about 1.5 sqrt(pixels), 12 for the digits)")
     p.add_argument("--graph", choices=["torus", "grid"], default="torus",
@@ -44,7 +46,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--schedule", choices=["log", "linear"], default="log")
     p.add_argument("--learning-rate", type=_nonneg_float, default=0.02)
     p.add_argument("--batch-size", type=_positive_int, default=250)
-    p.add_argument("--warmup", type=int, default=10, help="negative-phase sweeps before recording (default 10)")
+    p.add_argument("--warmup", type=int, default=10,
+                   help="negative-phase sweeps before recording (default 10)")
     p.add_argument("--records", type=_positive_int, default=24,
                    help="negative-phase sweeps recorded per update (default 24)")
     p.add_argument("--no-acp", action="store_true", help="no adaptive correlation penalty")
@@ -56,7 +59,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
                    help="sweeps recorded for the final mixing report (default 200)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=os.path.join("runs", "dtm-digits"), help="run folder (default runs/dtm-digits)")
+    p.add_argument("--out", default=os.path.join("runs", "dtm-digits"),
+                   help="run folder (default runs/dtm-digits)")
     p.add_argument("--plot", metavar="FILE", help="write a grid of samples at every step (needs matplotlib)")
     p.add_argument("--verbose", action="store_true", help="print every step's mixing every epoch")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -70,7 +74,8 @@ def _load_data(args):
         from ..data.digits import binarized_digits
 
         d = binarized_digits()
-        return d.X_train.astype(np.uint8), d.X_test.astype(np.uint8), d.y_train, (8, 8), "binarized 8x8 digits"
+        what = "binarized 8x8 digits"
+        return d.X_train.astype(np.uint8), d.X_test.astype(np.uint8), d.y_train, (8, 8), what
     from ..data import idx
 
     if os.path.isdir(args.data):
@@ -119,7 +124,6 @@ def plot_steps(steps, image_shape, path: str, n_rows: int = 8) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
 
     from ..dtm import DTM, grid_graph, torus_graph
 

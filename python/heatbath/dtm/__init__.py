@@ -11,10 +11,10 @@ from .mixing import MixingReport
 from .model import DTM, MEBM
 
 __all__ = [
-    "BitFlipForward",
     "DTM",
-    "DTMGraph",
     "MEBM",
+    "BitFlipForward",
+    "DTMGraph",
     "MixingReport",
     "forward_coupling",
     "grid_graph",

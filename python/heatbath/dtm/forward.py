@@ -19,7 +19,7 @@ import numpy as np
 
 from .. import random as hr
 
-__all__ = ["time_grid", "forward_coupling", "BitFlipForward"]
+__all__ = ["BitFlipForward", "forward_coupling", "time_grid"]
 
 
 def time_grid(T: int, kind: str = "log", t_end: float = 3.0, offset: float = 0.15) -> np.ndarray:

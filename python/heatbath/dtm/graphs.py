@@ -20,7 +20,7 @@ import numpy as np
 
 from ..ebm.graphs import check_colouring, dsatur_colouring, dtm_grid_edges, graph_from_edges
 
-__all__ = ["DTMGraph", "make_graph", "torus_graph", "grid_graph", "place_visible"]
+__all__ = ["DTMGraph", "grid_graph", "make_graph", "place_visible", "torus_graph"]
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,8 @@ def place_visible(
             f"'n_visible': {n} data bits do not fit in a {side}x{side} grid ({side * side} nodes)"
         )
     if layout == "random":
-        return np.sort(np.random.default_rng(seed).choice(side * side, size=n, replace=False)).astype(np.int64)
+        pick = np.random.default_rng(seed).choice(side * side, size=n, replace=False)
+        return np.sort(pick).astype(np.int64)
     if image_shape is None:
         w = math.isqrt(n)
         if w * w != n:

@@ -35,11 +35,11 @@ import numpy as np
 __all__ = [
     "MixingReport",
     "autocorrelation",
-    "integrated_time",
-    "effective_sample_size",
-    "sweeps_to_decorrelate",
-    "mixing_report",
     "chain_statistic",
+    "effective_sample_size",
+    "integrated_time",
+    "mixing_report",
+    "sweeps_to_decorrelate",
 ]
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 import operator
 import time
-from typing import Any, Optional, Sequence
+from typing import Any, Optional
 
 import numpy as np
 
@@ -92,7 +92,9 @@ def _check_beta(beta: Any, name: str = "beta") -> Optional[tuple]:
     try:
         b0, b1 = beta
     except (TypeError, ValueError):
-        raise TypeError(f"'{name}': expected None, a number or (beta_start, beta_end), got {beta!r}") from None
+        raise TypeError(
+            f"'{name}': expected None, a number or (beta_start, beta_end), got {beta!r}"
+        ) from None
     return (_check_float(b0, name, 0.0, strict=True), _check_float(b1, name, 0.0, strict=True))
 
 
