@@ -336,6 +336,11 @@ def test_sparse_ais_bit_equal(client):
         assert np.array_equal(got.log_weights, ref.log_weights)
         assert (got.log_z, got.stderr, got.ess) == (ref.log_z, ref.stderr, ref.ess)
     assert abs(ref.log_z - exact_log_z(m).log_z) < 5 * ref.stderr + 0.05
+    lse0 = hd.sparse_ais(None, m, 520, betas=40, keep_weights=False)
+    lse = hd.sparse_ais(client, m, 520, betas=40, keep_weights=False, chunk=256)
+    assert (lse.log_z, lse.stderr, lse.ess) == (lse0.log_z, lse0.stderr, lse0.ess) and lse.log_weights is None
+    assert math.isclose(lse.log_z, ref.log_z, rel_tol=1e-13)
+    assert math.isclose(lse.stderr, ref.stderr, rel_tol=1e-9) and math.isclose(lse.ess, ref.ess, rel_tol=1e-9)
     lat = _lattice()
     ref = graph_ais(hd.shard_model(lat, 5), betas=20)
     assert np.array_equal(hd.sparse_ais(client, lat, 5, betas=20, chunk=2).log_weights, ref.log_weights)

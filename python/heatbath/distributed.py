@@ -974,11 +974,12 @@ def gibbs_sparse(
 
 
 def _ais_graph_shard(model: Any, n: int, path: np.ndarray, sweeps_per_step: int, beta: float, stream: int,
-                     start: int, stop: int, seed: int) -> np.ndarray:
+                     squares: bool, start: int, stop: int, seed: int) -> Any:
     from .ebm.graph_annealing import graph_ais
 
     m = _build(model, n, start, stop)
-    return graph_ais(m, path, sweeps_per_step, beta=beta, stream=stream).log_weights
+    lw = graph_ais(m, path, sweeps_per_step, beta=beta, stream=stream).log_weights
+    return {"w": lw, "w2": 2.0 * lw} if squares else lw
 
 
 def sparse_ais(
@@ -990,6 +991,7 @@ def sparse_ais(
     sweeps_per_step: int = 1,
     beta: Optional[float] = None,
     stream: int = (1 << 62) + 17,
+    keep_weights: bool = True,
     chunk: Optional[int] = None,
     retries: int = 0,
 ) -> Any:
@@ -1000,7 +1002,10 @@ def sparse_ais(
 
     Each shard anneals its chains where it runs and sends back one log
     weight per run (as :func:`rbm_ais`); the estimate, its standard error
-    and ESS are computed from all of them.
+    and ESS are computed from all of them. With ``keep_weights=False`` the
+    weights stay on the workers and are reduced there by log-sum-exp
+    (``log sum w`` and ``log sum w^2``, exact sums, so the estimate does not
+    depend on the sharding; it equals the weights' estimate to rounding).
 
     Parameters
     ----------
@@ -1012,13 +1017,16 @@ def sparse_ais(
     betas, sweeps_per_step, beta, stream
         As in :func:`heatbath.ebm.graph_annealing.graph_ais` (``beta``
         defaults to the template's chain-0 beta).
+    keep_weights : bool
+        Gather the log weights (True) or only their log-sum-exp reductions.
     chunk : int, optional
         Runs per shard (sparse graphs: a multiple of 256).
     retries : int
 
     Returns
     -------
-    LogZEstimate (method "ais") with all runs' log weights.
+    LogZEstimate (method "ais") with all runs' log weights (None with
+    ``keep_weights=False``).
     """
     from .ebm.ais import linear_betas
     from .ebm._estimates import LogZEstimate
@@ -1035,9 +1043,16 @@ def sparse_ais(
         _clamped_values(model)
     chunk = _aligned_chunk(model, n, chunk, client, 2)
     n_free, k = _n_free_and_states(model)
-    fn = functools.partial(_ais_graph_shard, model, n, path, spp, target, int(stream))
-    lw = sample_chains(client, fn, n, model.seed, chunk=chunk, retries=retries)
-    return LogZEstimate.from_log_weights(lw, n_free * float(np.log(k)), "ais")
+    log_z0 = n_free * float(np.log(k))
+    fn = functools.partial(_ais_graph_shard, model, n, path, spp, target, int(stream), not keep_weights)
+    if keep_weights:
+        lw = sample_chains(client, fn, n, model.seed, chunk=chunk, retries=retries)
+        return LogZEstimate.from_log_weights(lw, log_z0, "ais")
+    lse = sample_chains(client, fn, n, model.seed, chunk=chunk, reduce="logsumexp", retries=retries)
+    l1, l2 = lse["w"], lse["w2"]
+    r = math.exp(l2 - 2.0 * l1)  # sum w^2 / (sum w)^2 = 1 / ESS
+    stderr = math.sqrt(max(n * r - 1.0, 0.0) / (n - 1)) if n > 1 else math.inf
+    return LogZEstimate(float(log_z0 + l1 - math.log(n)), stderr, 1.0 / r, "ais")
 
 
 # ---------------------------------------------------------------------------
