@@ -1081,20 +1081,34 @@ def _pt_sweep(m: Any, betas: np.ndarray) -> Any:
     m = copy.copy(m)
     if _is_lattice(m):
         m._packed = m._packed.copy()
-    else:  # numpy's dtype objects again if the state came from another worker
+    else:
         m._s = m._s.astype(m._s.dtype.type) if isinstance(m._s, np.ndarray) else m._s.copy()
         m._k = {k: _canonical(v) for k, v in m._k.items()}
     m.beta = betas
     return m.sweep(1)
 
 
+def _on_this_worker(m: Any) -> Any:
+    """``m`` itself, or a shallow copy with numpy's own dtype objects when it
+    was unpickled here (a state moved from another worker)."""
+    if _is_lattice(m) or all(_canonical(v) is v for v in (m._s, *m._k.values())):
+        return m
+    import copy
+
+    m = copy.copy(m)
+    m._s = _canonical(m._s)
+    m._k = {k: _canonical(v) for k, v in m._k.items()}
+    return m
+
+
 def _pt_energy(m: Any) -> np.ndarray:
     from .ebm.graph_annealing import _total_energy
 
-    return np.asarray(_host(_total_energy(m)), dtype=np.float64)
+    return np.asarray(_host(_total_energy(_on_this_worker(m))), dtype=np.float64)
 
 
 def _pt_states(m: Any, rows: np.ndarray) -> np.ndarray:
+    m = _on_this_worker(m)
     st = m.spins if _is_lattice(m) else m.state
     return st[rows]
 
