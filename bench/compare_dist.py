@@ -90,13 +90,23 @@ def section_dist(repeat: int) -> None:
     try:
         print(f"\n== dist: 2-worker LocalCluster (1 thread each) vs one process, {os.cpu_count()} CPUs "
               f"(median of {repeat} interleaved runs) ==")
-        print(f"{'workload':52s} {'1 process s':>11s} {'2 workers s':>11s} {'speed-up':>8s} "
-              f"{'efficiency':>10s} {'bit-equal':>9s}")
+        print("(efficiency: speed-up over the one-process run on 1 heatbath thread, as each worker, / 2; "
+              "the last column: speed-up over the one-process run on all threads)")
+        print(f"{'workload':56s} {'1 proc s':>8s} {'1 thr s':>8s} {'2 wkrs s':>8s} {'speed-up':>8s} "
+              f"{'efficiency':>10s} {'vs all thr':>10s} {'bit-equal':>9s}")
+        import heatbath
+
+        def one_thread(run):
+            with heatbath.threads(1):
+                return run(None)
+
         for name, (run, key) in _workloads().items():
             equal = bool(np.array_equal(key(run(None)), key(run(client))))
-            t = interleaved({"one": lambda: run(None), "two": lambda: run(client)}, repeat)
-            s = t["one"] / t["two"]
-            print(f"{name:52s} {t['one']:11.3f} {t['two']:11.3f} {s:7.2f}x {s / 2:9.0%} {str(equal):>9s}")
+            t = interleaved({"one": lambda: run(None), "one1": lambda: one_thread(run),
+                             "two": lambda: run(client)}, repeat)
+            s1, s = t["one1"] / t["two"], t["one"] / t["two"]
+            print(f"{name:56s} {t['one']:8.3f} {t['one1']:8.3f} {t['two']:8.3f} {s1:7.2f}x {s1 / 2:9.0%} "
+                  f"{s:9.2f}x {str(equal):>9s}")
         n_shards = 200
         for label, c in (("2 workers", client), ("in process", None)):
             hd.sample_chains(c, _empty_shard, n_shards, 0, chunk=1)
