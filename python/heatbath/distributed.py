@@ -23,9 +23,15 @@ product through BLAS may not (OpenBLAS rounds a row differently depending
 on the number of rows of the product).
 
 Wrappers: :func:`sample_dpm` (diffusion samples, equal to
-``model.sample(n, seed=seed)``) and :func:`rbm_ais` (AIS log Z of an RBM, runs
+``model.sample(n, seed=seed)``), :func:`rbm_ais` (AIS log Z of an RBM, runs
 annealed in blocks aligned on the run index so that BLAS sees the same
-shapes however the runs are sharded). See docs/distributed.md.
+shapes however the runs are sharded), and for Ising lattices and sparse
+Ising/Potts graphs, whose shards are built with ``chain_offset``
+(:func:`shard_model`): :func:`gibbs_lattice` and :func:`gibbs_sparse`
+(observers and node/pair moments reduced on the workers),
+:func:`sparse_ais` and :func:`parallel_tempering` (replica states kept on
+the workers, energies sent to the client each sweep, swaps decided there).
+See docs/distributed.md.
 
 Fault tolerance is Dask's: each shard is a task with its own key and a pure
 function of its chain range, so a shard lost with a worker is recomputed from
