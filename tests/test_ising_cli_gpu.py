@@ -44,6 +44,18 @@ def test_lattice_cpu_gpu_identical(shape, method):
 
 
 @pytest.mark.gpu
+def test_lattice_chain_offset_on_gpu():
+    """Chains [2, 5) of a run on the GPU (chain_offset=2) are rows 2..4 of the CPU run of all chains."""
+    beta = np.linspace(0.3, 0.7, 6)
+    cpu = IsingLattice((16, 128), beta=beta, h=0.1, seed=5)
+    gpu = IsingLattice((16, 128), beta=beta[2:5], h=0.1, seed=5, device="cuda", chain_offset=2)
+    r_c = cpu.sample(4, warmup=2)
+    r_g = gpu.sample(4, warmup=2)
+    np.testing.assert_array_equal(gpu.spins, cpu.spins[2:5])
+    np.testing.assert_array_equal(r_g.energy, r_c.energy[:, 2:5])
+
+
+@pytest.mark.gpu
 def test_sparse_cpu_gpu_identical():
     i, j, w, c = dtm_grid_edges(side=20, seed=3)
     for chains in (1000, 37):
