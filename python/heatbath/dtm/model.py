@@ -43,10 +43,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import checkpoint
+from .. import _backend, checkpoint
 from .. import random as hr
 from ..ebm.graphs import graph_from_edges
-from ..ebm.sparse import SparseIsing
+from ..ebm.packed_rows import get_rows, reseed, set_rows, unpack_rows
+from ..ebm.sparse import SparseIsing, _pack_spins
 from .forward import BitFlipForward
 from .graphs import DTMGraph, make_graph, torus_graph
 from .mixing import MixingReport, chain_statistic, mixing_report
@@ -132,6 +133,27 @@ class _Draws:
         return np.where(self.uniform(shape) < 0.5, 1, -1).astype(np.int8)
 
 
+def _pack_bits(x: np.ndarray, device: str):
+    """0/1 rows (n_chains, n) -> packed rows uint32 (n, ceil(n_chains / 32))
+    on ``device`` (the engines' layout: bit c % 32 of word c // 32 is chain c)."""
+    w = _pack_spins(np.ascontiguousarray(_spins(x).T))
+    return _backend.cupy_module().asarray(w) if device == "cuda" else w
+
+
+def _unpack_bits(words: Any, n_chains: int) -> np.ndarray:
+    """Packed rows -> uint8 0/1 (n_chains, n_rows), numpy."""
+    return (unpack_rows(words, n_chains) > 0).view(np.uint8)
+
+
+def _random_words(n_rows: int, n_chains: int, seed: int, stream: int, device: str):
+    """Fair random packed rows uint32 (n_rows, ceil(n_chains / 32)), drawn word
+    column by word column (chain-major), so that a chain's bits do not depend
+    on the chain count."""
+    W = (n_chains + 31) // 32
+    w = hr.integers(0, 1 << 32, (W, n_rows), seed, stream=stream, device="cuda" if device == "cuda" else None)
+    return w.T.astype(np.uint32)
+
+
 class _StepEBM:
     """One sparse Boltzmann machine over the graph nodes, plus (for a DTM
     step) one input node per visible node, coupled to it by a fixed weight.
@@ -163,6 +185,7 @@ class _StepEBM:
         self.adam_t = 0
         self.cp = 0.0
         self._engines: dict = {}
+        self._samplers: list = []  # idle [engine, version] pairs for sampling (see sampler)
         self._version = 0
         self.last_stat: Optional[np.ndarray] = None
 
@@ -193,6 +216,29 @@ class _StepEBM:
             ent[1] = self._version
         return eng
 
+    def sampler(self, n_chains: int) -> SparseIsing:
+        """An engine for sampling ``n_chains`` chains, inputs clamped (their rows
+        are written per call), parameters up to date; built once and reused.
+        Take it with this method and hand it back with :meth:`release`: a
+        second caller meanwhile (another thread) gets an engine of its own."""
+        try:
+            ent = self._samplers.pop()
+        except IndexError:
+            ent = None
+        if ent is None or ent[0].n_chains != n_chains:
+            eng = self.new_engine(n_chains, 0)
+            if self.n_in:
+                eng.clamp(self.inputs, np.ones(self.n_in, dtype=np.int8))
+            return eng
+        eng, ver = ent
+        if ver != self._version:
+            eng.set_parameters(self.full_weights(), self.full_bias())
+        return eng
+
+    def release(self, eng: SparseIsing) -> None:
+        """Keep ``eng`` (from :meth:`sampler`) for the next sampling call."""
+        self._samplers[:] = [[eng, self._version]]
+
     @staticmethod
     def run(eng: SparseIsing, state0: Optional[np.ndarray], clamp_nodes: np.ndarray, clamp_vals: Any,
             warmup: int, n_records: int, beta: Optional[tuple] = None) -> np.ndarray:
@@ -204,6 +250,14 @@ class _StepEBM:
             eng.state = state0
         if clamp_nodes.size:
             eng.clamp(clamp_nodes, clamp_vals)
+        S = _StepEBM.sweeps(eng, warmup, n_records, beta)
+        return eng.state[None] if S is None else S
+
+    @staticmethod
+    def sweeps(eng: SparseIsing, warmup: int, n_records: int, beta: Optional[tuple] = None) -> Any:
+        """Run ``warmup`` sweeps (beta annealed over them when given), then
+        record ``n_records`` consecutive sweeps: states (n_records, n_chains, N)
+        int8; with n_records = 0 nothing is read (returns None)."""
         if beta is None:
             eng.beta = 1.0
             eng.sweep(warmup)
@@ -212,7 +266,7 @@ class _StepEBM:
                 eng.beta = float(b)
                 eng.sweep(1)
         if n_records == 0:
-            return eng.state[None]
+            return None
         out = np.empty((n_records, eng.n_chains, eng.n_nodes), dtype=np.int8)
         for r in range(n_records):
             eng.sweep(1)
@@ -639,18 +693,29 @@ class DTM(_Base):
         k = self.K if n_sweeps is None else _check_int(n_sweeps, "n_sweeps", 1)
         b = _check_beta(self.beta if beta is None else beta)
         s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 7)
-        return self._reverse(t, xt, k, b, s)
+        x = self._reverse(t, _pack_bits(xt, self.device), xt.shape[0], k, b, s)
+        return _unpack_bits(x, xt.shape[0])
 
-    def _reverse(self, t: int, xt: np.ndarray, k: int, beta: Optional[tuple], seed: int,
+    def _reverse(self, t: int, x: Any, n: int, k: int, beta: Optional[tuple], seed: int,
                  keep: int = 0) -> Any:
+        """Reverse step t on ``n`` chains from x^t given as packed visible rows
+        (n_visible, ceil(n / 32)) on the model's device: visible and input rows
+        = x^t, latent rows fair random bits (Philox (seed, 100 + t)), ``k``
+        sweeps of the step's engine under seed ``_subseed(seed, 2, t)``.
+        Returns x^{t-1} as packed visible rows, or with ``keep`` the states of
+        ``keep`` further consecutive sweeps (keep, n, N) int8."""
         step = self.steps_[t - 1]
-        eng = step.new_engine(xt.shape[0], _subseed(seed, 2, t))
-        s0 = self._chain_init(step, xt, xt, _Draws(seed, 100 + t))
-        if keep:
-            S = step.run(eng, s0, step.inputs, _spins(xt), k, keep, beta)
-            return S
-        S = step.run(eng, s0, step.inputs, _spins(xt), k, 0, beta)
-        return ((S[-1][:, self.graph_.visible] + 1) // 2).astype(np.uint8)
+        g = self.graph_
+        eng = step.sampler(n)
+        reseed(eng, _subseed(seed, 2, t))
+        if g.latent.size:
+            set_rows(eng, g.latent, _random_words(g.latent.size, n, seed, 100 + t, self.device))
+        set_rows(eng, g.visible, x)
+        set_rows(eng, step.inputs, x)
+        S = step.sweeps(eng, k, keep, beta)
+        out = S if keep else get_rows(eng, g.visible)
+        step.release(eng)
+        return out
 
     def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
                return_steps: bool = False) -> Any:
@@ -663,12 +728,14 @@ class DTM(_Base):
         k = self.K if K is None else _check_int(K, "K", 1)
         b = _check_beta(self.beta if beta is None else beta)
         s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 8)
-        x = (hr.uniform((n, self.graph_.n_visible), s, stream=99, dtype="float64") < 0.5).astype(np.uint8)
+        x = _random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
         for t in range(self.T, 0, -1):
-            x = self._reverse(t, x, k, b, s)
+            x = self._reverse(t, x, n, k, b, s)
             out.append(x)
-        return out if return_steps else x
+        if return_steps:
+            return [_unpack_bits(w, n) for w in out]
+        return _unpack_bits(x, n)
 
     def mixing(self, X: Any = None, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:
@@ -691,7 +758,7 @@ class DTM(_Base):
             xs = traj[::-1]
         reports = []
         for t in range(1, self.T + 1):
-            S = self._reverse(t, xs[t], w, None, _subseed(s, 3, t), keep=ns)
+            S = self._reverse(t, _pack_bits(xs[t], self.device), nc, w, None, _subseed(s, 3, t), keep=ns)
             stat = chain_statistic(S, self.graph_.visible)
             reports.append(mixing_report(stat, threshold=self.decorrelation_threshold, debias=True))
         return reports
@@ -789,11 +856,20 @@ class MEBM(_Base):
         k = self.K_total if K_total is None else _check_int(K_total, "K_total", 1)
         b = _check_beta(self.beta if beta is None else beta)
         s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 8)
+        return _unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
+
+    def _run(self, n: int, k: int, keep: int, beta: Optional[tuple], seed: int, key: int, stream: int) -> Any:
+        """``n`` chains from fair random spins (Philox (seed, stream)), ``k``
+        sweeps under seed ``_subseed(seed, key)``; returns the packed visible
+        rows, or with ``keep`` the states of ``keep`` further sweeps."""
         step = self.steps_[0]
-        eng = step.new_engine(n, _subseed(s, 2))
-        s0 = _Draws(s, 100).spins((n, step.N))
-        S = step.run(eng, s0, np.zeros(0, np.int64), None, k, 0, b)
-        return ((S[-1][:, self.graph_.visible] + 1) // 2).astype(np.uint8)
+        eng = step.sampler(n)
+        reseed(eng, _subseed(seed, key))
+        set_rows(eng, np.arange(step.N), _random_words(step.N, n, seed, stream, self.device))
+        S = step.sweeps(eng, k, keep, beta)
+        out = S if keep else get_rows(eng, self.graph_.visible)
+        step.release(eng)
+        return out
 
     def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:
@@ -804,10 +880,6 @@ class MEBM(_Base):
         nc = _check_int(n_chains, "n_chains", 1)
         ns = _check_int(n_sweeps, "n_sweeps", 2)
         w = self.K_total if warmup is None else _check_int(warmup, "warmup", 0)
-        s = hr.as_seed(seed)
-        step = self.steps_[0]
-        eng = step.new_engine(nc, _subseed(s, 3))
-        s0 = _Draws(s, 101).spins((nc, step.N))
-        S = step.run(eng, s0, np.zeros(0, np.int64), None, w, ns)
+        S = self._run(nc, w, ns, None, hr.as_seed(seed), 3, 101)
         return [mixing_report(chain_statistic(S, self.graph_.visible), threshold=self.decorrelation_threshold,
                               center="global")]
