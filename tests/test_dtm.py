@@ -300,6 +300,36 @@ def test_save_load_round_trip(tmp_path):
         MEBM.load(path)
 
 
+def test_sampling_reuses_its_engines_without_changing_the_samples(tmp_path):
+    """Sampling keeps one engine per step between calls: a call's samples do
+    not depend on the calls before it (other sizes, seeds, beta), on the chain
+    count (a chain's sample is the same in a larger call), and follow later
+    training exactly as a freshly loaded copy does."""
+    m = fitted_small_dtm(T=2)
+    a = m.sample(40, seed=3)
+    m.sample(70, seed=5, beta=(0.5, 1.0))
+    m.sample_step(1, np.ones((9, 4), dtype=np.uint8), seed=2)
+    np.testing.assert_array_equal(m.sample(40, seed=3), a)
+    np.testing.assert_array_equal(m.sample(70, seed=3)[:40], a)
+    steps = m.sample(40, seed=3, return_steps=True)
+    assert len(steps) == 3 and all(x.shape == (40, 4) and x.dtype == np.uint8 for x in steps)
+    np.testing.assert_array_equal(steps[-1], a)
+    x1 = m.sample_step(2, steps[0], seed=3)
+    np.testing.assert_array_equal(m.sample_step(2, steps[0], seed=3), x1)
+    X = np.array([[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0]], dtype=np.uint8)
+    m.set_params(n_epochs=2).fit(X)  # new weights: the kept engines must take them
+    fresh = DTM.load(m.save(str(tmp_path / "dtm")))
+    np.testing.assert_array_equal(m.sample(40, seed=3), fresh.sample(40, seed=3))
+    e = MEBM(graph=small_graph(), K_total=20, n_epochs=1, n_records=4, acp_lag=2, progress=False).fit(X)
+    b = e.sample(40, seed=4)
+    e.sample(70, seed=6)
+    np.testing.assert_array_equal(e.sample(40, seed=4), b)
+    np.testing.assert_array_equal(e.sample(70, seed=4)[:40], b)
+    e.set_params(n_epochs=2).fit(X)
+    fresh_e = MEBM.load(e.save(str(tmp_path / "mebm")))
+    np.testing.assert_array_equal(e.sample(40, seed=4), fresh_e.sample(40, seed=4))
+
+
 def test_mebm_learns_the_data_marginals():
     X = np.array([[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0]] * 10, dtype=np.uint8)
     e = MEBM(graph=small_graph(), K_total=30, n_epochs=80, batch_size=30, n_records=8, acp_lag=2,
