@@ -299,7 +299,7 @@ class IsingLattice:
 
             bits = bernoulli(0.5, self.seed, self.chain_offset * self.n_sites, shape=(self.n_chains,) + dims,
                              stream=(1 << 63) + 1)
-            s8 = np.where(bits, 1, -1).astype(np.int8)
+            s8 = bits.view(np.int8)  # 1 = up, 0 = down: the packing reads "> 0" as up
         else:
             s8 = np.full((self.n_chains,) + dims, 1 if init == "up" else -1, dtype=np.int8)
         self._set_packed_from(s8)
