@@ -3,6 +3,7 @@
 // For each node of a block, the chains are taken 128 at a time (one Philox
 // tile: 32 blocks, vectorized) and the spin updates run on SIMD vectors of
 // chains (16 on AVX-512, 8 on AVX2), neighbour states read contiguously.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -257,11 +258,14 @@ inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, cons
 // [t0, t1). Chains are independent, so with enough chains every thread takes
 // a range of tiles and runs the whole schedule on it without any barrier;
 // otherwise the nodes of each block are split among the threads.
+// Threads split the tiles in runs of `align` tiles (64 bytes of a node's row),
+// so that with 64-byte aligned states no two threads write one cache line.
 template <class Node>
-void run_sweeps(const SparseSchedule& sch, i64 chains, i64 unit, u64 sweep0, i64 nsweeps, Node node) {
+void run_sweeps(const SparseSchedule& sch, i64 chains, i64 unit, i64 align, u64 sweep0, i64 nsweeps, Node node) {
   i64 work = 0;
   for (i64 b = 0; b < sch.nblocks; ++b) work += sch.block_ptr[b + 1] - sch.block_ptr[b];
   const i64 ntiles = (chains + unit - 1) / unit;
+  const i64 nruns = (ntiles + align - 1) / align;
   auto all = [&](i64 t0, i64 t1) {
     for (i64 t = 0; t < nsweeps; ++t) {
       const u64 sweep = sweep0 + static_cast<u64>(t);
@@ -274,11 +278,11 @@ void run_sweeps(const SparseSchedule& sch, i64 chains, i64 unit, u64 sweep0, i64
 #if defined(_OPENMP)
   const int nt = omp_get_max_threads();
   if (nt > 1 && work * chains * nsweeps >= 65536) {
-    if (ntiles >= nt) {
+    if (nruns >= nt) {
 #pragma omp parallel
       {
         const i64 id = omp_get_thread_num(), n = omp_get_num_threads();
-        const i64 t0 = ntiles * id / n, t1 = ntiles * (id + 1) / n;
+        const i64 t0 = nruns * id / n * align, t1 = std::min(ntiles, nruns * (id + 1) / n * align);
         if (t0 < t1) all(t0, t1);
       }
       return;
@@ -310,7 +314,7 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
   std::vector<float> beta_padded(static_cast<size_t>(row_bytes * 8), beta[chains - 1]);
   std::memcpy(beta_padded.data(), beta, static_cast<size_t>(chains) * sizeof(float));
   const float* bt = beta_padded.data();
-  run_sweeps(sch, chains, kGroup, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+  run_sweeps(sch, chains, kGroup, 2, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
     ising_node(bits, row_bytes, chains, g, bias, bt, i, seed, stream, t0, t1, chain0);
   });
 }
@@ -318,7 +322,7 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
 void k_potts_sweeps(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias, const float* beta,
                     const SparseSchedule& sch, u64 seed, u64 chain0, u64 sweep0, i64 nsweeps) {
   if (chains <= 0 || nsweeps <= 0) return;
-  run_sweeps(sch, chains, kTile, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+  run_sweeps(sch, chains, kTile, 1, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
     potts_node(s, chains, K, g, bias, beta, i, seed, stream, t0, t1, chain0);
   });
 }

@@ -156,7 +156,7 @@ class _SparseModel:
             s = np.ascontiguousarray(init, dtype=np.uint8)
         else:
             s = _pack_spins((2 * init - 1).astype(np.int8))
-        self._s = self._to_device(s)
+        self._s = self._state_to_device(s)
 
     # ---- construction helpers ---------------------------------------------
     def _colours_from_user(self, colouring: Any) -> np.ndarray:
@@ -182,6 +182,11 @@ class _SparseModel:
 
     def _to_device(self, a: np.ndarray):
         return _backend.cupy_module().asarray(a) if self.device == "cuda" else a
+
+    def _state_to_device(self, a: np.ndarray):
+        """States on the CPU start on a 64-byte boundary, so that threads
+        updating different chain ranges of a node never share a cache line."""
+        return self._to_device(a) if self.device == "cuda" else _aligned64(a)
 
     def _reschedule(self) -> None:
         order, ptr = blocks_from_colouring(self.colours, self.clamped)
@@ -299,7 +304,7 @@ class _SparseModel:
     def state(self, value: Any) -> None:
         s = self._check_state(value, (self.n_chains, self.n_nodes), "state")
         s = np.ascontiguousarray(s.T)
-        self._s = self._to_device(s if self._potts else _pack_spins(s))
+        self._s = self._state_to_device(s if self._potts else _pack_spins(s))
 
     def clamp(self, nodes: Any, values: Any) -> None:
         """Hold ``nodes`` fixed at ``values`` (shape (len(nodes),) for all
@@ -786,6 +791,16 @@ class SparsePotts(_SparseModel):
     def from_networkx(cls, G: Any, K: int, weight: str = "weight", **kw: Any) -> "SparsePotts":
         g, _ = graph_from_networkx(G, weight)
         return cls(g, K, **kw)
+
+
+def _aligned64(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` whose data starts on a 64-byte boundary."""
+    a = np.asarray(a)
+    buf = np.empty(a.nbytes + 64, dtype=np.uint8)
+    off = -buf.ctypes.data % 64
+    out = buf[off : off + a.nbytes].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    return out
 
 
 def _pack_spins(s: np.ndarray) -> np.ndarray:
