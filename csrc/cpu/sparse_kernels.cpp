@@ -141,8 +141,15 @@ inline vi32 load_bytes(const std::uint8_t* p) {
 inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, u64 c0) {
   const vi32 b = load_bytes(bytes);
   const vf32 bf = to_f32(b);
+#if defined(__AVX512F__)
+  const __m512 up_t = reinterpret_cast<__m512>(fma_(bf + 1.0f, d, K<vf32>(-256.0f)));
+  const __m512 down_t = reinterpret_cast<__m512>(fma_(bf, d, K<vf32>(-256.0f)));
+  u32 up = _mm512_cmp_ps_mask(up_t, _mm512_setzero_ps(), _CMP_LE_OQ);
+  const u32 down = _mm512_cmp_ps_mask(down_t, _mm512_setzero_ps(), _CMP_GE_OQ);
+#else
   u32 up = lane_bits(fma_(bf + 1.0f, d, K<vf32>(-256.0f)) <= 0.0f);
   const u32 down = lane_bits(fma_(bf, d, K<vf32>(-256.0f)) >= 0.0f);
+#endif
   u32 tie = ~(up | down) & ((1u << simd::kWidth) - 1u);
   while (tie) {
     const int l = __builtin_ctz(tie);
@@ -158,7 +165,7 @@ inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, u
 // neighbour, CSR order), the denominators, the decisions.
 template <int U>
 inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0, i64 k1, float f0,
-                       const float* beta, std::uint8_t* si, const std::uint8_t* bytes, i64 off, i64 c_begin,
+                       const float* neg2beta, std::uint8_t* si, const std::uint8_t* bytes, i64 off, i64 c_begin,
                        u64 seed, u64 stream, u64 chain0) {
   constexpr int kW = simd::kWidth;
   const i64 c0 = c_begin + off;
@@ -171,9 +178,9 @@ inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGrap
   }
   // all denominators first (independent, branch-free), then the decisions
   for (int u = 0; u < U; ++u) {
-    vf32 bt;
-    std::memcpy(&bt, beta + c0 + u * kW, sizeof(vf32));
-    f[u] = spin_denominator(f[u], bt);
+    vf32 nb2;  // -(beta + beta): nb2 f is exactly -((beta + beta) f) of spin_denominator
+    std::memcpy(&nb2, neg2beta + c0 + u * kW, sizeof(vf32));
+    f[u] = exp_f32(nb2 * f[u]) + 1.0f;
   }
   for (int u = 0; u < U; ++u)
     store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bytes + off + u * kW, seed, stream, chain0 + c0 + u * kW));
@@ -185,11 +192,13 @@ inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGrap
 // f = b_i + sum_k J_ik s_k is summed as in spin_field (sparse.h).
 // Updates chain groups [g0, g1).
 // Chain c of the array is chain chain0 + c of the run (chain0 a multiple of
-// kGroup) for every random number. `beta` holds at least C rounded up to a
-// multiple of the vector width (the padding lanes of the last word are
-// updated too, with random numbers of chains past the end, and ignored).
+// kGroup) for every random number. `beta` holds C values (the scalar loop);
+// `neg2beta`, -(beta + beta), at least C rounded up to a multiple of the
+// vector width (the padding lanes of the last word are updated too, with
+// random numbers of chains past the end, and ignored).
 inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g, const float* bias,
-                       const float* beta, i64 i, u64 seed, u64 stream, i64 g0, i64 g1, u64 chain0) {
+                       const float* beta, const float* neg2beta, i64 i, u64 seed, u64 stream, i64 g0, i64 g1,
+                       u64 chain0) {
   const u64 group0 = chain0 / kGroup;
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
   const float f0 = spin_field_base(bias[i], g.w + k0, k1 - k0);
@@ -205,18 +214,18 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
     nc = (nc + kW - 1) / kW * kW;  // within the row: rows hold a multiple of 32 chains
     // blocks of 8 vectors of chains (independent sums hide the add latency),
     // then 4, 2, 1 for the rest
-    for (; off + 8 * kW <= nc; off += 8 * kW) spin_block<8>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off,
+    for (; off + 8 * kW <= nc; off += 8 * kW) spin_block<8>(bits, row_bytes, g, k0, k1, f0, neg2beta, si, bytes, off,
                                                             c_begin, seed, stream, chain0);
     if (off + 4 * kW <= nc) {
-      spin_block<4>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off, c_begin, seed, stream, chain0);
+      spin_block<4>(bits, row_bytes, g, k0, k1, f0, neg2beta, si, bytes, off, c_begin, seed, stream, chain0);
       off += 4 * kW;
     }
     if (off + 2 * kW <= nc) {
-      spin_block<2>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off, c_begin, seed, stream, chain0);
+      spin_block<2>(bits, row_bytes, g, k0, k1, f0, neg2beta, si, bytes, off, c_begin, seed, stream, chain0);
       off += 2 * kW;
     }
     if (off + kW <= nc) {
-      spin_block<1>(bits, row_bytes, g, k0, k1, f0, beta, si, bytes, off, c_begin, seed, stream, chain0);
+      spin_block<1>(bits, row_bytes, g, k0, k1, f0, neg2beta, si, bytes, off, c_begin, seed, stream, chain0);
       off += kW;
     }
 #endif
@@ -311,11 +320,13 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
   if (chains <= 0 || nsweeps <= 0) return;
   const i64 row_bytes = 4 * ((chains + 31) / 32);
   auto* bits = reinterpret_cast<std::uint8_t*>(s);
-  std::vector<float> beta_padded(static_cast<size_t>(row_bytes * 8), beta[chains - 1]);
-  std::memcpy(beta_padded.data(), beta, static_cast<size_t>(chains) * sizeof(float));
-  const float* bt = beta_padded.data();
+  // -(beta + beta) per chain, padded to whole rows (the last vector of a row
+  // updates padding lanes too)
+  std::vector<float> neg2(static_cast<size_t>(row_bytes * 8), -(beta[chains - 1] + beta[chains - 1]));
+  for (i64 c = 0; c < chains; ++c) neg2[static_cast<size_t>(c)] = -(beta[c] + beta[c]);
+  const float* nb2 = neg2.data();
   run_sweeps(sch, chains, kGroup, 2, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
-    ising_node(bits, row_bytes, chains, g, bias, bt, i, seed, stream, t0, t1, chain0);
+    ising_node(bits, row_bytes, chains, g, bias, beta, nb2, i, seed, stream, t0, t1, chain0);
   });
 }
 

@@ -51,10 +51,26 @@ inline vf32 rint_f32(vf32 x) {
 
 // exp(x) in float32 for any x (clamped to [-87.3, 88.7]: results in
 // [~1e-38, ~3e38]); cephes expf polynomial, about 1 ulp.
+// min(x, c) and max(x, c) as select(x < c, x, c), select(x > c, x, c): c
+// when x is NaN (one min/max instruction on AVX-512).
+HB_HD float min_c(float x, float c) { return x < c ? x : c; }
+HB_HD float max_c(float x, float c) { return x > c ? x : c; }
+#if defined(__AVX512F__) && !defined(__CUDA_ARCH__)
+inline vf32 min_c(vf32 x, float c) {
+  return reinterpret_cast<vf32>(_mm512_min_ps(reinterpret_cast<__m512>(x), _mm512_set1_ps(c)));
+}
+inline vf32 max_c(vf32 x, float c) {
+  return reinterpret_cast<vf32>(_mm512_max_ps(reinterpret_cast<__m512>(x), _mm512_set1_ps(c)));
+}
+#elif defined(HB_HAVE_SIMD)
+inline vf32 min_c(vf32 x, float c) { return select(x < c, x, K<vf32>(c)); }
+inline vf32 max_c(vf32 x, float c) { return select(x > c, x, K<vf32>(c)); }
+#endif
+
 template <class F>
 HB_HD F exp_f32(F x) {
-  x = select(x < 88.7f, x, K<F>(88.7f));  // min and max (x is not NaN)
-  x = select(x > -87.3f, x, K<F>(-87.3f));
+  x = min_c(x, 88.7f);
+  x = max_c(x, -87.3f);
   const F fn = rint_f32(x * 1.44269504088896341f);
   const auto n = to_i32_trunc(fn);
   F r = fma_(fn, K<F>(-0.693359375f), x);
