@@ -269,6 +269,30 @@ def test_cli_sample_on_scheduler(client, swissroll_run, tmp_path, capsys):
     assert "'--scheduler': cannot reach a Dask scheduler" in capsys.readouterr().err
 
 
+def test_inpainting_on_scheduler(client, swissroll_run, capsys):
+    from heatbath.cli import main
+    from heatbath.diffusion import tasks
+
+    model, _ = tasks.load_run(swissroll_run)
+    known = np.random.default_rng(0).standard_normal((45, 2))
+    mask = np.array([True, False])
+    ref = model.sample(45, seed=5, mask=mask, known=known)
+    for chunk in (None, 8, 45):
+        got = hd.sample_dpm(client, model, 45, seed=5, chunk=chunk, mask=mask, known=known)
+        assert np.array_equal(got, ref)
+    rowmask = np.random.default_rng(1).random((45, 2)) < 0.5
+    ref2 = model.sample(45, seed=5, mask=rowmask, known=known)
+    assert np.array_equal(hd.sample_dpm(client, model, 45, seed=5, chunk=10, mask=rowmask, known=known), ref2)
+    with pytest.raises(ValueError, match="'known'"):
+        hd.sample_dpm(client, model, 45, seed=5, mask=mask, known=known[:3])
+    # the command prints the same completion error on the cluster as in one process
+    args = ["inpaint", str(swissroll_run), "--n", "30", "--seed", "2"]
+    assert main(args) == 0
+    one = capsys.readouterr().out
+    assert main(args + ["--scheduler", client.scheduler.address, "--chunk", "7"]) == 0
+    assert capsys.readouterr().out == one
+
+
 # ---------------------------------------------------------------------------
 # lattice and sparse-graph Gibbs, AIS and tempering
 # ---------------------------------------------------------------------------

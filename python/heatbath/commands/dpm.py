@@ -48,9 +48,9 @@ def run_sample(args) -> int:
     return 0
 
 
-def _sample_on_dask(model, args) -> np.ndarray:
-    """``args.n`` samples in shards on the scheduler at ``args.scheduler``:
-    the same array as the one-process run."""
+def _sample_on_dask(model, args, n=None, mask=None, known=None) -> np.ndarray:
+    """``n`` (default ``args.n``) samples in shards on the scheduler at
+    ``args.scheduler``: the same array as the one-process run."""
     from ..diffusion import GaussianDPM
 
     if not isinstance(model, GaussianDPM):
@@ -68,7 +68,8 @@ def _sample_on_dask(model, args) -> np.ndarray:
     except OSError as exc:
         raise ValueError(f"'--scheduler': cannot reach a Dask scheduler at {args.scheduler}: {exc}") from None
     try:
-        return hd.sample_dpm(client, model, args.n, seed=args.seed, chunk=args.chunk)
+        return hd.sample_dpm(client, model, args.n if n is None else n, seed=args.seed, chunk=args.chunk,
+                             mask=mask, known=known)
     finally:
         client.close()
 
@@ -106,7 +107,10 @@ def run_inpaint(args) -> int:
     mask = np.zeros(d, dtype=bool)
     mask[:k] = True
     known = np.repeat(test[: args.n], 1, axis=0)
-    x = _host(model.sample(len(known), seed=args.seed, mask=mask, known=known))
+    if args.scheduler:
+        x = _sample_on_dask(model, args, len(known), mask, known)
+    else:
+        x = _host(model.sample(len(known), seed=args.seed, mask=mask, known=known))
     kept = bool(np.array_equal(x[:, mask], known[:, mask]))
     print(f"inpainted {len(x)} {name} samples with the first {k} of {d} coordinates known; known part kept: {kept}")
     if name == "heartbeat":
@@ -148,4 +152,8 @@ def register(sub) -> None:
     p.add_argument("--n", type=_positive_int, default=200)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", metavar="FILE")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="inpaint in shards on this Dask scheduler (e.g. tcp://host:8786); same result")
+    p.add_argument("--chunk", type=_positive_int, default=None, help="samples per shard with --scheduler")
+    p.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.set_defaults(fn=run_inpaint)

@@ -91,8 +91,9 @@ def build_model(name: str, T: Optional[int], seed: int, xp=np, **kw: Any):
     raise ValueError(f"'data': unknown data set {name!r}")
 
 
-def load_run(folder: str, xp=np):
+def load_run(folder: "str | os.PathLike", xp=np):
     """(model, run info) from a run folder (or a checkpoint path)."""
+    folder = os.fspath(folder)
     path = folder if folder.endswith(".npz") else os.path.join(folder, "model.npz")
     kind = checkpoint.read_kind(path)
     cls = {"GaussianDPM": GaussianDPM, "BinomialDPM": BinomialDPM}.get(kind)
