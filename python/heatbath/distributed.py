@@ -818,6 +818,17 @@ def _gibbs_result(res: Dict[str, Any], reduce: str, per_record: Tuple[str, ...])
     return out
 
 
+def _gibbs_args(n_chains: Any, observers: Any, reduce: str, keep_states: bool, what: str) -> tuple:
+    """The checks shared by the Gibbs wrappers: (n_chains, observers)."""
+    n = _int_at_least(n_chains, "n_chains", 1)
+    obs = _observers(observers, ("energy", "magnetization"))
+    if reduce not in ("concat", "mean_var"):
+        raise ValueError(f"'reduce': expected 'concat' or 'mean_var', got {reduce!r}")
+    if keep_states and reduce != "concat":
+        raise ValueError(f"'keep_states': the {what} are returned with reduce='concat' only")
+    return n, obs
+
+
 def gibbs_lattice(
     client: Any,
     model: Any,
@@ -872,12 +883,7 @@ def gibbs_lattice(
     """
     if not _is_lattice(model):
         raise TypeError(f"'model': expected an IsingLattice template, got {type(model).__name__}")
-    n = _int_at_least(n_chains, "n_chains", 1)
-    obs = _observers(observers, ("energy", "magnetization"))
-    if reduce not in ("concat", "mean_var"):
-        raise ValueError(f"'reduce': expected 'concat' or 'mean_var', got {reduce!r}")
-    if keep_states and reduce != "concat":
-        raise ValueError("'keep_states': the final spins are returned with reduce='concat' only")
+    n, obs = _gibbs_args(n_chains, observers, reduce, keep_states, "final spins")
     n_sweeps = _int_at_least(n_sweeps, "n_sweeps", 1)
     warmup = _int_at_least(warmup, "warmup", 0)
     thin = _int_at_least(thin, "thin", 1)
@@ -974,12 +980,7 @@ def gibbs_sparse(
     if _is_lattice(model) or _alignment(model) != 256:
         what = type(model).__name__
         raise TypeError(f"'model': expected a SparseIsing or SparsePotts template, got {what}")
-    n = _int_at_least(n_chains, "n_chains", 1)
-    obs = _observers(observers, ("energy", "magnetization"))
-    if reduce not in ("concat", "mean_var"):
-        raise ValueError(f"'reduce': expected 'concat' or 'mean_var', got {reduce!r}")
-    if keep_states and reduce != "concat":
-        raise ValueError("'keep_states': the states are returned with reduce='concat' only")
+    n, obs = _gibbs_args(n_chains, observers, reduce, keep_states, "states")
     n_samples = _int_at_least(n_samples, "n_samples", 1)
     warmup = _int_at_least(warmup, "warmup", 0)
     thin = _int_at_least(thin, "thin", 1)

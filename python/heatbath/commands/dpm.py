@@ -57,21 +57,12 @@ def _sample_on_dask(model, args, n=None, mask=None, known=None) -> np.ndarray:
         raise ValueError(
             f"'--scheduler': sharded sampling supports Gaussian diffusion runs, not {type(model).__name__}"
         )
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ValueError("'--scheduler': needs dask.distributed (pip install 'heatbath[dist]')") from None
     from .. import distributed as hd
+    from ._dask import scheduler_client
 
-    try:
-        client = Client(args.scheduler, timeout=args.connect_timeout)
-    except OSError as exc:
-        raise ValueError(f"'--scheduler': cannot reach a Dask scheduler at {args.scheduler}: {exc}") from None
-    try:
+    with scheduler_client(args) as client:
         return hd.sample_dpm(client, model, args.n if n is None else n, seed=args.seed, chunk=args.chunk,
                              mask=mask, known=known)
-    finally:
-        client.close()
 
 
 def _is_heartbeat(row, period=5) -> bool:

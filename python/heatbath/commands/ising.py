@@ -105,25 +105,15 @@ def _sample_on_dask(template, args):
     records as the one-process run (and chain 0's final spins for --snapshot)."""
     import time
 
-    from ..ebm.lattice import LatticeSamples
-
-    try:
-        from distributed import Client
-    except ImportError:
-        raise ValueError("'--scheduler': needs dask.distributed (pip install 'heatbath[dist]')") from None
     from .. import distributed as hd
+    from ..ebm.lattice import LatticeSamples
+    from ._dask import scheduler_client
 
-    try:
-        client = Client(args.scheduler, timeout=args.connect_timeout)
-    except OSError as exc:
-        raise ValueError(f"'--scheduler': cannot reach a Dask scheduler at {args.scheduler}: {exc}") from None
-    try:
+    with scheduler_client(args) as client:
         t0 = time.perf_counter()
         r = hd.gibbs_lattice(client, template, args.chains, args.sweeps, warmup=args.warmup, thin=args.thin,
                              keep_states=bool(args.snapshot), chunk=args.chunk)
         dt = time.perf_counter() - t0
-    finally:
-        client.close()
     res = LatticeSamples(r["energy"], r["magnetization"], args.sweeps, dt, template.n_sites)
     return res, (r["spins"][0] if args.snapshot else None)
 
