@@ -42,6 +42,8 @@ struct SparseTable {
   // Per chain: energy[c] = -1/2 sum_ij J_ij s_i s_j - sum_i b_i s_i and
   // mag[c] = mean_i s_i (written). Accumulated (added) over chains: m1[k] +=
   // sum_c s_{nodes[k]}, m2[k] += sum_c s_{pairs[2k]} s_{pairs[2k+1]}.
+  // The energies read the upper triangle of the (symmetric) couplings only;
+  // float64 sums whose order is the same for every chain at every level.
   void (*ising_observe)(const std::uint32_t* s, i64 chains, const SparseGraph& g, const float* bias, double* energy,
                         double* mag, const std::int32_t* nodes, i64 nnodes, double* m1, const std::int32_t* pairs,
                         i64 npairs, double* m2);

@@ -338,86 +338,283 @@ void k_potts_sweeps(std::uint8_t* s, i64 chains, int K, const SparseGraph& g, co
   });
 }
 
-// Calls body(c_begin, c_end) over chain ranges, in parallel when large.
-template <class Body>
-void over_chains(i64 chains, i64 cost, Body body) {
-#if defined(_OPENMP)
-  if (chains * cost >= 65536 && omp_get_max_threads() > 1) {
-#pragma omp parallel
-    {
-      const i64 t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const i64 chunk = (chains + nt - 1) / nt;
-      const i64 b = t * chunk, e = b + chunk < chains ? b + chunk : chains;
-      if (b < e) body(b, e);
+// ---- observers ----
+//
+// Energies are sums over the upper triangle of the couplings (i < j; the
+// matrix is symmetric): -J s_i s_j = -J + 2 J [s_i != s_j] and -b s_i =
+// b - 2 b [s_i up], so E = e0 + (a sum of masked adds per chain), the masks
+// being packed words of 32 chains (xor of two rows, or a row). Every chain's
+// sum runs over the same terms in the same order at every instruction-set
+// level, so the levels agree to the bit.
+
+inline int popc32(u32 x) {
+#if defined(__POPCNT__)
+  return __builtin_popcount(x);
+#else
+  x = x - ((x >> 1) & 0x55555555u);
+  x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+  return static_cast<int>((((x + (x >> 4)) & 0x0F0F0F0Fu) * 0x01010101u) >> 24);
+#endif
+}
+
+// Per-chain float64 sums for NW words (32 NW chains): add(x, w) adds w to
+// chain 32 q + b where bit b of x[q] is set.
+#if defined(__AVX512F__)
+constexpr int kObsWords = 4;
+template <int NW>
+struct ChainSums {
+  __m512d v[4 * NW];
+  ChainSums() {
+    for (auto& a : v) a = _mm512_setzero_pd();
+  }
+  inline void add(const u32* x, double w) {
+    const __m512d wv = _mm512_set1_pd(w);
+    for (int q = 0; q < NW; ++q)
+      for (int h = 0; h < 4; ++h)
+        v[4 * q + h] = _mm512_mask_add_pd(v[4 * q + h], static_cast<__mmask8>(x[q] >> (8 * h)), v[4 * q + h], wv);
+  }
+  void store(double* out) const {
+    for (int k = 0; k < 4 * NW; ++k) _mm512_storeu_pd(out + 8 * k, v[k]);
+  }
+};
+#elif defined(__AVX2__)
+constexpr int kObsWords = 1;
+// Nibble -> 4 lanes of all ones or zeros.
+struct NibbleMasks {
+  alignas(32) u64 m[16][4];
+  NibbleMasks() {
+    for (int n = 0; n < 16; ++n)
+      for (int l = 0; l < 4; ++l) m[n][l] = ((n >> l) & 1) ? ~u64{0} : u64{0};
+  }
+};
+inline const NibbleMasks& nibble_masks() {
+  static const NibbleMasks t;
+  return t;
+}
+template <int NW>
+struct ChainSums {
+  __m256d v[8 * NW];
+  const NibbleMasks& t = nibble_masks();
+  ChainSums() {
+    for (auto& a : v) a = _mm256_setzero_pd();
+  }
+  inline void add(const u32* x, double w) {
+    const __m256d wv = _mm256_set1_pd(w);
+    for (int q = 0; q < NW; ++q)
+      for (int h = 0; h < 8; ++h) {
+        const __m256d m = _mm256_load_pd(reinterpret_cast<const double*>(t.m[(x[q] >> (4 * h)) & 15u]));
+        v[8 * q + h] = _mm256_add_pd(v[8 * q + h], _mm256_and_pd(m, wv));  // + w or + 0
+      }
+  }
+  void store(double* out) const {
+    for (int k = 0; k < 8 * NW; ++k) _mm256_storeu_pd(out + 4 * k, v[k]);
+  }
+};
+#else
+constexpr int kObsWords = 1;
+template <int NW>
+struct ChainSums {
+  double v[32 * NW] = {};
+  inline void add(const u32* x, double w) {
+    for (int q = 0; q < NW; ++q)
+      for (int b = 0; b < 32; ++b) v[32 * q + b] += ((x[q] >> b) & 1u) ? w : 0.0;
+  }
+  void store(double* out) const { std::memcpy(out, v, sizeof v); }
+};
+#endif
+
+// The couplings with col > row (2 J in float64 for the spins, -J for Potts)
+// and the constant part of the energy.
+struct Upper {
+  std::vector<i64> ptr;
+  std::vector<std::int32_t> col;
+  std::vector<double> w;
+  double e0 = 0.0;
+};
+
+// spins: e0 = sum_i b_i - sum_{i<j} J_ij - 1/2 sum_i J_ii; potts: e0 = -1/2
+// sum_i J_ii (a self-coupling always agrees).
+Upper upper_of(const SparseGraph& g, bool spins) {
+  Upper u;
+  u.ptr.assign(static_cast<size_t>(g.n + 1), 0);
+  for (i64 i = 0; i < g.n; ++i) {
+    for (i64 k = g.row[i]; k < g.row[i + 1]; ++k) {
+      const i64 j = g.col[k];
+      const double w = g.w[k];
+      if (j == i) {
+        u.e0 -= 0.5 * w;
+      } else if (j > i) {
+        u.col.push_back(static_cast<std::int32_t>(j));
+        u.w.push_back(spins ? w + w : -w);
+        if (spins) u.e0 -= w;
+      }
     }
+    u.ptr[static_cast<size_t>(i + 1)] = static_cast<i64>(u.col.size());
+  }
+  return u;
+}
+
+// Calls body(b) for b in [0, n), in parallel when the work (n cost) is large.
+template <class Body>
+void parallel_for(i64 n, i64 cost, Body body) {
+#if defined(_OPENMP)
+  if (n > 1 && n * cost >= 65536 && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (i64 b = 0; b < n; ++b) body(b);
     return;
   }
 #endif
-  body(0, chains);
+  for (i64 b = 0; b < n; ++b) body(b);
 }
 
-void k_ising_observe(const std::uint32_t* s, i64 C, const SparseGraph& g, const float* bias, double* energy,
-                     double* mag, const std::int32_t* nodes, i64 nnodes, double* m1, const std::int32_t* pairs,
-                     i64 npairs, double* m2) {
+// Words per block of chains: kObsWords, or 1 when that leaves threads idle.
+inline i64 block_words(i64 W) {
+#if defined(_OPENMP)
+  if (W < kObsWords * static_cast<i64>(omp_get_max_threads())) return 1;
+#endif
+  return W < kObsWords ? 1 : kObsWords;
+}
+
+// Spin sums of the NW words from w0 of every row: acc (energy less e0) and
+// up (up spins), 32 NW chains each.
+template <int NW>
+void ising_sums(const u32* s, i64 W, const Upper& u, const float* bias, i64 n, i64 w0, double* acc,
+                double* up) {
+  ChainSums<NW> e;
+  ChainSums<NW> cnt;
+  for (i64 i = 0; i < n; ++i) {
+    u32 a[NW];
+    std::memcpy(a, s + i * W + w0, sizeof a);
+    cnt.add(a, 1.0);
+    if (bias[i] != 0.0f) e.add(a, -2.0 * static_cast<double>(bias[i]));
+    for (i64 k = u.ptr[i]; k < u.ptr[i + 1]; ++k) {
+      const u32* r = s + static_cast<i64>(u.col[k]) * W + w0;
+      u32 x[NW];
+      for (int q = 0; q < NW; ++q) x[q] = a[q] ^ r[q];
+      e.add(x, u.w[k]);
+    }
+  }
+  e.store(acc);
+  cnt.store(up);
+}
+
+void k_ising_observe(const std::uint32_t* s, i64 C, const SparseGraph& g, const float* bias,
+                     double* energy, double* mag, const std::int32_t* nodes, i64 nnodes, double* m1,
+                     const std::int32_t* pairs, i64 npairs, double* m2) {
   if (C <= 0) return;
   const i64 W = (C + 31) / 32;
-  auto spin = [&](i64 i, i64 c) { return ((s[i * W + (c >> 5)] >> (c & 31)) & 1u) ? 1 : -1; };
-  over_chains(C, g.row[g.n] + g.n, [&](i64 cb, i64 ce) {
-    std::vector<double> e(static_cast<size_t>(ce - cb), 0.0), m(static_cast<size_t>(ce - cb), 0.0);
-    for (i64 i = 0; i < g.n; ++i) {
-      for (i64 c = cb; c < ce; ++c) {
-        double f = 0.0;
-        for (i64 k = g.row[i]; k < g.row[i + 1]; ++k) f += static_cast<double>(g.w[k]) * spin(g.col[k], c);
-        const int si = spin(i, c);
-        e[c - cb] += si * (-0.5 * f - static_cast<double>(bias[i]));
-        m[c - cb] += si;
-      }
+  const u32 tail = C % 32 ? (1u << (C % 32)) - 1u : ~0u;  // valid chains of a row's last word
+  Upper u = upper_of(g, true);
+  for (i64 i = 0; i < g.n; ++i) u.e0 += static_cast<double>(bias[i]);
+  const i64 nw = block_words(W);
+  const i64 nblocks = (W + nw - 1) / nw;
+  parallel_for(nblocks, (g.row[g.n] / 2 + g.n) * nw, [&](i64 b) {
+    const i64 w0 = b * nw, w1 = std::min(W, w0 + nw);
+    alignas(64) double acc[32 * kObsWords], up[32 * kObsWords];
+    if (w1 - w0 == kObsWords) {
+      ising_sums<kObsWords>(s, W, u, bias, g.n, w0, acc, up);
+    } else {
+      for (i64 w = w0; w < w1; ++w)
+        ising_sums<1>(s, W, u, bias, g.n, w, acc + 32 * (w - w0), up + 32 * (w - w0));
     }
-    for (i64 c = cb; c < ce; ++c) {
-      energy[c] = e[c - cb];
-      mag[c] = g.n ? m[c - cb] / static_cast<double>(g.n) : 0.0;
+    const double n = static_cast<double>(g.n);
+    for (i64 c = 32 * w0; c < std::min(C, 32 * w1); ++c) {
+      energy[c] = u.e0 + acc[c - 32 * w0];
+      mag[c] = g.n ? (up[c - 32 * w0] + up[c - 32 * w0] - n) / n : 0.0;
     }
   });
-  for (i64 k = 0; k < nnodes; ++k) {
-    i64 acc = 0;
-    for (i64 c = 0; c < C; ++c) acc += spin(nodes[k], c);
-    m1[k] += static_cast<double>(acc);
-  }
-  for (i64 k = 0; k < npairs; ++k) {
-    i64 acc = 0;
-    for (i64 c = 0; c < C; ++c) acc += spin(pairs[2 * k], c) * spin(pairs[2 * k + 1], c);
-    m2[k] += static_cast<double>(acc);
-  }
+  // moments: integer counts of up spins and of disagreeing pairs
+  auto ups = [&](i64 i) {
+    const u32* r = s + i * W;
+    i64 p = 0;
+    for (i64 w = 0; w + 1 < W; ++w) p += popc32(r[w]);
+    return p + popc32(r[W - 1] & tail);
+  };
+  parallel_for(nnodes, W, [&](i64 k) { m1[k] += static_cast<double>(2 * ups(nodes[k]) - C); });
+  parallel_for(npairs, 2 * W, [&](i64 k) {
+    const u32* a = s + static_cast<i64>(pairs[2 * k]) * W;
+    const u32* b = s + static_cast<i64>(pairs[2 * k + 1]) * W;
+    i64 p = 0;
+    for (i64 w = 0; w + 1 < W; ++w) p += popc32(a[w] ^ b[w]);
+    p += popc32((a[W - 1] ^ b[W - 1]) & tail);
+    m2[k] += static_cast<double>(C - 2 * p);
+  });
 }
 
-void k_potts_observe(const std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias, double* energy,
-                     const std::int32_t* nodes, i64 nnodes, double* m1, const std::int32_t* pairs, i64 npairs,
-                     double* m2) {
-  if (C <= 0) return;
-  over_chains(C, g.row[g.n] + g.n, [&](i64 cb, i64 ce) {
-    std::vector<double> e(static_cast<size_t>(ce - cb), 0.0);
-    for (i64 i = 0; i < g.n; ++i) {
-      const std::uint8_t* si = s + i * C;
-      for (i64 c = cb; c < ce; ++c) {
-        double f = 0.0;
-        for (i64 k = g.row[i]; k < g.row[i + 1]; ++k)
-          f += s[static_cast<i64>(g.col[k]) * C + c] == si[c] ? static_cast<double>(g.w[k]) : 0.0;
-        e[c - cb] += -0.5 * f - static_cast<double>(bias[i * K + si[c]]);
-      }
-    }
-    for (i64 c = cb; c < ce; ++c) energy[c] = e[c - cb];
-  });
-  for (i64 k = 0; k < nnodes; ++k) {
-    const std::uint8_t* si = s + static_cast<i64>(nodes[k]) * C;
-    for (i64 c = 0; c < C; ++c) m1[k * K + si[c]] += 1.0;
+// Bit o of the result: a[o] == b[o], o < n <= 32.
+inline u32 eq_bits(const std::uint8_t* a, const std::uint8_t* b, i64 n) {
+#if defined(__AVX2__)
+  if (n == 32) {
+    const __m256i va = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a));
+    const __m256i vb = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+#if defined(__AVX512BW__) && defined(__AVX512VL__)
+    return _mm256_cmpeq_epi8_mask(va, vb);
+#else
+    return static_cast<u32>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(va, vb)));
+#endif
   }
-  for (i64 k = 0; k < npairs; ++k) {
+#endif
+  u32 m = 0;
+  for (i64 o = 0; o < n; ++o) m |= static_cast<u32>(a[o] == b[o]) << o;
+  return m;
+}
+
+// Potts sums for the chains [c0, c0 + 32 NW) (nc of them valid): acc = sum
+// over edges of -J [s_i == s_j] (masked adds), bsum = sum_i b_i[s_i].
+template <int NW>
+void potts_sums(const std::uint8_t* s, i64 C, int K, const Upper& u, const float* bias, i64 n, i64 c0, i64 nc,
+                double* acc, double* bsum) {
+  ChainSums<NW> e;
+  for (i64 c = 0; c < 32 * NW; ++c) bsum[c] = 0.0;
+  for (i64 i = 0; i < n; ++i) {
+    const std::uint8_t* si = s + i * C + c0;
+    const float* bi = bias + i * K;
+    for (i64 c = 0; c < nc; ++c) bsum[c] += static_cast<double>(bi[si[c]]);
+    for (i64 k = u.ptr[i]; k < u.ptr[i + 1]; ++k) {
+      const std::uint8_t* sj = s + static_cast<i64>(u.col[k]) * C + c0;
+      u32 x[NW];
+      for (int q = 0; q < NW; ++q) {
+        const i64 m = std::min<i64>(32, nc - 32 * q);
+        x[q] = m > 0 ? eq_bits(si + 32 * q, sj + 32 * q, m) : 0u;
+      }
+      e.add(x, u.w[k]);
+    }
+  }
+  e.store(acc);
+}
+
+void k_potts_observe(const std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias,
+                     double* energy, const std::int32_t* nodes, i64 nnodes, double* m1,
+                     const std::int32_t* pairs, i64 npairs, double* m2) {
+  if (C <= 0) return;
+  const Upper u = upper_of(g, false);
+  const i64 W = (C + 31) / 32;
+  const i64 nw = block_words(W);
+  const i64 nblocks = (W + nw - 1) / nw;
+  parallel_for(nblocks, (g.row[g.n] / 2 + g.n) * nw * 8, [&](i64 b) {
+    const i64 c0 = 32 * b * nw, c1 = std::min(C, c0 + 32 * nw);
+    alignas(64) double acc[32 * kObsWords], bs[32 * kObsWords];
+    if (c1 - c0 == 32 * kObsWords) {
+      potts_sums<kObsWords>(s, C, K, u, bias, g.n, c0, c1 - c0, acc, bs);
+    } else {
+      for (i64 w = c0; w < c1; w += 32)
+        potts_sums<1>(s, C, K, u, bias, g.n, w, std::min<i64>(32, c1 - w), acc + (w - c0), bs + (w - c0));
+    }
+    for (i64 c = c0; c < c1; ++c) energy[c] = u.e0 + acc[c - c0] - bs[c - c0];
+  });
+  parallel_for(nnodes, C, [&](i64 k) {
+    const std::uint8_t* si = s + static_cast<i64>(nodes[k]) * C;
+    i64 cnt[kPottsMaxStates] = {};
+    for (i64 c = 0; c < C; ++c) ++cnt[si[c]];
+    for (int q = 0; q < K; ++q) m1[k * K + q] += static_cast<double>(cnt[q]);
+  });
+  parallel_for(npairs, C, [&](i64 k) {
     const std::uint8_t* a = s + static_cast<i64>(pairs[2 * k]) * C;
     const std::uint8_t* b = s + static_cast<i64>(pairs[2 * k + 1]) * C;
-    i64 acc = 0;
-    for (i64 c = 0; c < C; ++c) acc += a[c] == b[c];
-    m2[k] += static_cast<double>(acc);
-  }
+    i64 p = 0;
+    for (i64 c = 0; c < C; c += 32) p += popc32(eq_bits(a + c, b + c, std::min<i64>(32, C - c)));
+    m2[k] += static_cast<double>(p);
+  });
 }
 
 }  // namespace
