@@ -4,6 +4,7 @@ mixing diagnostics against AR(1) closed forms, errors and checkpoints."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import math
 
@@ -277,6 +278,27 @@ def test_bad_input_names_the_argument():
         m.sample_step(1, np.full((1, 4), 2))
     with pytest.raises(ValueError, match="'n_samples'"):
         m.sample(0)
+
+
+def test_parameters_follow_the_signature():
+    # own parameters first, then the shared ones; positional calls bind in that order
+    dtm_own = ["graph", "T", "K", "rate", "t_end", "schedule", "offset"]
+    for cls, own in ((DTM, dtm_own), (MEBM, ["graph", "K_total"])):
+        names = list(inspect.signature(cls).parameters)
+        assert names[: len(own)] == own and names[len(own)] == "learning_rate" and names[-1] == "verbose"
+        assert list(cls().get_params()) == names
+    m = DTM(None, 3, 5, 1.0, 3.0, "log", 0.15, 0.05)
+    assert (m.T, m.K, m.learning_rate) == (3, 5, 0.05)
+    assert (MEBM(None, 50, 0.03).K_total, MEBM(None, 50, 0.03).learning_rate) == (50, 0.03)
+
+
+def test_mebm_without_latents_clamps_data_bits_to_their_nodes():
+    # node 1 holds bit 0 (always 1), node 0 holds bit 1 (always 0): the biases follow the nodes
+    g = make_graph(2, [0], [1], visible=[1, 0], colours=[0, 1])
+    X = np.array([[1, 0]] * 16, dtype=np.uint8)
+    e = MEBM(graph=g, K_total=4, n_epochs=5, batch_size=16, n_records=4, acp_lag=2, acp=False,
+             learning_rate=0.1, progress=False).fit(X)
+    assert e.steps_[0].bias[1] > 0.2 and e.steps_[0].bias[0] < -0.2
 
 
 def test_save_load_round_trip(tmp_path):

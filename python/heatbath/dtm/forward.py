@@ -12,12 +12,12 @@ between its input x^t and its output x^{t-1}.
 
 from __future__ import annotations
 
-import operator
 from typing import Any
 
 import numpy as np
 
 from .. import random as hr
+from ..ebm.sparse import _as_int
 
 __all__ = ["BitFlipForward", "forward_coupling", "time_grid"]
 
@@ -30,14 +30,7 @@ def time_grid(T: int, kind: str = "log", t_end: float = 3.0, offset: float = 0.1
     first steps (where the data are least noisy) and longer later ones;
     ``offset`` > 0 sets how strongly (smaller: more uneven).
     """
-    if isinstance(T, (bool, np.bool_)):
-        raise TypeError("'T': expected an int, got bool")
-    try:
-        T = operator.index(T)
-    except TypeError:
-        raise TypeError(f"'T': expected an int, got {type(T).__name__}") from None
-    if T < 1:
-        raise ValueError(f"'T': must be >= 1, got {T}")
+    T = _as_int(T, "T", 1)
     t_end = float(t_end)
     if not (np.isfinite(t_end) and t_end > 0):
         raise ValueError(f"'t_end': must be a positive number, got {t_end}")
@@ -104,13 +97,9 @@ class BitFlipForward:
         self.coupling = forward_coupling(rate * dt)
 
     def _check_t(self, t: Any, lo: int) -> int:
-        if isinstance(t, (bool, np.bool_)):
-            raise TypeError("'t': expected an int, got bool")
-        try:
-            t = operator.index(t)
-        except TypeError:
-            raise TypeError(f"'t': expected an int, got {type(t).__name__}") from None
-        if not lo <= t <= self.T:
+        """``t`` as an int in [lo, T] (TypeError or ValueError naming 't')."""
+        t = _as_int(t, "t", lo)
+        if t > self.T:
             raise ValueError(f"'t': must lie in [{lo}, {self.T}], got {t}")
         return t
 

@@ -12,13 +12,13 @@ offsets (0, 1), (4, 1), (10, 9) and their rotations, two colours by parity),
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from ..ebm.graphs import check_colouring, dsatur_colouring, dtm_grid_edges, graph_from_edges
+from ..ebm.sparse import _as_int
 
 __all__ = ["DTMGraph", "grid_graph", "make_graph", "place_visible", "torus_graph"]
 
@@ -69,18 +69,6 @@ class DTMGraph:
     def config(self) -> dict:
         """JSON-able description (the arrays go to the checkpoint separately)."""
         return {"n_nodes": self.n_nodes, "shape": list(self.shape) if self.shape else None}
-
-
-def _as_int(v: Any, name: str, minimum: int) -> int:
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"'{name}': expected an int, got bool")
-    try:
-        i = operator.index(v)
-    except TypeError:
-        raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
-    if i < minimum:
-        raise ValueError(f"'{name}': must be >= {minimum}, got {i}")
-    return i
 
 
 def make_graph(

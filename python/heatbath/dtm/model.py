@@ -36,8 +36,8 @@ with ``K_total`` sweeps from random spins.
 
 from __future__ import annotations
 
+import inspect
 import math
-import operator
 import time
 from typing import Any, Optional
 
@@ -47,7 +47,7 @@ from .. import _backend, checkpoint
 from .. import random as hr
 from ..ebm.graphs import graph_from_edges
 from ..ebm.packed_rows import get_rows, reseed, set_rows, unpack_rows
-from ..ebm.sparse import SparseIsing, _pack_spins
+from ..ebm.sparse import SparseIsing, _as_int, _pack_spins
 from .forward import BitFlipForward
 from .graphs import DTMGraph, make_graph, torus_graph
 from .mixing import MixingReport, chain_statistic, mixing_report
@@ -60,18 +60,6 @@ _STREAM_NOISE, _STREAM_SPINS, _STREAM_PERM, _STREAM_INIT = 11, 12, 13, 14
 def _subseed(seed: int, *keys: int) -> int:
     ss = np.random.SeedSequence([int(seed) % (1 << 64)] + [int(k) for k in keys])
     return int(ss.generate_state(1, dtype=np.uint64)[0])
-
-
-def _check_int(v: Any, name: str, minimum: int) -> int:
-    if isinstance(v, (bool, np.bool_)):
-        raise TypeError(f"'{name}': expected an int, got bool")
-    try:
-        i = operator.index(v)
-    except TypeError:
-        raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
-    if i < minimum:
-        raise ValueError(f"'{name}': must be >= {minimum}, got {i}")
-    return i
 
 
 def _check_float(v: Any, name: str, lo: float = 0.0, strict: bool = False) -> float:
@@ -239,6 +227,22 @@ class _StepEBM:
         """Keep ``eng`` (from :meth:`sampler`) for the next sampling call."""
         self._samplers[:] = [[eng, self._version]]
 
+    def draw(self, n: int, seed: int, rows: list, k: int, keep: int, beta: Optional[tuple],
+             out_nodes: np.ndarray) -> Any:
+        """Run ``n`` chains on the sampling engine: reseeded with ``seed``, the
+        packed ``rows`` ((nodes, words) pairs) written, ``k`` sweeps (beta
+        annealed over them when given). Returns the packed rows of
+        ``out_nodes``, or with ``keep`` the states of ``keep`` further
+        consecutive sweeps (keep, n, N) int8."""
+        eng = self.sampler(n)
+        reseed(eng, seed)
+        for nodes, words in rows:
+            set_rows(eng, nodes, words)
+        S = self.sweeps(eng, k, keep, beta)
+        out = S if keep else get_rows(eng, out_nodes)
+        self.release(eng)
+        return out
+
     @staticmethod
     def run(eng: SparseIsing, state0: Optional[np.ndarray], clamp_nodes: np.ndarray, clamp_vals: Any,
             warmup: int, n_records: int, beta: Optional[tuple] = None) -> np.ndarray:
@@ -312,27 +316,79 @@ def _spins(x: np.ndarray) -> np.ndarray:
 
 
 class _Base:
-    """Shared parameters, checks, training loop and checkpointing."""
+    """Shared parameters, checks, training loop and checkpointing.
+
+    A subclass's ``__init__`` takes ``graph`` and its own parameters, sets the
+    latter and passes the rest on; its signature (for introspection) and
+    ``_param_names`` are its own parameters followed by the shared ones."""
 
     kind = ""
     _center = "chain"  # DTM chains run under different inputs x^t
+    _sweeps_param = ""  # the parameter with the default number of sampling sweeps
+    _param_names: tuple = ()
+
+    def __init__(
+        self,
+        graph: Optional[DTMGraph] = None,
+        learning_rate: float = 0.02,
+        batch_size: int = 250,
+        n_epochs: int = 20,
+        warmup: int = 10,
+        n_records: int = 24,
+        pos_sweeps: int = 4,
+        acp: bool = True,
+        acp_threshold: float = 0.05,
+        acp_lag: int = 8,
+        cp_init: float = 0.0,
+        cp_min: float = 0.01,
+        cp_max: float = 2.0,
+        init_scale: float = 0.01,
+        weight_decay: float = 0.0,
+        beta: Any = None,
+        decorrelation_threshold: float = math.exp(-1),
+        side: Optional[int] = None,
+        seed: int = 0,
+        device: str = "cpu",
+        progress: bool = True,
+        verbose: bool = False,
+    ) -> None:
+        self.graph = graph
+        self.learning_rate, self.batch_size, self.n_epochs = learning_rate, batch_size, n_epochs
+        self.warmup, self.n_records, self.pos_sweeps = warmup, n_records, pos_sweeps
+        self.acp, self.acp_threshold, self.acp_lag = acp, acp_threshold, acp_lag
+        self.cp_init, self.cp_min, self.cp_max = cp_init, cp_min, cp_max
+        self.init_scale, self.weight_decay, self.beta = init_scale, weight_decay, beta
+        self.decorrelation_threshold, self.side = decorrelation_threshold, side
+        self.seed, self.device, self.progress, self.verbose = seed, device, progress, verbose
+        self._check_params()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        own = list(inspect.signature(cls.__init__).parameters.values())
+        shared = list(inspect.signature(_Base.__init__).parameters.values())
+        params = [p for p in own if p.kind is p.POSITIONAL_OR_KEYWORD] + shared[2:]  # shared[:2]: self, graph
+        cls.__init__.__signature__ = inspect.Signature(params, return_annotation=None)
+        cls._param_names = tuple(p.name for p in params[1:])
+
+    def _check_params(self) -> None:
+        raise NotImplementedError
 
     def _check_common(self) -> None:
         if self.graph is not None and not isinstance(self.graph, DTMGraph):
             raise TypeError(f"'graph': expected a DTMGraph (heatbath.dtm.torus_graph, ...), got "
                             f"{type(self.graph).__name__}")
         if self.side is not None:
-            _check_int(self.side, "side", 2)
+            _as_int(self.side, "side", 2)
         _check_float(self.learning_rate, "learning_rate", 0.0, strict=True)
-        _check_int(self.batch_size, "batch_size", 1)
-        _check_int(self.n_epochs, "n_epochs", 1)
-        _check_int(self.warmup, "warmup", 0)
-        _check_int(self.n_records, "n_records", 2)
-        _check_int(self.pos_sweeps, "pos_sweeps", 1)
+        _as_int(self.batch_size, "batch_size", 1)
+        _as_int(self.n_epochs, "n_epochs", 1)
+        _as_int(self.warmup, "warmup", 0)
+        _as_int(self.n_records, "n_records", 2)
+        _as_int(self.pos_sweeps, "pos_sweeps", 1)
         if not isinstance(self.acp, (bool, np.bool_)):
             raise TypeError(f"'acp': expected a bool, got {type(self.acp).__name__}")
         _check_float(self.acp_threshold, "acp_threshold", 0.0, strict=True)
-        lag = _check_int(self.acp_lag, "acp_lag", 1)
+        lag = _as_int(self.acp_lag, "acp_lag", 1)
         if lag >= self.n_records:
             raise ValueError(f"'acp_lag': must be < n_records ({self.n_records}), got {lag}")
         _check_float(self.cp_init, "cp_init", 0.0)
@@ -419,6 +475,74 @@ class _Base:
                 print(f"epoch {epoch} step {r['step']}: rho({self.acp_lag}) = {r['rho_lag']:.3f}, "
                       f"tau = {r['tau']:.2f} sweeps, decorrelated after "
                       f"{ds if ds is not None else '>' + str(self.n_records - 1)} sweeps, cp = {r['cp']:.3g}")
+
+    def _setup(self, graph: DTMGraph) -> None:
+        self._seed = hr.as_seed(self.seed)
+        self.graph_ = graph
+        self.steps_ = [_StepEBM(graph, c, self.device) for c in self._couplings()]
+        for k, step in enumerate(self.steps_):
+            self._init_weights(step, k)
+            step.cp = float(self.cp_init)
+        self.epochs_trained_ = 0
+        self.history_: list = []
+        self.mixing_: list = []
+        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
+
+    def _couplings(self) -> list:
+        """Per step: the fixed input coupling, or None for a step without inputs."""
+        raise NotImplementedError
+
+    # ---- training phases ------------------------------------------------------
+    def _chain_init(self, step: _StepEBM, x_vis: np.ndarray, x_in: Optional[np.ndarray] = None) -> np.ndarray:
+        """(C, N) int8: visible nodes = x_vis, inputs = x_in (when given), the
+        rest random spins."""
+        s = self._draw_spins.spins((x_vis.shape[0], step.N))
+        s[:, self.graph_.visible] = _spins(x_vis)
+        if x_in is not None:
+            s[:, step.inputs] = _spins(x_in)
+        return s
+
+    def _positive_phase(self, step: _StepEBM, key: tuple, seed: int, x_vis: np.ndarray,
+                        x_in: Optional[np.ndarray] = None) -> np.ndarray:
+        """States (1, C, N) int8 with the visible nodes = x_vis and the inputs =
+        x_in clamped and the latents after ``pos_sweeps`` sweeps of the cached
+        engine ``key`` (built under ``seed``); no sweeps without latents."""
+        g = self.graph_
+        s0 = self._chain_init(step, x_vis, x_in)
+        if not g.latent.size:
+            return s0[None]
+        eng = step.engine(key, x_vis.shape[0], seed)
+        clamp = np.concatenate([g.visible, step.inputs])
+        return step.run(eng, s0, clamp, s0[:, clamp], self.pos_sweeps, 0)
+
+    def _learn(self, step: _StepEBM, S_pos: np.ndarray, S_neg: np.ndarray) -> None:
+        """One Adam step on the contrastive gradient; keeps the negative
+        chains' statistic for the epoch's mixing report."""
+        gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
+        step.adam(gw, gb, self.learning_rate)
+        step.last_stat = chain_statistic(S_neg, self.graph_.visible)
+
+    # ---- argument defaults ------------------------------------------------------
+    def _sweeps(self, v: Any, name: str, minimum: int) -> int:
+        """``v`` checked, or the model's number of sampling sweeps (K, K_total)
+        when None."""
+        return getattr(self, self._sweeps_param) if v is None else _as_int(v, name, minimum)
+
+    def _sampling_args(self, k: Any, name: str, beta: Any, seed: Any, key: int) -> tuple:
+        """(sweeps, beta schedule, seed): ``k`` as :meth:`_sweeps`, ``beta``
+        defaulting to the model's, ``seed`` to the model's seed's subseed ``key``."""
+        k = self._sweeps(k, name, 1)
+        b = _check_beta(self.beta if beta is None else beta)
+        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, key)
+        return k, b, s
+
+    def _mixing_args(self, n_chains: Any, n_sweeps: Any, warmup: Any) -> tuple:
+        """(n_chains, n_sweeps, warmup) of :meth:`mixing`, checked, on a fitted
+        model; ``warmup`` as :meth:`_sweeps`."""
+        self._check_fitted()
+        nc = _as_int(n_chains, "n_chains", 1)
+        ns = _as_int(n_sweeps, "n_sweeps", 2)
+        return nc, ns, self._sweeps(warmup, "warmup", 0)
 
     # ---- checkpoints --------------------------------------------------------
     def _config(self) -> dict:
@@ -571,10 +695,7 @@ class DTM(_Base):
     """
 
     kind = "dtm"
-    _param_names = ("graph", "T", "K", "rate", "t_end", "schedule", "offset", "learning_rate", "batch_size",
-                    "n_epochs", "warmup", "n_records", "pos_sweeps", "acp", "acp_threshold", "acp_lag",
-                    "cp_init", "cp_min", "cp_max", "init_scale", "weight_decay", "beta",
-                    "decorrelation_threshold", "side", "seed", "device", "progress", "verbose")
+    _sweeps_param = "K"
 
     def __init__(
         self,
@@ -585,70 +706,28 @@ class DTM(_Base):
         t_end: float = 3.0,
         schedule: str = "log",
         offset: float = 0.15,
-        learning_rate: float = 0.02,
-        batch_size: int = 250,
-        n_epochs: int = 20,
-        warmup: int = 10,
-        n_records: int = 24,
-        pos_sweeps: int = 4,
-        acp: bool = True,
-        acp_threshold: float = 0.05,
-        acp_lag: int = 8,
-        cp_init: float = 0.0,
-        cp_min: float = 0.01,
-        cp_max: float = 2.0,
-        init_scale: float = 0.01,
-        weight_decay: float = 0.0,
-        beta: Any = None,
-        decorrelation_threshold: float = math.exp(-1),
-        side: Optional[int] = None,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = True,
-        verbose: bool = False,
+        *args: Any,
+        **kwargs: Any,
     ) -> None:
-        self.graph, self.T, self.K = graph, T, K
+        self.T, self.K = T, K
         self.rate, self.t_end, self.schedule, self.offset = rate, t_end, schedule, offset
-        self.learning_rate, self.batch_size, self.n_epochs = learning_rate, batch_size, n_epochs
-        self.warmup, self.n_records, self.pos_sweeps = warmup, n_records, pos_sweeps
-        self.acp, self.acp_threshold, self.acp_lag = acp, acp_threshold, acp_lag
-        self.cp_init, self.cp_min, self.cp_max = cp_init, cp_min, cp_max
-        self.init_scale, self.weight_decay, self.beta = init_scale, weight_decay, beta
-        self.decorrelation_threshold, self.side = decorrelation_threshold, side
-        self.seed, self.device, self.progress, self.verbose = seed, device, progress, verbose
-        self._check_params()
+        super().__init__(graph, *args, **kwargs)
 
     def _check_params(self) -> None:
-        _check_int(self.T, "T", 1)
-        _check_int(self.K, "K", 1)
+        _as_int(self.T, "T", 1)
+        _as_int(self.K, "K", 1)
         self._check_common()
         BitFlipForward(self.T, self.rate, self.t_end, self.schedule, self.offset)
 
     def _setup(self, graph: DTMGraph) -> None:
-        self._seed = hr.as_seed(self.seed)
-        self.graph_ = graph
         self.forward_ = BitFlipForward(self.T, self.rate, self.t_end, self.schedule, self.offset)
-        self.steps_ = [_StepEBM(graph, float(self.forward_.coupling[t]), self.device) for t in range(self.T)]
-        for k, s in enumerate(self.steps_):
-            self._init_weights(s, k)
-            s.cp = float(self.cp_init)
-        self.epochs_trained_ = 0
-        self.history_: list = []
-        self.mixing_: list = []
+        super()._setup(graph)
         self._draw_noise = _Draws(self._seed, _STREAM_NOISE)
-        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
 
-    def _chain_init(self, step: _StepEBM, x_vis: np.ndarray, x_in: np.ndarray, draws: _Draws) -> np.ndarray:
-        """(C, N) int8: visible nodes = x_vis, latents random, inputs = x_in."""
-        C = x_vis.shape[0]
-        g = self.graph_
-        s = draws.spins((C, step.N))
-        s[:, g.visible] = _spins(x_vis)
-        s[:, step.inputs] = _spins(x_in)
-        return s
+    def _couplings(self) -> list:
+        return [float(c) for c in self.forward_.coupling]
 
     def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
-        g = self.graph_
         C = x0.shape[0]
         fw = self.forward_
         for t in range(1, self.T + 1):
@@ -658,29 +737,16 @@ class DTM(_Base):
             d.offset += x0.size
             x_t = fw.step(x_prev, t, d.seed, offset=d.offset, stream=d.stream)
             d.offset += x0.size
-            eng = step.engine(("train", C), C, _subseed(self._seed, 1, t, C))
-            vals_in = _spins(x_t)
+            key, seed = ("train", C), _subseed(self._seed, 1, t, C)
             # positive phase: x^{t-1} and x^t clamped, latents sampled
-            s0 = self._chain_init(step, x_prev, x_t, self._draw_spins)
-            if g.latent.size:
-                clamp = np.concatenate([g.visible, step.inputs])
-                S_pos = step.run(eng, s0, clamp, s0[:, clamp], self.pos_sweeps, 0)
-            else:
-                S_pos = s0[None]
+            S_pos = self._positive_phase(step, key, seed, x_prev, x_t)
             # negative phase: x^t clamped; visible nodes start at x^t
-            s0 = self._chain_init(step, x_t, x_t, self._draw_spins)
-            S_neg = step.run(eng, s0, step.inputs, vals_in, self.warmup, self.n_records)
-            gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
-            step.adam(gw, gb, self.learning_rate)
-            step.last_stat = chain_statistic(S_neg, g.visible)
+            eng = step.engine(key, C, seed)
+            s0 = self._chain_init(step, x_t, x_t)
+            S_neg = step.run(eng, s0, step.inputs, _spins(x_t), self.warmup, self.n_records)
+            self._learn(step, S_pos, S_neg)
 
     # ---- sampling -------------------------------------------------------------
-    def _check_t(self, t: Any) -> int:
-        t = _check_int(t, "t", 1)
-        if t > self.T:
-            raise ValueError(f"'t': must lie in [1, {self.T}], got {t}")
-        return t
-
     def sample_step(self, t: int, x_t: Any, n_sweeps: Optional[int] = None, beta: Any = None,
                     seed: Any = None) -> np.ndarray:
         """Draw x^{t-1} ~ p_t( . | x^t) for each row of ``x_t`` (n, n_visible)
@@ -688,11 +754,9 @@ class DTM(_Base):
         random; ``beta`` as in the constructor (default: the model's). Returns
         uint8 (n, n_visible)."""
         self._check_fitted()
-        t = self._check_t(t)
+        t = self.forward_._check_t(t, 1)
         xt = _check_bits(x_t, "x_t", self.graph_.n_visible)
-        k = self.K if n_sweeps is None else _check_int(n_sweeps, "n_sweeps", 1)
-        b = _check_beta(self.beta if beta is None else beta)
-        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 7)
+        k, b, s = self._sampling_args(n_sweeps, "n_sweeps", beta, seed, 7)
         x = self._reverse(t, _pack_bits(xt, self.device), xt.shape[0], k, b, s)
         return _unpack_bits(x, xt.shape[0])
 
@@ -706,16 +770,10 @@ class DTM(_Base):
         ``keep`` further consecutive sweeps (keep, n, N) int8."""
         step = self.steps_[t - 1]
         g = self.graph_
-        eng = step.sampler(n)
-        reseed(eng, _subseed(seed, 2, t))
+        rows = [(g.visible, x), (step.inputs, x)]
         if g.latent.size:
-            set_rows(eng, g.latent, _random_words(g.latent.size, n, seed, 100 + t, self.device))
-        set_rows(eng, g.visible, x)
-        set_rows(eng, step.inputs, x)
-        S = step.sweeps(eng, k, keep, beta)
-        out = S if keep else get_rows(eng, g.visible)
-        step.release(eng)
-        return out
+            rows.insert(0, (g.latent, _random_words(g.latent.size, n, seed, 100 + t, self.device)))
+        return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, g.visible)
 
     def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
                return_steps: bool = False) -> Any:
@@ -724,10 +782,8 @@ class DTM(_Base):
         ``return_steps`` a list [x^T, x^{T-1}, ..., x^0]. The same seed gives
         the same samples."""
         self._check_fitted()
-        n = _check_int(n_samples, "n_samples", 1)
-        k = self.K if K is None else _check_int(K, "K", 1)
-        b = _check_beta(self.beta if beta is None else beta)
-        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 8)
+        n = _as_int(n_samples, "n_samples", 1)
+        k, b, s = self._sampling_args(K, "K", beta, seed, 8)
         x = _random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
         for t in range(self.T, 0, -1):
@@ -744,10 +800,7 @@ class DTM(_Base):
         ``warmup`` (default K) sweeps, with x^t clamped: x^t from the forward
         process applied to rows of X when given, else from the model's own
         sampler. Returns a list of :class:`MixingReport`, step 1 first."""
-        self._check_fitted()
-        nc = _check_int(n_chains, "n_chains", 1)
-        ns = _check_int(n_sweeps, "n_sweeps", 2)
-        w = self.K if warmup is None else _check_int(warmup, "warmup", 0)
+        nc, ns, w = self._mixing_args(n_chains, n_sweeps, warmup)
         s = hr.as_seed(seed)
         if X is not None:
             Xb = _check_bits(X, "X", self.graph_.n_visible)
@@ -773,89 +826,36 @@ class MEBM(_Base):
 
     kind = "mebm"
     _center = "global"  # all chains sample one distribution
-    _param_names = ("graph", "K_total", "learning_rate", "batch_size", "n_epochs", "warmup", "n_records",
-                    "pos_sweeps", "acp", "acp_threshold", "acp_lag", "cp_init", "cp_min", "cp_max",
-                    "init_scale", "weight_decay", "beta", "decorrelation_threshold", "side", "seed", "device",
-                    "progress", "verbose")
+    _sweeps_param = "K_total"
 
-    def __init__(
-        self,
-        graph: Optional[DTMGraph] = None,
-        K_total: int = 120,
-        learning_rate: float = 0.02,
-        batch_size: int = 250,
-        n_epochs: int = 20,
-        warmup: int = 10,
-        n_records: int = 24,
-        pos_sweeps: int = 4,
-        acp: bool = True,
-        acp_threshold: float = 0.05,
-        acp_lag: int = 8,
-        cp_init: float = 0.0,
-        cp_min: float = 0.01,
-        cp_max: float = 2.0,
-        init_scale: float = 0.01,
-        weight_decay: float = 0.0,
-        beta: Any = None,
-        decorrelation_threshold: float = math.exp(-1),
-        side: Optional[int] = None,
-        seed: int = 0,
-        device: str = "cpu",
-        progress: bool = True,
-        verbose: bool = False,
-    ) -> None:
-        self.graph, self.K_total = graph, K_total
-        self.learning_rate, self.batch_size, self.n_epochs = learning_rate, batch_size, n_epochs
-        self.warmup, self.n_records, self.pos_sweeps = warmup, n_records, pos_sweeps
-        self.acp, self.acp_threshold, self.acp_lag = acp, acp_threshold, acp_lag
-        self.cp_init, self.cp_min, self.cp_max = cp_init, cp_min, cp_max
-        self.init_scale, self.weight_decay, self.beta = init_scale, weight_decay, beta
-        self.decorrelation_threshold, self.side = decorrelation_threshold, side
-        self.seed, self.device, self.progress, self.verbose = seed, device, progress, verbose
-        self._check_params()
+    def __init__(self, graph: Optional[DTMGraph] = None, K_total: int = 120, *args: Any, **kwargs: Any
+                 ) -> None:
+        self.K_total = K_total
+        super().__init__(graph, *args, **kwargs)
 
     def _check_params(self) -> None:
-        _check_int(self.K_total, "K_total", 1)
+        _as_int(self.K_total, "K_total", 1)
         self._check_common()
 
-    def _setup(self, graph: DTMGraph) -> None:
-        self._seed = hr.as_seed(self.seed)
-        self.graph_ = graph
-        self.steps_ = [_StepEBM(graph, None, self.device)]
-        self._init_weights(self.steps_[0], 0)
-        self.steps_[0].cp = float(self.cp_init)
-        self.epochs_trained_ = 0
-        self.history_ = []
-        self.mixing_ = []
-        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
+    def _couplings(self) -> list:
+        return [None]
 
     def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
-        g = self.graph_
         step = self.steps_[0]
         C = x0.shape[0]
-        if g.latent.size:
-            eng = step.engine(("pos", C), C, _subseed(self._seed, 1, C))
-            s0 = self._draw_spins.spins((C, step.N))
-            s0[:, g.visible] = _spins(x0)
-            S_pos = step.run(eng, s0, g.visible, s0[:, g.visible], self.pos_sweeps, 0)
-        else:
-            S_pos = _spins(x0)[None]
+        S_pos = self._positive_phase(step, ("pos", C), _subseed(self._seed, 1, C), x0)
         P = self.batch_size
         neg = step.engine(("neg", P), P, _subseed(self._seed, 2, P))  # persistent chains
         S_neg = step.run(neg, None, np.zeros(0, np.int64), None, self.warmup, self.n_records)
-        gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
-        step.adam(gw, gb, self.learning_rate)
-        step.last_stat = chain_statistic(S_neg, g.visible)
+        self._learn(step, S_pos, S_neg)
 
     def sample(self, n_samples: int = 100, K_total: Optional[int] = None, beta: Any = None, seed: Any = None
                ) -> np.ndarray:
         """``n_samples`` binary samples after ``K_total`` sweeps from random
         spins (``beta`` a pair: annealed over the sweeps). uint8 (n, n_visible)."""
         self._check_fitted()
-        n = _check_int(n_samples, "n_samples", 1)
-        k = self.K_total if K_total is None else _check_int(K_total, "K_total", 1)
-        b = _check_beta(self.beta if beta is None else beta)
-        s = hr.as_seed(seed) if seed is not None else _subseed(self._seed, 8)
+        n = _as_int(n_samples, "n_samples", 1)
+        k, b, s = self._sampling_args(K_total, "K_total", beta, seed, 8)
         return _unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
 
     def _run(self, n: int, k: int, keep: int, beta: Optional[tuple], seed: int, key: int, stream: int) -> Any:
@@ -863,23 +863,15 @@ class MEBM(_Base):
         sweeps under seed ``_subseed(seed, key)``; returns the packed visible
         rows, or with ``keep`` the states of ``keep`` further sweeps."""
         step = self.steps_[0]
-        eng = step.sampler(n)
-        reseed(eng, _subseed(seed, key))
-        set_rows(eng, np.arange(step.N), _random_words(step.N, n, seed, stream, self.device))
-        S = step.sweeps(eng, k, keep, beta)
-        out = S if keep else get_rows(eng, self.graph_.visible)
-        step.release(eng)
-        return out
+        rows = [(np.arange(step.N), _random_words(step.N, n, seed, stream, self.device))]
+        return step.draw(n, _subseed(seed, key), rows, k, keep, beta, self.graph_.visible)
 
     def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:
         """Autocorrelation of the visible-spin projection over ``n_sweeps``
         consecutive sweeps after ``warmup`` (default K_total) sweeps from random
         spins; a one-element list of :class:`MixingReport`."""
-        self._check_fitted()
-        nc = _check_int(n_chains, "n_chains", 1)
-        ns = _check_int(n_sweeps, "n_sweeps", 2)
-        w = self.K_total if warmup is None else _check_int(warmup, "warmup", 0)
+        nc, ns, w = self._mixing_args(n_chains, n_sweeps, warmup)
         S = self._run(nc, w, ns, None, hr.as_seed(seed), 3, 101)
         return [mixing_report(chain_statistic(S, self.graph_.visible), threshold=self.decorrelation_threshold,
                               center="global")]
