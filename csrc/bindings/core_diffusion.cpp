@@ -30,7 +30,9 @@ std::string shape_str(const py::array& a) {
 // stride in elements.
 template <class T>
 i64 check_rows(const py::array& a, const char* arg, i64 n, i64 inner, bool out) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  // equivalence, not identity: an array that went through pickle (a Dask
+  // worker) carries its own dtype object
+  if (!py::isinstance<py::array_t<T>>(a))
     fail_type(arg, "expected dtype " + py::str(py::dtype::of<T>()).cast<std::string>() + ", got " +
                        py::str(a.dtype()).cast<std::string>());
   if (a.ndim() != 2 || a.shape(0) != n || a.shape(1) != inner)
@@ -59,7 +61,8 @@ i64 run_step(const py::array& x, const py::array& coef, py::array& out, const py
   a.x = static_cast<const T*>(x.data());
   a.out = static_cast<T*>(out.mutable_data());
   check_rows<T>(out, "out", n, inner, true);
-  if (!coef.dtype().is(py::dtype::of<double>()) || coef.ndim() != 2 || coef.shape(1) != heatbath::kStepCoefs ||
+  if (!py::isinstance<py::array_t<double>>(coef) || coef.ndim() != 2 ||
+      coef.shape(1) != heatbath::kStepCoefs ||
       !(coef.shape(0) == n || coef.shape(0) == 1) || !(coef.flags() & py::array::c_style))
     fail_value("coef", "expected a C-contiguous float64 array of shape (" + std::to_string(n) + " or 1, " +
                            std::to_string(heatbath::kStepCoefs) + "), got " + shape_str(coef));
@@ -106,10 +109,10 @@ HB_BIND(bind_diffusion) {
          const py::object& history, const py::object& variance, const py::object& noise,
          const py::object& x0_out, const py::object& noise_out, bool clip, bool use_x0, bool draw, int var_mode,
          u64 seed, u64 stream, u64 offset) -> i64 {
-        if (x.dtype().is(py::dtype::of<float>()))
+        if (py::isinstance<py::array_t<float>>(x))
           return run_step<float>(x, coef, out, model_output, history, variance, noise, x0_out, noise_out, clip,
                                  use_x0, draw, var_mode, seed, stream, offset);
-        if (x.dtype().is(py::dtype::of<double>()))
+        if (py::isinstance<py::array_t<double>>(x))
           return run_step<double>(x, coef, out, model_output, history, variance, noise, x0_out, noise_out, clip,
                                   use_x0, draw, var_mode, seed, stream, offset);
         fail_type("sample", "expected dtype float32 or float64, got " + py::str(x.dtype()).cast<std::string>());

@@ -22,7 +22,9 @@ std::string dtype_name(const py::array& a) { return py::str(a.dtype()).cast<std:
 // A C-contiguous array of dtype T; writeable when asked.
 template <class T>
 void check_array(const py::array& a, const char* arg, bool writeable) {
-  if (!py::isinstance<py::array_t<T>>(a) || !a.dtype().is(py::dtype::of<T>()))
+  // equivalence, not identity: an array that went through pickle (a Dask
+  // worker) carries its own dtype object
+  if (!py::isinstance<py::array_t<T>>(a))
     fail_type(arg, "expected dtype " + py::str(py::dtype::of<T>()).cast<std::string>() + ", got " + dtype_name(a));
   if (!(a.flags() & py::array::c_style)) fail_value(arg, "array must be C-contiguous");
   if (writeable && !a.writeable()) fail_value(arg, "array is read-only");
@@ -54,12 +56,12 @@ void philox(const py::array& counter, const py::array& key, py::array& out) {
 template <class F32, class F64>
 void fill_float(py::array& out, u64 seed, u64 stream, u64 offset, F32 f32, F64 f64) {
   const i64 n = out.size();
-  if (out.dtype().is(py::dtype::of<float>())) {
+  if (py::isinstance<py::array_t<float>>(out)) {
     check_array<float>(out, "out", true);
     float* p = static_cast<float*>(out.mutable_data());
     py::gil_scoped_release nogil;
     f32(seed, stream, offset, n, p);
-  } else if (out.dtype().is(py::dtype::of<double>())) {
+  } else if (py::isinstance<py::array_t<double>>(out)) {
     check_array<double>(out, "out", true);
     double* p = static_cast<double*>(out.mutable_data());
     py::gil_scoped_release nogil;
@@ -90,12 +92,12 @@ void fill_bernoulli(const py::array& p, py::array& out, u64 seed, u64 stream, u6
   const auto& t = heatbath::cpu::random_table();
   i64 bad = 0;
   if (n == 0) return;
-  if (p.dtype().is(py::dtype::of<float>())) {
+  if (py::isinstance<py::array_t<float>>(p)) {
     check_array<float>(p, "p", false);
     const float* pp = static_cast<const float*>(p.data());
     py::gil_scoped_release nogil;
     bad = t.bernoulli_f32(seed, stream, offset, n, pp, stride, o);
-  } else if (p.dtype().is(py::dtype::of<double>())) {
+  } else if (py::isinstance<py::array_t<double>>(p)) {
     check_array<double>(p, "p", false);
     const double* pp = static_cast<const double*>(p.data());
     py::gil_scoped_release nogil;

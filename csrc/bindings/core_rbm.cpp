@@ -28,7 +28,9 @@ std::string shape_str(const py::array& a) {
 
 template <class T>
 void check_dtype(const py::array& a, const char* arg) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  // equivalence, not identity: an array that went through pickle (a Dask
+  // worker) carries its own dtype object
+  if (!py::isinstance<py::array_t<T>>(a))
     fail_type(arg, "expected dtype " + py::str(py::dtype::of<T>()).cast<std::string>() + " (the dtype of 'x'), got " +
                        dtype_name(a));
 }
@@ -146,9 +148,9 @@ void gaussian_t(const py::array& x, const py::array& bias, const py::object& sig
 
 void rbm_bernoulli(const py::array& x, const py::array& bias, const py::object& sample, const py::object& prob,
                    const py::object& scale, const py::object& base, u64 seed, u64 stream, u64 offset) {
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (py::isinstance<py::array_t<float>>(x))
     bernoulli_t<float>(x, bias, sample, prob, scale, base, seed, stream, offset);
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (py::isinstance<py::array_t<double>>(x))
     bernoulli_t<double>(x, bias, sample, prob, scale, base, seed, stream, offset);
   else
     fail_type("x", "expected dtype float32 or float64, got " + dtype_name(x));
@@ -156,9 +158,9 @@ void rbm_bernoulli(const py::array& x, const py::array& bias, const py::object& 
 
 void rbm_gaussian(const py::array& x, const py::array& bias, const py::object& sigma, const py::object& sample,
                   const py::object& mean, const py::object& scale, u64 seed, u64 stream, u64 offset) {
-  if (x.dtype().is(py::dtype::of<float>()))
+  if (py::isinstance<py::array_t<float>>(x))
     gaussian_t<float>(x, bias, sigma, sample, mean, scale, seed, stream, offset);
-  else if (x.dtype().is(py::dtype::of<double>()))
+  else if (py::isinstance<py::array_t<double>>(x))
     gaussian_t<double>(x, bias, sigma, sample, mean, scale, seed, stream, offset);
   else
     fail_type("x", "expected dtype float32 or float64, got " + dtype_name(x));

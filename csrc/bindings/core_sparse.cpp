@@ -23,7 +23,9 @@ using heatbath::bind::fail_value;
 
 template <class T>
 T* arr(py::array& a, const char* arg, i64 size, bool writeable) {
-  if (!a.dtype().is(py::dtype::of<T>()))
+  // equivalence, not identity: an array that went through pickle (a Dask
+  // worker) carries its own dtype object
+  if (!py::isinstance<py::array_t<T>>(a))
     fail_type(arg, "expected dtype " + py::str(py::dtype::of<T>()).cast<std::string>() + ", got " +
                        py::str(a.dtype()).cast<std::string>());
   if (!(a.flags() & py::array::c_style)) fail_value(arg, "array must be C-contiguous");
