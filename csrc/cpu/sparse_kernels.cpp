@@ -11,6 +11,9 @@
 #if defined(_OPENMP)
 #include <omp.h>
 #endif
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "heatbath/sparse.h"
 #include "sparse.h"
@@ -410,6 +413,28 @@ struct ChainSums {
     for (int k = 0; k < 8 * NW; ++k) _mm256_storeu_pd(out + 4 * k, v[k]);
   }
 };
+#elif defined(__SSE2__)
+constexpr int kObsWords = 1;
+// Two bits -> 2 lanes of all ones or zeros.
+alignas(16) constexpr u64 kPairMasks[4][2] = {{0, 0}, {~u64{0}, 0}, {0, ~u64{0}}, {~u64{0}, ~u64{0}}};
+template <int NW>
+struct ChainSums {
+  __m128d v[16 * NW];
+  ChainSums() {
+    for (auto& a : v) a = _mm_setzero_pd();
+  }
+  inline void add(const u32* x, double w) {
+    const __m128d wv = _mm_set1_pd(w);
+    for (int q = 0; q < NW; ++q)
+      for (int h = 0; h < 16; ++h) {
+        const __m128d m = _mm_load_pd(reinterpret_cast<const double*>(kPairMasks[(x[q] >> (2 * h)) & 3u]));
+        v[16 * q + h] = _mm_add_pd(v[16 * q + h], _mm_and_pd(m, wv));  // + w or + 0
+      }
+  }
+  void store(double* out) const {
+    for (int k = 0; k < 16 * NW; ++k) _mm_storeu_pd(out + 2 * k, v[k]);
+  }
+};
 #else
 constexpr int kObsWords = 1;
 template <int NW>
@@ -481,11 +506,9 @@ template <int NW>
 void ising_sums(const u32* s, i64 W, const Upper& u, const float* bias, i64 n, i64 w0, double* acc,
                 double* up) {
   ChainSums<NW> e;
-  ChainSums<NW> cnt;
   for (i64 i = 0; i < n; ++i) {
     u32 a[NW];
     std::memcpy(a, s + i * W + w0, sizeof a);
-    cnt.add(a, 1.0);
     if (bias[i] != 0.0f) e.add(a, -2.0 * static_cast<double>(bias[i]));
     for (i64 k = u.ptr[i]; k < u.ptr[i + 1]; ++k) {
       const u32* r = s + static_cast<i64>(u.col[k]) * W + w0;
@@ -495,6 +518,8 @@ void ising_sums(const u32* s, i64 W, const Upper& u, const float* bias, i64 n, i
     }
   }
   e.store(acc);
+  ChainSums<NW> cnt;  // a second pass: the sums of both would not fit the registers
+  for (i64 i = 0; i < n; ++i) cnt.add(s + i * W + w0, 1.0);
   cnt.store(up);
 }
 
@@ -552,6 +577,16 @@ inline u32 eq_bits(const std::uint8_t* a, const std::uint8_t* b, i64 n) {
 #else
     return static_cast<u32>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(va, vb)));
 #endif
+  }
+#elif defined(__SSE2__)
+  if (n == 32) {
+    u32 m = 0;
+    for (int h = 0; h < 2; ++h) {
+      const __m128i va = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 16 * h));
+      const __m128i vb = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * h));
+      m |= static_cast<u32>(_mm_movemask_epi8(_mm_cmpeq_epi8(va, vb))) << (16 * h);
+    }
+    return m;
   }
 #endif
   u32 m = 0;
