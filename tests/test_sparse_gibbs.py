@@ -156,6 +156,15 @@ def test_chain_offset_shards_reproduce_the_run():
         _dtm_model(10, chain_offset=100)
 
 
+def test_state_is_a_copy():
+    # one Potts chain: the transposed state is already contiguous, and must still be copied
+    m = SparsePotts(random_couplings(6, 0.5, 0.5, 2), 3, n_chains=1, seed=1)
+    before = m.state
+    r = m.sample(5, warmup=0, thin=3, keep_states=True)
+    assert not np.shares_memory(before, m._s)
+    assert len({r.states[k].tobytes() for k in range(5)}) > 1  # records differ from each other
+
+
 def test_set_parameters_matches_a_rebuilt_graph():
     i, j, w, c = dtm_grid_edges(side=10, seed=1)
     rng = np.random.default_rng(0)

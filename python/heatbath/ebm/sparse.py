@@ -280,7 +280,7 @@ class _SparseModel:
         s = self._s.get() if self.device == "cuda" else self._s
         if not self._potts:
             s = _unpack_spins(s, self.n_chains)
-        return np.ascontiguousarray(s.T)
+        return np.array(s.T, order="C")  # a copy, also when s.T is already contiguous
 
     def _check_state(self, value: Any, shape: tuple, name: str) -> np.ndarray:
         if _backend.is_cupy(value):
