@@ -36,6 +36,7 @@ with ``K_total`` sweeps from random spins.
 
 from __future__ import annotations
 
+import abc
 import inspect
 import math
 import time
@@ -315,7 +316,7 @@ def _spins(x: np.ndarray) -> np.ndarray:
     return (2 * x.astype(np.int8) - 1).astype(np.int8)
 
 
-class _Base:
+class _Base(abc.ABC):
     """Shared parameters, checks, training loop and checkpointing.
 
     A subclass's ``__init__`` takes ``graph`` and its own parameters, sets the
@@ -370,8 +371,9 @@ class _Base:
         cls.__init__.__signature__ = inspect.Signature(params, return_annotation=None)
         cls._param_names = tuple(p.name for p in params[1:])
 
+    @abc.abstractmethod
     def _check_params(self) -> None:
-        raise NotImplementedError
+        """The subclass's own parameter checks."""
 
     def _check_common(self) -> None:
         if self.graph is not None and not isinstance(self.graph, DTMGraph):
@@ -488,9 +490,9 @@ class _Base:
         self.mixing_: list = []
         self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
 
+    @abc.abstractmethod
     def _couplings(self) -> list:
         """Per step: the fixed input coupling, or None for a step without inputs."""
-        raise NotImplementedError
 
     # ---- training phases ------------------------------------------------------
     def _chain_init(self, step: _StepEBM, x_vis: np.ndarray, x_in: Optional[np.ndarray] = None) -> np.ndarray:
