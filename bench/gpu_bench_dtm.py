@@ -21,17 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def _skip_reason():
-    import heatbath
+    from heatbath import _backend
 
-    if not heatbath.cuda_built():
-        return "heatbath._cuda was not built (no nvcc at install time)"
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return "cupy is not installed"
-    if not heatbath.has_cuda():
-        return "no CUDA GPU is visible"
-    return None
+    return _backend.gpu_unavailable_reason()
 
 
 def measure(sizes, repeat: int, device: str = "cuda", sync=None, label: str = "") -> None:

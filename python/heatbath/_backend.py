@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from typing import Any, Iterator
+from typing import Any, Iterator, Optional
 
 import numpy as np
 
@@ -43,6 +43,20 @@ def cuda_built() -> bool:
     except ImportError:
         return False
     return True
+
+
+def gpu_unavailable_reason() -> Optional[str]:
+    """Why CUDA arrays cannot be used here (None when they can): the CUDA
+    module is not built, cupy is missing, or no GPU is visible."""
+    if not cuda_built():
+        return "heatbath._cuda was not built (no nvcc at install time)"
+    try:
+        import cupy  # noqa: F401
+    except ImportError:
+        return "cupy is not installed"
+    if not has_cuda():
+        return "no CUDA GPU is visible"
+    return None
 
 
 def has_cuda() -> bool:
