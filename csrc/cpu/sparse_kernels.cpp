@@ -111,17 +111,25 @@ inline void group_bytes(u64 seed, u64 stream, u64 g, std::uint8_t out[kGroup]) {
     c[v][3] = vu32{} + static_cast<u32>(stream >> 32);
   }
   philox4x32_10_n<kV>(c, static_cast<u32>(seed), static_cast<u32>(seed >> 32));
+#if defined(__AVX512F__)
+  // word l of the 16 blocks j: byte q of lane j goes to out[16 (4 l + q) + j]. A
+  // byte shuffle groups each 128-bit lane's bytes by q (4 blocks each), a
+  // dword permutation puts the four lanes' groups of one q side by side.
+  const __m512i by_q = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+  const __m512i lanes = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+  for (int l = 0; l < 4; ++l) {
+    const __m512i x = _mm512_shuffle_epi8(reinterpret_cast<__m512i>(c[0][l]), by_q);
+    _mm512_storeu_si512(out + 64 * l, _mm512_permutexvar_epi32(lanes, x));
+  }
+#else
   for (int v = 0; v < kV; ++v)
     for (int l = 0; l < 4; ++l)
       for (int q = 0; q < 4; ++q) {
         const vu32 x = (c[v][l] >> (8 * q)) & 0xFFu;
         std::uint8_t* o = out + 16 * (4 * l + q) + v * kW;
-#if defined(__AVX512F__)
-        _mm_storeu_si128(reinterpret_cast<__m128i*>(o), _mm512_cvtepi32_epi8(reinterpret_cast<__m512i>(x)));
-#else
         for (int i = 0; i < kW; ++i) o[i] = static_cast<std::uint8_t>(x[i]);
-#endif
       }
+#endif
 #else
   for (int j = 0; j < 16; ++j) {
     const Words4 r = philox_block(seed, stream, g * 16 + j);
