@@ -60,6 +60,23 @@ inline vi32 expand_bits(u32 m) {
   for (int l = 0; l < simd::kWidth; ++l) bit[l] = 1 << l;
   return ((vi32{} + static_cast<std::int32_t>(m)) & bit) == bit;
 }
+#if !defined(__AVX512F__)
+// The 8 lane masks of each byte (bit l of the byte -> lane l all ones): one
+// load instead of a broadcast, an and and a compare per neighbour.
+struct ByteLanes {
+  alignas(32) std::int32_t m[256][8];
+  constexpr ByteLanes() : m() {
+    for (int b = 0; b < 256; ++b)
+      for (int l = 0; l < 8; ++l) m[b][l] = (b >> l) & 1 ? -1 : 0;
+  }
+};
+inline constexpr ByteLanes kByteLanes{};
+inline vi32 byte_lanes(std::uint8_t b) {
+  vi32 v;
+  std::memcpy(&v, kByteLanes.m[b], sizeof v);
+  return v;
+}
+#endif
 // Lane mask -> kWidth bits.
 inline u32 lane_bits(vi32 m) {
 #if defined(__AVX512F__)
@@ -85,7 +102,7 @@ inline vf32 add_if_bits(vf32 f, const std::uint8_t* p, vf32 w2) {
   return reinterpret_cast<vf32>(_mm512_mask_add_ps(reinterpret_cast<__m512>(f), m, reinterpret_cast<__m512>(f),
                                                    reinterpret_cast<__m512>(w2)));
 #else
-  return add_if(f, p[0], w2);
+  return select(byte_lanes(p[0]), f + w2, f);
 #endif
 }
 inline void store_bits(std::uint8_t* p, u32 m) {
@@ -122,13 +139,19 @@ inline void group_bytes(u64 seed, u64 stream, u64 g, std::uint8_t out[kGroup]) {
     _mm512_storeu_si512(out + 64 * l, _mm512_permutexvar_epi32(lanes, x));
   }
 #else
+  // 8 blocks per vector: the same byte shuffle per 128-bit lane, then the two
+  // lanes' groups of one q side by side (8 bytes of out per q)
+  const __m256i by_q = _mm256_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15, 0, 4, 8, 12, 1, 5, 9,
+                                        13, 2, 6, 10, 14, 3, 7, 11, 15);
+  const __m256i lanes = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
   for (int v = 0; v < kV; ++v)
-    for (int l = 0; l < 4; ++l)
-      for (int q = 0; q < 4; ++q) {
-        const vu32 x = (c[v][l] >> (8 * q)) & 0xFFu;
-        std::uint8_t* o = out + 16 * (4 * l + q) + v * kW;
-        for (int i = 0; i < kW; ++i) o[i] = static_cast<std::uint8_t>(x[i]);
-      }
+    for (int l = 0; l < 4; ++l) {
+      const __m256i x = _mm256_permutevar8x32_epi32(
+          _mm256_shuffle_epi8(reinterpret_cast<__m256i>(c[v][l]), by_q), lanes);
+      alignas(32) std::uint8_t q8[32];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(q8), x);
+      for (int q = 0; q < 4; ++q) std::memcpy(out + 16 * (4 * l + q) + v * kW, q8 + 8 * q, 8);
+    }
 #endif
 #else
   for (int j = 0; j < 16; ++j) {

@@ -62,6 +62,13 @@ inline vf32 min_c(vf32 x, float c) {
 inline vf32 max_c(vf32 x, float c) {
   return reinterpret_cast<vf32>(_mm512_max_ps(reinterpret_cast<__m512>(x), _mm512_set1_ps(c)));
 }
+#elif defined(HB_HAVE_SIMD) && defined(__AVX__) && !defined(__CUDA_ARCH__)
+inline vf32 min_c(vf32 x, float c) {
+  return reinterpret_cast<vf32>(_mm256_min_ps(reinterpret_cast<__m256>(x), _mm256_set1_ps(c)));
+}
+inline vf32 max_c(vf32 x, float c) {
+  return reinterpret_cast<vf32>(_mm256_max_ps(reinterpret_cast<__m256>(x), _mm256_set1_ps(c)));
+}
 #elif defined(HB_HAVE_SIMD)
 inline vf32 min_c(vf32 x, float c) { return select(x < c, x, K<vf32>(c)); }
 inline vf32 max_c(vf32 x, float c) { return select(x > c, x, K<vf32>(c)); }
