@@ -176,7 +176,7 @@ def section_dtm(repeat: int, n: int = N_SAMPLES) -> None:
     free = graph.n_nodes  # the inputs are clamped; every graph node is updated
     upd = free * n * T * K  # the MEBM (no inputs) updates the same nodes as often
     engines = {s: step_engines(dtm, n, storage=s) for s in ("csr", "ell")}
-    engines = step_engines(dtm, n)
+    packed_engines = step_engines(dtm, n)
     assert all(int(e.clamped.sum()) == graph.n_visible for e in engines["csr"])
 
     def run_engines(es):
@@ -196,7 +196,7 @@ def section_dtm(repeat: int, n: int = N_SAMPLES) -> None:
             t = interleaved(
                 {
                     "dtm": lambda: dtm.sample(n, seed=1),
-                    "packed": lambda: packed_sample(graph, engines, n, 1),
+                    "packed": lambda: packed_sample(graph, packed_engines, n, 1),
                     "csr": lambda: run_engines(engines["csr"]),
                     "ell": lambda: run_engines(engines["ell"]),
                     "mebm": lambda: mebm.sample(n, seed=1),
@@ -216,7 +216,7 @@ def section_dtm(repeat: int, n: int = N_SAMPLES) -> None:
             f"({(tot - ker) / tot:.0%})"
         )
     a = np.mean([dtm.sample(n, seed=s).mean(axis=0) for s in range(2, 6)], axis=0)
-    b = np.mean([packed_sample(graph, engines, n, s).mean(axis=0) for s in range(2, 6)], axis=0)
+    b = np.mean([packed_sample(graph, packed_engines, n, s).mean(axis=0) for s in range(2, 6)], axis=0)
     se = np.sqrt(np.maximum(a * (1 - a), 1e-3) * 2 / (4 * n))
     print(f"pixel marginals, packed loop vs DTM.sample ({4 * n} samples each): max |z| = "
           f"{np.max(np.abs(a - b) / se):.1f} over {a.size} pixels (same distribution: about 3 or less)")

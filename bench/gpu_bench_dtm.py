@@ -55,11 +55,11 @@ def measure(sizes, repeat: int, device: str = "cuda", sync=None, label: str = ""
         upd = graph.n_nodes * n * T * K
         csr = step_engines(dtm, n, device=device, storage="csr")
         ell = step_engines(dtm, n, device=device, storage="ell")
-        engines = step_engines(dtm, n, device=device)
+        packed_engines = step_engines(dtm, n, device=device)
         t = interleaved(
             {
                 "dtm": synced(lambda n=n: dtm.sample(n, seed=1)),
-                "packed": synced(lambda n=n, engines=engines: packed_sample(graph, engines, n, 1)),
+                "packed": synced(lambda n=n, pe=packed_engines: packed_sample(graph, pe, n, 1)),
                 "csr": synced(lambda csr=csr: run_engines(csr)),
                 "ell": synced(lambda ell=ell: run_engines(ell)),
                 "mebm": synced(lambda n=n: mebm.sample(n, seed=1)),
