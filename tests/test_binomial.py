@@ -4,7 +4,6 @@ training on heartbeats, inpainting and errors."""
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np

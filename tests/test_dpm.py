@@ -22,7 +22,6 @@ S = np.array([0.5, 0.9])  # per-dimension standard deviations (the kernel's vari
 def exact_kernel(model: GaussianDPM, m=M, s=S):
     """Per step t: the exact reverse kernel q(x_{t-1} | x_t) = N(a x_t + b, v)
     for data N(m, diag(s^2)), arrays (T, d) (row t - 1; row 0 unused)."""
-    T = model.T
     abar_prev = np.concatenate([[1.0], model.abar[:-1]])[:, None]
     alpha = model.alphas[:, None]
     m1 = np.sqrt(abar_prev) * m

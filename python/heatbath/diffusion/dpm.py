@@ -279,7 +279,7 @@ class GaussianDPM:
         out, _, var = self._cache
         mu_coeff = out[:, : self.dim]
         x_t = self._last_x_t
-        c0, ct = self._coef(self.post_c0, i, dt), self._coef(self.post_ct, i, dt)
+        ct = self._coef(self.post_ct, i, dt)
         g_pv = 0.5 * (1.0 / var_p - 1.0 / var_q) * scale
         g_x = g_muq * ct - g_muq * xp.sqrt(1.0 - b) + dx_net
         om = 1.0 - a
