@@ -19,9 +19,8 @@ import os
 import platform
 import sys
 
-import numpy as np
-
 import heatbath
+import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 

@@ -20,11 +20,10 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved  # noqa: E402
-
 import heatbath  # noqa: E402
 from heatbath.diffusion import DDIMScheduler, DDPMScheduler  # noqa: E402
 from heatbath.diffusion import _kernels as K  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 SHAPE = (64, 3, 64, 64)
 

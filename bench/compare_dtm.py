@@ -37,13 +37,12 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved  # noqa: E402
-
 import heatbath  # noqa: E402
 from heatbath.dtm import DTM, MEBM, torus_graph  # noqa: E402
 from heatbath.ebm import SparseIsing  # noqa: E402
 from heatbath.ebm.graphs import graph_from_edges  # noqa: E402
 from heatbath.ebm.packed_rows import get_rows, random_rows, reseed, set_rows, unpack_rows  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 SIDE, N_VISIBLE, IMAGE = 12, 64, (8, 8)  # heatbath train dtm-digits: side = 2 ceil(0.75 sqrt(64))
 T, K = 6, 20

@@ -30,12 +30,11 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved  # noqa: E402
-
 import heatbath  # noqa: E402
 from heatbath.ebm import IsingLattice, SparseIsing  # noqa: E402
 from heatbath.ebm.graphs import dtm_grid_edges  # noqa: E402
 from heatbath.ebm.lattice import ising_thresholds  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 L = 1024
 BETA_LATTICE = 0.44

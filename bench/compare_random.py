@@ -10,10 +10,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import interleaved  # noqa: E402
-
 import heatbath  # noqa: E402
 from heatbath import random as hr  # noqa: E402
+from timing import interleaved  # noqa: E402
 
 N = 10_000_000
 

@@ -22,10 +22,9 @@ import sys
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import cuda_median_ms, interleaved  # noqa: E402
-
 import heatbath  # noqa: E402
 from heatbath.ebm import BernoulliRBM  # noqa: E402
+from timing import cuda_median_ms, interleaved  # noqa: E402
 
 
 def _blas_info() -> str:
@@ -120,9 +119,8 @@ def section_rbm_gibbs(repeat: int) -> None:
 
 
 def section_rbm_train(repeat: int) -> None:
-    from sklearn.neural_network import BernoulliRBM as SkRBM
-
     from heatbath.data import binarized_digits
+    from sklearn.neural_network import BernoulliRBM as SkRBM
 
     d = binarized_digits()
     X32 = d.X_train

@@ -16,7 +16,6 @@ from timing import cuda_median_ms  # noqa: E402
 
 def section_random(n: int) -> None:
     import cupy as cp
-
     from heatbath import random as hr
 
     out = cp.empty(n, dtype=cp.float32)
@@ -43,6 +42,12 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=100_000_000)
     args = ap.parse_args(argv)
+    from heatbath import _backend
+
+    reason = _backend.gpu_unavailable_reason()
+    if reason is not None:
+        print(f"gpu_bench: skipped: {reason}")
+        return 0
     section_random(args.n)
     return 0
 

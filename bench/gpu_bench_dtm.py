@@ -29,7 +29,7 @@ def _skip_reason():
 def measure(sizes, repeat: int, device: str = "cuda", sync=None, label: str = "") -> None:
     """The table for each sample count in ``sizes`` (``sync`` ends every timed
     call; device='cpu' with sync=None runs the same code on the CPU)."""
-    from compare_dtm import K, ROWS, T, build_models, packed_sample, split_sample, step_engines
+    from compare_dtm import ROWS, K, T, build_models, packed_sample, split_sample, step_engines
     from timing import interleaved
 
     sync = sync or (lambda: None)

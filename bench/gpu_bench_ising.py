@@ -17,7 +17,6 @@ from timing import cuda_median_ms  # noqa: E402
 
 def section_lattice(L: int, sweeps: int) -> None:
     import cupy as cp
-
     from heatbath.ebm import IsingLattice
 
     name = cp.cuda.runtime.getDeviceProperties(0)["name"].decode()
@@ -35,7 +34,6 @@ def section_lattice(L: int, sweeps: int) -> None:
 
 def section_sparse(chains: int, sweeps: int) -> None:
     import numpy as np
-
     from heatbath.ebm import SparseIsing
     from heatbath.ebm.graphs import dtm_grid_edges
 
@@ -66,6 +64,12 @@ def main(argv=None) -> int:
     ap.add_argument("--chains", type=int, default=1000)
     ap.add_argument("--sweeps", type=int, default=10)
     args = ap.parse_args(argv)
+    from heatbath import _backend
+
+    reason = _backend.gpu_unavailable_reason()
+    if reason is not None:
+        print(f"gpu_bench_ising: skipped: {reason}")
+        return 0
     section_lattice(args.L, args.sweeps)
     section_sparse(args.chains, args.sweeps)
     return 0

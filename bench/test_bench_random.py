@@ -4,10 +4,9 @@ Compare groups side by side in the report (heatbath vs numpy Generator)."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import random as hr
 
 N = 10_000_000

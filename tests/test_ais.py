@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from heatbath.ebm import BernoulliRBM, GaussianBernoulliRBM, LogZEstimate, ais
 
 

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from heatbath.data import toy
 from heatbath.diffusion.binomial import BinomialDPM
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from heatbath import random as hr
 from heatbath.diffusion import (
     DDIMScheduler,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from heatbath.diffusion import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, sample
 
 MU = np.array([1.0, -0.5, 2.0])

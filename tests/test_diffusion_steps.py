@@ -5,10 +5,9 @@ the largest reference value)."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import random as hr
 from heatbath.diffusion import (
     DDIMScheduler,

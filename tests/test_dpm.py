@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import math
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import nn
 from heatbath.checkpoint import CheckpointError
 from heatbath.data import toy

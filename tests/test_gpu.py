@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import reference as ref
-
 from heatbath import random as hr
 
 pytestmark = pytest.mark.gpu

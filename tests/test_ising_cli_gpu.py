@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from heatbath import cli
 from heatbath.ebm import IsingLattice, SparseIsing, SparsePotts
 from heatbath.ebm.graphs import dtm_grid_edges

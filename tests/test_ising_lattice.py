@@ -4,11 +4,10 @@ exact 2D solution (Onsager), every CPU level alike, and clear errors."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
 import reference as ref
-
-import heatbath
 from heatbath import _backend
 from heatbath.ebm import IsingLattice
 from heatbath.ebm.lattice import batch_means, onsager_energy, onsager_magnetization

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from heatbath.dtm import torus_graph
 from heatbath.ebm import SparseIsing
 from heatbath.ebm.graphs import graph_from_edges

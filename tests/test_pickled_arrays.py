@@ -9,7 +9,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 from heatbath import _core
 from heatbath.ebm import SparseIsing, SparsePotts
 from heatbath.ebm.graphs import dtm_grid_edges

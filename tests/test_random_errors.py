@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import _core
 from heatbath import random as hr
 

@@ -3,10 +3,9 @@ chunking of the draw and every CPU instruction-set level."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import random as hr
 
 N = 200_003  # above the parallel threshold, not a multiple of any tile

@@ -3,11 +3,10 @@ uint32 equality) and every derived stream against the numpy reference."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
 import reference as ref
-
-import heatbath
 from heatbath import random as hr
 
 # (counter words, key words) -> output words, from Random123's kat_vectors.

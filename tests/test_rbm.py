@@ -10,7 +10,6 @@ import pickle
 
 import numpy as np
 import pytest
-
 from heatbath.ebm import BernoulliRBM, GaussianBernoulliRBM, ParallelTempering
 from heatbath.ebm.rbm import NotFittedError
 

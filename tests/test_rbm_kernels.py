@@ -6,10 +6,9 @@ to the bit; bad arguments raise errors that name them."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import _core
 from heatbath import random as hr
 from heatbath.ebm.rbm import bernoulli_units, gaussian_units

@@ -8,7 +8,6 @@ import math
 
 import numpy as np
 import pytest
-
 from heatbath.schedules import SCHEDULES, NoiseSchedule, make_betas, rescale_zero_terminal_snr
 
 RTOL = 1e-12

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_sparse_gibbs import empirical_tv, random_couplings, tv_bound
-
 from heatbath.ebm import IsingLattice, LogZEstimate, SparseIsing, SparsePotts
 from heatbath.ebm.graph_annealing import exact_log_z, graph_ais, graph_parallel_tempering
+from test_sparse_gibbs import empirical_tv, random_couplings, tv_bound
 
 
 @pytest.mark.parametrize("kind", ["ising", "ising-clamped", "potts"])

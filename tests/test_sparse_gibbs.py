@@ -5,10 +5,9 @@ constructors and colourings, and clear errors."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import _backend
 from heatbath.ebm import SparseIsing, SparsePotts
 from heatbath.ebm.graphs import (

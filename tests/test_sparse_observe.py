@@ -10,10 +10,9 @@ and must agree to the bit."""
 
 from __future__ import annotations
 
+import heatbath
 import numpy as np
 import pytest
-
-import heatbath
 from heatbath import _backend
 from heatbath.ebm import SparseIsing, SparsePotts
 from heatbath.ebm.graphs import dtm_grid_edges

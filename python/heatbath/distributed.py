@@ -1056,8 +1056,8 @@ def sparse_ais(
     LogZEstimate (method "ais") with all runs' log weights (None with
     ``keep_weights=False``).
     """
-    from .ebm.ais import linear_betas
     from .ebm._estimates import LogZEstimate
+    from .ebm.ais import linear_betas
     from .ebm.graph_annealing import _n_free_and_states
 
     n = _int_at_least(n_chains, "n_chains", 1)

@@ -17,8 +17,7 @@ from typing import Any, Callable, Dict, Optional
 
 import numpy as np
 
-from .. import checkpoint
-from .. import nn
+from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
 from ..ebm.rbm import bernoulli_units

@@ -46,8 +46,8 @@ def digits_rescaled() -> Tuple[np.ndarray, np.ndarray]:
     """scikit-learn's 8x8 digits (shipped with scikit-learn), pixels scaled
     to zero mean and unit variance overall, with the fixed split of
     ``heatbath.data.digits``."""
-    from ..data.digits import N_TEST, binarized_digits  # noqa: F401  (same split)
     from ..data import digits as dmod
+    from ..data.digits import N_TEST, binarized_digits  # noqa: F401  (same split)
 
     try:
         from sklearn.datasets import load_digits
