@@ -366,6 +366,19 @@ def _check_client(client: Any, first: str) -> None:
         raise ShardError(f"'client': the Dask client is {status}; cannot submit {first}")
 
 
+def _shard_plan(client: Any, n: int, chunk: int, retries: int) -> tuple:
+    """(ranges, labels, executor, call id) of a sharded run: the client is
+    checked before anything is submitted (errors name the first shard)."""
+    ranges = shards(n, chunk)
+    labels = [_label(i, a, b) for i, (a, b) in enumerate(ranges)]
+    if client is None:
+        ex: Union[_Local, _Dask] = _Local()
+    else:
+        _check_client(client, labels[0])
+        ex = _Dask(client, retries)
+    return ranges, labels, ex, uuid.uuid4().hex[:12]
+
+
 def sample_chains(
     client: Any,
     fn: ShardFn,
@@ -429,14 +442,7 @@ def sample_chains(
         if client is not None and getattr(client, "status", None) == "running":
             workers = max(1, len(client.scheduler_info().get("workers", {})))
         chunk = n if client is None else max(1, -(-n // (2 * workers)))
-    ranges = shards(n, chunk)
-    labels = [_label(i, a, b) for i, (a, b) in enumerate(ranges)]
-    if client is None:
-        ex: Union[_Local, _Dask] = _Local()
-    else:
-        _check_client(client, labels[0])
-        ex = _Dask(client, retries)
-    call = uuid.uuid4().hex[:12]
+    ranges, labels, ex, call = _shard_plan(client, n, chunk, retries)
     keys = [f"heatbath-shard-{call}-{i}-{a}-{b}" for i, (a, b) in enumerate(ranges)]
     mode = reduce
     try:
@@ -1201,14 +1207,7 @@ def parallel_tempering(
     thin = _int_at_least(thin, "thin", 1)
     retries = _int_at_least(retries, "retries", 0)
     chunk = _aligned_chunk(model, n, chunk, client, 1)
-    ranges = shards(n, chunk)
-    labels = [_label(i, a, b) for i, (a, b) in enumerate(ranges)]
-    if client is None:
-        ex: Union[_Local, _Dask] = _Local()
-    else:
-        _check_client(client, labels[0])
-        ex = _Dask(client, retries)
-    call = uuid.uuid4().hex[:12]
+    ranges, labels, ex, call = _shard_plan(client, n, chunk, retries)
 
     def submit(f: Callable, what: str, i: int, tag: str, *args: Any) -> Any:
         key = f"heatbath-pt-{call}-{tag}-{i}"

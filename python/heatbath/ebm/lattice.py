@@ -171,6 +171,19 @@ class LatticeSamples:
         return self.sweeps * self.n_sites * n_chains / max(self.seconds, 1e-12) / 1e9
 
 
+def per_chain_beta(value: Any, n_chains: int) -> np.ndarray:
+    """``beta`` as a float64 array of one finite value per chain (a scalar is
+    repeated); ValueError naming 'beta' otherwise."""
+    b = np.asarray(value, dtype=np.float64)
+    if b.ndim == 0:
+        b = np.full(n_chains, float(b))
+    if b.shape != (n_chains,):
+        raise ValueError(f"'beta': expected a float or shape ({n_chains},), got shape {b.shape}")
+    if not np.all(np.isfinite(b)):
+        raise ValueError("'beta': must be finite")
+    return b
+
+
 def _as_positive_int(v: Any, name: str) -> int:
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"'{name}': expected an int, got bool")
@@ -312,13 +325,7 @@ class IsingLattice:
 
     @beta.setter
     def beta(self, value: Any) -> None:
-        b = np.asarray(value, dtype=np.float64)
-        if b.ndim == 0:
-            b = np.full(self.n_chains, float(b))
-        if b.shape != (self.n_chains,):
-            raise ValueError(f"'beta': expected a float or shape ({self.n_chains},), got shape {b.shape}")
-        if not np.all(np.isfinite(b)):
-            raise ValueError("'beta': must be finite")
+        b = per_chain_beta(value, self.n_chains)
         self._beta = b
         th = ising_thresholds(b, self.J, self.h, 2 * self.dim, self.method)
         self._th = _backend.cupy_module().asarray(th) if self.device == "cuda" else th

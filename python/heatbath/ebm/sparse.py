@@ -40,6 +40,7 @@ from .graphs import (
     graph_from_networkx,
     greedy_colouring,
 )
+from .lattice import per_chain_beta
 
 __all__ = ["SparseIsing", "SparsePotts", "SparseSamples"]
 
@@ -212,14 +213,7 @@ class _SparseModel:
 
     @beta.setter
     def beta(self, value: Any) -> None:
-        b = np.asarray(value, dtype=np.float64)
-        if b.ndim == 0:
-            b = np.full(self.n_chains, float(b))
-        if b.shape != (self.n_chains,):
-            raise ValueError(f"'beta': expected a float or shape ({self.n_chains},), got shape {b.shape}")
-        if not np.all(np.isfinite(b)):
-            raise ValueError("'beta': must be finite")
-        self._beta = b.astype(np.float32)
+        self._beta = per_chain_beta(value, self.n_chains).astype(np.float32)
         self._beta_dev = self._to_device(self._beta)
 
     @property
@@ -367,39 +361,12 @@ class _SparseModel:
                     _backend.current_stream(),
                     self.chain_offset,
                 )
-        elif self._potts:
-            _core.sparse_potts_sweeps(
-                self._s.reshape(-1),
-                self.n_chains,
-                self.K,
-                row,
-                col,
-                w,
-                bias,
-                beta,
-                order,
-                bp,
-                self.seed,
-                self._sweep,
-                n,
-                self.chain_offset,
-            )
         else:
-            _core.sparse_ising_sweeps(
-                self._s.reshape(-1),
-                self.n_chains,
-                row,
-                col,
-                w,
-                bias,
-                beta,
-                order,
-                bp,
-                self.seed,
-                self._sweep,
-                n,
-                self.chain_offset,
-            )
+            tail = (row, col, w, bias, beta, order, bp, self.seed, self._sweep, n, self.chain_offset)
+            if self._potts:
+                _core.sparse_potts_sweeps(self._s.reshape(-1), self.n_chains, self.K, *tail)
+            else:
+                _core.sparse_ising_sweeps(self._s.reshape(-1), self.n_chains, *tail)
         self._sweep += n
         return self
 
