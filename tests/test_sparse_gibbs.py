@@ -140,6 +140,49 @@ def test_invariance(level):
     np.testing.assert_array_equal(P1, P2)
 
 
+@pytest.fixture
+def field_tables_off():
+    """Turns the AVX-512 field-table spin update off for the test (restored after)."""
+    with _backend.cpu_level_as("avx512"):
+        was = _backend._core.sparse_field_tables(-1)
+        _backend._core.sparse_field_tables(0)
+    yield
+    with _backend.cpu_level_as("avx512"):
+        _backend._core.sparse_field_tables(1 if was else 0)
+
+
+def _mixed_degree_model(chains, **kw):
+    # the 10x10 DTM grid (degree 12) plus a hub joined to 70 nodes (degree 70 > 64: the
+    # masked-add path), and nodes of degree 5 and 1 (a short last group of four)
+    i, j, w, c = dtm_grid_edges(side=10, seed=2)
+    rng = np.random.default_rng(5)
+    hub = np.arange(70)
+    i = np.concatenate([i, np.full(70, 100), [101, 101, 101, 101, 101, 102]])
+    j = np.concatenate([j, hub, [3, 17, 44, 80, 99, 55]])
+    w = np.concatenate([w, rng.normal(0, 0.3, 76)])
+    m = SparseIsing.from_edges(103, list(zip(i.tolist(), j.tolist())), w, bias=rng.normal(0, 0.2, 103), **kw)
+    m.clamp([7, 60], [1, -1])
+    return m
+
+
+@pytest.mark.skipif("avx512" not in heatbath.cpu_levels(), reason="needs an AVX-512 CPU")
+@pytest.mark.parametrize("chains", [1, 37, 200, 300, 1000])
+def test_field_tables_match_masked_adds(chains, field_tables_off):
+    # the AVX-512 update with field tables (where the CPU has VBMI and GFNI) gives the
+    # states of the masked-add update and of the scalar base level, with per-chain betas
+    beta = np.linspace(0.3, 1.4, chains)
+    runs = []
+    for level, tables in (("avx512", 1), ("avx512", 0), ("base", 0)):
+        with _backend.cpu_level_as(level):
+            _backend._core.sparse_field_tables(tables)
+            for threads in (1, 2):
+                with heatbath.threads(threads):
+                    runs.append(_mixed_degree_model(chains, beta=beta, n_chains=chains, seed=9).sweep(6).state)
+    for r in runs[1:]:
+        np.testing.assert_array_equal(runs[0], r)
+    assert np.unique(runs[0]).size == 2  # not a frozen state
+
+
 def test_chain_offset_shards_reproduce_the_run():
     # chains [256, 768) run as their own object equal rows 256..768 of the whole run
     whole = _dtm_model(1000).sweep(4).state

@@ -64,6 +64,15 @@ void check_chain0(u64 chain0) {
 
 HB_BIND(bind_sparse) {
   m.def(
+      "sparse_field_tables",
+      [](int mode) {
+        if (mode < -1 || mode > 1) fail_value("mode", "must be -1 (ask), 0 (off) or 1 (on), got " + std::to_string(mode));
+        return heatbath::cpu::sparse_table().field_tables(mode);
+      },
+      py::arg("mode") = -1,
+      "Whether the AVX-512 sparse spin update uses field tables (VBMI + GFNI): 0 off, 1 on where supported, "
+      "-1 ask. For testing: results are identical either way.");
+  m.def(
       "sparse_ising_sweeps",
       [](py::array s, i64 chains, py::array row, py::array col, py::array w, py::array bias, py::array beta,
          py::array order, py::array block_ptr, u64 seed, u64 sweep0, i64 nsweeps, u64 chain0) {

@@ -50,6 +50,10 @@ struct SparseTable {
   // Potts: energy[c] = -1/2 sum_ij J_ij [s_i == s_j] - sum_i b_i[s_i];
   // m1[k, q] += #chains with s_{nodes[k]} == q; m2[k] += #chains with equal
   // states at the pair's ends.
+  // The AVX-512 spin update with field tables (VBMI and GFNI): mode 0 turns
+  // it off, 1 on where the CPU has them, -1 asks. Returns whether it is on
+  // (always false below AVX-512). Results are the same either way.
+  bool (*field_tables)(int mode);
   void (*potts_observe)(const std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias,
                         double* energy, const std::int32_t* nodes, i64 nnodes, double* m1,
                         const std::int32_t* pairs, i64 npairs, double* m2);

@@ -195,21 +195,12 @@ inline u32 decide_vec(vf32 d, const std::uint8_t* bytes, u64 seed, u64 stream, u
 #endif
 
 #if defined(HB_HAVE_SIMD)
-// U vectors of chains from c_begin + off: the fields (a masked add per up
-// neighbour, CSR order), the denominators, the decisions.
+// The denominators and decisions of U vectors of chains from c0 = c_begin +
+// off, f[u] holding their fields.
 template <int U>
-inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0, i64 k1, float f0,
-                       const float* neg2beta, std::uint8_t* si, const std::uint8_t* bytes, i64 off, i64 c_begin,
-                       u64 seed, u64 stream, u64 chain0) {
+inline void spin_finish(vf32 (&f)[U], const float* neg2beta, std::uint8_t* si, const std::uint8_t* bytes, i64 off,
+                        i64 c0, u64 seed, u64 stream, u64 chain0) {
   constexpr int kW = simd::kWidth;
-  const i64 c0 = c_begin + off;
-  vf32 f[U];
-  for (int u = 0; u < U; ++u) f[u] = K<vf32>(f0);
-  for (i64 k = k0; k < k1; ++k) {
-    const vf32 w2 = K<vf32>(g.w[k] + g.w[k]);
-    const std::uint8_t* nb = bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8;
-    for (int u = 0; u < U; ++u) f[u] = add_if_bits(f[u], nb + u * (kW / 8), w2);
-  }
   // all denominators first (independent, branch-free), then the decisions
   for (int u = 0; u < U; ++u) {
     vf32 nb2;  // -(beta + beta): nb2 f is exactly -((beta + beta) f) of spin_denominator
@@ -218,6 +209,31 @@ inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGrap
   }
   for (int u = 0; u < U; ++u)
     store_bits(si + (c0 + u * kW) / 8, decide_vec(f[u], bytes + off + u * kW, seed, stream, chain0 + c0 + u * kW));
+}
+
+// U vectors of chains from c_begin + off: the fields (spin_field: per group
+// of neighbours a masked add per up neighbour from zero, then f + S), the
+// denominators, the decisions.
+template <int U>
+inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0, i64 k1, float f0,
+                       const float* neg2beta, std::uint8_t* si, const std::uint8_t* bytes, i64 off, i64 c_begin,
+                       u64 seed, u64 stream, u64 chain0) {
+  constexpr int kW = simd::kWidth;
+  const i64 c0 = c_begin + off;
+  vf32 f[U];
+  for (int u = 0; u < U; ++u) f[u] = K<vf32>(f0);
+  for (i64 k = k0; k < k1; k += kFieldGroup) {
+    const i64 e = k1 - k < kFieldGroup ? k1 : k + kFieldGroup;
+    vf32 sum[U];
+    for (int u = 0; u < U; ++u) sum[u] = vf32{};
+    for (i64 q = k; q < e; ++q) {
+      const vf32 w2 = K<vf32>(g.w[q] + g.w[q]);
+      const std::uint8_t* nb = bits + static_cast<i64>(g.col[q]) * row_bytes + c0 / 8;
+      for (int u = 0; u < U; ++u) sum[u] = add_if_bits(sum[u], nb + u * (kW / 8), w2);
+    }
+    for (int u = 0; u < U; ++u) f[u] = f[u] + sum[u];
+  }
+  spin_finish<U>(f, neg2beta, si, bytes, off, c0, seed, stream, chain0);
 }
 #endif
 
@@ -265,9 +281,9 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
 #endif
     for (; off < nc; ++off) {
       const i64 c = c_begin + off;
-      float f = f0;
-      for (i64 k = k0; k < k1; ++k)
-        if ((bits[static_cast<i64>(g.col[k]) * row_bytes + c / 8] >> (c % 8)) & 1) f = f + (g.w[k] + g.w[k]);
+      const float f = spin_field(f0, g.w + k0, k1 - k0, [&](i64 k) {
+        return ((bits[static_cast<i64>(g.col[k0 + k]) * row_bytes + c / 8] >> (c % 8)) & 1) != 0;
+      });
       const std::uint8_t bit = static_cast<std::uint8_t>(1u << (c % 8));
       const bool up =
           spin_decide(bytes[off], spin_denominator(f, beta[c]), seed, stream, chain0 + static_cast<u64>(c));
@@ -275,6 +291,203 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
     }
   }
 }
+
+#if defined(__AVX512F__) && defined(__GNUC__)
+// Field tables (AVX-512 with VBMI and GFNI, chosen at run time): the sum S of
+// a group of four neighbours (spin_field) is one of 16 values, a table of 16
+// floats built per node by the same additions, and each chain's four
+// neighbour bits index it (vpermps, which reads the low four bits of each
+// lane). The bits come from a transpose of the neighbours' rows: 16 bytes
+// (128 chains) of each of eight neighbours, bytes gathered by vpermt2b into
+// 8x8 bit matrices (8 neighbours x 8 chains) that gf2p8affineqb transposes,
+// giving one byte per chain in chain order: bit k is neighbour k. A vector
+// of those bytes shifted right by 8 k (k = 0..3) indexes the tables for the
+// chains 4 l + k of its 64 (lane l), so the chains of a vector are strided
+// by 4: the random bytes shift alike, the betas are reordered once per call
+// and the four decision masks of 64 chains interleave with pdep.
+#define HB_FIELD_TABLES 1
+#define HB_UNROLL _Pragma("GCC unroll 16")
+#define HB_FT_TARGET __attribute__((target("avx512vbmi,gfni,bmi2")))
+constexpr int kTableGroups = 16;  // nodes of degree <= 64 use tables
+
+bool field_tables_supported() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni") && __builtin_cpu_supports("bmi2");
+}
+bool g_field_tables = field_tables_supported();
+
+// T[g][m] = spin_group_sum(w + 4 g, n, m), vectorized over m: bit b of the
+// lane index m selects the masked add of neighbour b (in order, from zero).
+inline void build_tables(const float* w, i64 deg, __m512* T) {
+  static constexpr __mmask16 kBit[4] = {0xAAAA, 0xCCCC, 0xF0F0, 0xFF00};
+  for (i64 g = 0; g < deg; g += kFieldGroup) {
+    __m512 t = _mm512_setzero_ps();
+    for (int b = 0; b < kFieldGroup && g + b < deg; ++b)
+      t = _mm512_mask_add_ps(t, kBit[b], t, _mm512_set1_ps(w[g + b] + w[g + b]));
+    T[g / kFieldGroup] = t;
+  }
+}
+
+// New spins of the 16 chains cbase + 4 l (lane l): spin_decide vectorized,
+// b the random bytes.
+inline u32 decide_strided(__m512 d, __m512i b, u64 seed, u64 stream, u64 cbase) {
+  const __m512 bf = _mm512_cvtepi32_ps(b);
+  const __m512 m256 = _mm512_set1_ps(-256.0f);
+  const __mmask16 upm = _mm512_cmp_ps_mask(_mm512_fmadd_ps(_mm512_add_ps(bf, _mm512_set1_ps(1.0f)), d, m256),
+                                           _mm512_setzero_ps(), _CMP_LE_OQ);
+  const __mmask16 downm = _mm512_cmp_ps_mask(_mm512_fmadd_ps(bf, d, m256), _mm512_setzero_ps(), _CMP_GE_OQ);
+  u32 up = _cvtmask16_u32(upm);
+  if (__builtin_expect(!_kortestc_mask16_u8(upm, downm), 0)) {  // a tie: neither up nor down
+    u32 tie = ~(up | _cvtmask16_u32(downm)) & 0xFFFFu;
+    alignas(64) std::int32_t bl[16];
+    alignas(64) float dl[16];
+    _mm512_store_si512(bl, b);
+    _mm512_store_ps(dl, d);
+    while (tie) {
+      const int l = __builtin_ctz(tie);
+      tie &= tie - 1;
+      if (spin_tie_up(bl[l], spin_tie_bits(seed, stream, cbase + 4 * static_cast<u64>(l)), dl[l])) up |= 1u << l;
+    }
+  }
+  return up;
+}
+
+// Adds the group sums to f[h][k] (vector k of half h: chains c0 + 64 h + 4 l
+// + k) for the HH (1 or 2) halves of 64 chains from c0 (a multiple of 128),
+// of which the row holds nbytes bytes from c0 / 8 (loads stay within them).
+template <int HH>
+HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g,
+                                      i64 k0, i64 k1, i64 c0, i64 nbytes, const __m512* T) {
+  // kSel[h]: byte 8 q + k of the result is byte q + 8 h of neighbour 7 - k
+  // (row 7 - k at bytes 16 (7 - k) of the pair A:B), so that qword q is the
+  // 8x8 matrix gf2p8affineqb transposes with unit bytes 1 << j into byte j =
+  // chain 64 h + 8 q + j, bit k = neighbour k.
+  alignas(64) static constexpr std::uint8_t kSel[2][64] = {
+#define HB_SEL_Q(q) 112 + (q), 96 + (q), 80 + (q), 64 + (q), 48 + (q), 32 + (q), 16 + (q), 0 + (q)
+#define HB_SEL(q0)                                                                                          \
+  {HB_SEL_Q(q0 + 0), HB_SEL_Q(q0 + 1), HB_SEL_Q(q0 + 2), HB_SEL_Q(q0 + 3), HB_SEL_Q(q0 + 4), HB_SEL_Q(q0 + 5), \
+   HB_SEL_Q(q0 + 6), HB_SEL_Q(q0 + 7)}
+      HB_SEL(0), HB_SEL(8)};
+#undef HB_SEL
+#undef HB_SEL_Q
+  const __m512i unit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ull));
+  const bool whole = nbytes >= 16;
+  const __mmask16 used = static_cast<__mmask16>(whole ? 0xFFFFu : (1u << nbytes) - 1u);
+  const i64 deg = k1 - k0;
+  for (i64 p = 0; p < deg; p += 2 * kFieldGroup) {
+    __m128i r[8];
+    HB_UNROLL
+    for (int k = 0; k < 8; ++k) {
+      if (p + k < deg) {
+        const std::uint8_t* nb = bits + static_cast<i64>(g.col[k0 + p + k]) * row_bytes + c0 / 8;
+        r[k] = whole ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(nb)) : _mm_maskz_loadu_epi8(used, nb);
+      } else {
+        r[k] = _mm_setzero_si128();
+      }
+    }
+    const __m512i A = _mm512_inserti32x4(
+        _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(r[0]), r[1], 1), r[2], 2), r[3], 3);
+    const __m512i B = _mm512_inserti32x4(
+        _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(r[4]), r[5], 1), r[6], 2), r[7], 3);
+    __m512i z[HH];
+    HB_UNROLL
+    for (int h = 0; h < HH; ++h)
+      z[h] = _mm512_gf2p8affine_epi64_epi8(unit, _mm512_permutex2var_epi8(A, _mm512_load_si512(kSel[h]), B), 0);
+    const __m512 t0 = T[p / kFieldGroup];
+    if (p + kFieldGroup < deg) {
+      const __m512 t1 = T[p / kFieldGroup + 1];
+      HB_UNROLL
+      for (int h = 0; h < HH; ++h)
+        HB_UNROLL
+        for (int k = 0; k < 4; ++k) {
+          const __m512i lo = k == 0 ? z[h] : _mm512_srli_epi32(z[h], 8 * k);
+          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
+          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(_mm512_srli_epi32(z[h], 8 * k + 4), t1));
+        }
+    } else {
+      HB_UNROLL
+      for (int h = 0; h < HH; ++h)
+        HB_UNROLL
+        for (int k = 0; k < 4; ++k) {
+          const __m512i lo = k == 0 ? z[h] : _mm512_srli_epi32(z[h], 8 * k);
+          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
+        }
+    }
+  }
+}
+
+// Updates the chains [c0, c0 + 64 H) of node i (c0 = c_begin + off, a
+// multiple of 256; H = 1..4 halves of 64), of which the row holds nbytes
+// bytes from c0 / 8 (loads and stores stay within them).
+template <int H>
+HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0,
+                                           i64 k1, float f0, const __m512* T, const float* nb2s, std::uint8_t* si,
+                                           const std::uint8_t* bytes, i64 off, i64 c0, i64 nbytes, u64 seed,
+                                           u64 stream, u64 chain0) {
+  __m512 f[H][4];
+  HB_UNROLL
+  for (int h = 0; h < H; ++h)
+    HB_UNROLL
+    for (int k = 0; k < 4; ++k) f[h][k] = _mm512_set1_ps(f0);
+  field_tables<H >= 2 ? 2 : 1>(f, bits, row_bytes, g, k0, k1, c0, nbytes, T);
+  if (H > 2) field_tables<H - 2 >= 2 ? 2 : 1>(f + 2, bits, row_bytes, g, k0, k1, c0 + 128, nbytes - 16, T);
+  // all denominators first (independent, branch-free), then the decisions
+  HB_UNROLL
+  for (int h = 0; h < H; ++h)
+    HB_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      const __m512 nb2 = _mm512_loadu_ps(nb2s + c0 + 64 * h + 16 * k);
+      f[h][k] = reinterpret_cast<__m512>(exp_f32(reinterpret_cast<vf32>(_mm512_mul_ps(nb2, f[h][k]))) + 1.0f);
+    }
+  HB_UNROLL
+  for (int h = 0; h < H; ++h) {
+    const i64 nb = nbytes - 8 * h < 8 ? nbytes - 8 * h : 8;
+    if (nb <= 0) break;
+    const __m512i Bz = _mm512_load_si512(bytes + off + 64 * h);  // chain 4 l + k: byte k of lane l
+    u64 word = 0;
+    HB_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      // byte k of each lane, zero-extended: a byte shuffle within 128-bit lanes (index bytes with bit 7 give 0)
+      const int z = static_cast<int>(0x80808000u) | k;
+      const __m512i b = _mm512_shuffle_epi8(Bz, _mm512_broadcast_i32x4(_mm_setr_epi32(z, z + 4, z + 8, z + 12)));
+      const u32 m = decide_strided(f[h][k], b, seed, stream, chain0 + c0 + 64 * h + k);
+      word |= _pdep_u64(m, 0x1111111111111111ull << k);
+    }
+    std::memcpy(si + c0 / 8 + 8 * h, &word, static_cast<size_t>(nb));
+  }
+}
+
+// ising_node with field tables (degree <= 4 kTableGroups); nb2s holds
+// -(beta + beta) in the strided order of each 64 chains: chain 4 l + k at
+// 16 k + l.
+HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g,
+                                    const float* bias, const float* nb2s, i64 i, u64 seed, u64 stream, i64 g0,
+                                    i64 g1, u64 chain0) {
+  const u64 group0 = chain0 / kGroup;
+  const i64 k0 = g.row[i], k1 = g.row[i + 1];
+  const float f0 = spin_field_base(bias[i], g.w + k0, k1 - k0);
+  __m512 T[kTableGroups];
+  build_tables(g.w + k0, k1 - k0, T);
+  std::uint8_t* si = bits + i * row_bytes;
+  alignas(64) std::uint8_t bytes[kGroup];
+  for (i64 t = g0; t < g1; ++t) {
+    group_bytes(seed, stream, group0 + static_cast<u64>(t), bytes);
+    const i64 c0 = t * kGroup;
+    const i64 nc = C - c0 < kGroup ? C - c0 : kGroup;
+    const i64 nbytes = row_bytes - c0 / 8 < 32 ? row_bytes - c0 / 8 : 32;
+    switch ((nc + 63) / 64) {
+#define HB_BLOCK(n)                                                                                                  \
+  case n:                                                                                                            \
+    spin_block_tables<n>(bits, row_bytes, g, k0, k1, f0, T, nb2s, si, bytes, 0, c0, nbytes, seed, stream, chain0); \
+    break;
+      HB_BLOCK(1) HB_BLOCK(2) HB_BLOCK(3) HB_BLOCK(4)
+#undef HB_BLOCK
+      default:
+        break;
+    }
+  }
+}
+#endif
 
 inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias, const float* beta,
                        i64 i, u64 seed, u64 stream, i64 t0, i64 t1, u64 chain0) {
@@ -359,6 +572,25 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
   std::vector<float> neg2(static_cast<size_t>(row_bytes * 8), -(beta[chains - 1] + beta[chains - 1]));
   for (i64 c = 0; c < chains; ++c) neg2[static_cast<size_t>(c)] = -(beta[c] + beta[c]);
   const float* nb2 = neg2.data();
+#if defined(HB_FIELD_TABLES)
+  if (g_field_tables) {
+    // -(beta + beta) in the strided order of each 64 chains, whole groups
+    const i64 padded = (chains + kGroup - 1) / kGroup * kGroup;
+    std::vector<float> strided(static_cast<size_t>(padded));
+    for (i64 c = 0; c < padded; ++c) {
+      const i64 src = c - c % 64 + 4 * (c % 16) + (c % 64) / 16;
+      strided[static_cast<size_t>(c)] = src < chains ? neg2[static_cast<size_t>(src)] : neg2.back();
+    }
+    const float* nb2s = strided.data();
+    run_sweeps(sch, chains, kGroup, 2, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
+      if (g.row[i + 1] - g.row[i] <= kFieldGroup * kTableGroups)
+        ising_node_tables(bits, row_bytes, chains, g, bias, nb2s, i, seed, stream, t0, t1, chain0);
+      else
+        ising_node(bits, row_bytes, chains, g, bias, beta, nb2, i, seed, stream, t0, t1, chain0);
+    });
+    return;
+  }
+#endif
   run_sweeps(sch, chains, kGroup, 2, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
     ising_node(bits, row_bytes, chains, g, bias, beta, nb2, i, seed, stream, t0, t1, chain0);
   });
@@ -685,7 +917,19 @@ void k_potts_observe(const std::uint8_t* s, i64 C, int K, const SparseGraph& g, 
 
 }  // namespace
 
-const cpu::SparseTable kSparseTable = {k_ising_sweeps, k_potts_sweeps, k_ising_observe, k_potts_observe};
+bool k_field_tables(int mode) {
+#if defined(HB_FIELD_TABLES)
+  if (mode == 0) g_field_tables = false;
+  if (mode == 1) g_field_tables = field_tables_supported();
+  return g_field_tables;
+#else
+  (void)mode;
+  return false;
+#endif
+}
+
+const cpu::SparseTable kSparseTable = {k_ising_sweeps, k_potts_sweeps, k_ising_observe, k_field_tables,
+                                       k_potts_observe};
 
 }  // namespace HB_ISA
 }  // namespace heatbath

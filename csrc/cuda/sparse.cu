@@ -68,9 +68,9 @@ __global__ void k_spins(u32* __restrict__ s, i64 C, const i64* __restrict__ row,
       const i64 c = g * 256 + 16 * k + j;
       bool up = false;
       if (g < ngroups && c < C) {
-        float f = spin_field_base(bias[i], w + k0, k1 - k0);
-        for (i64 e = k0; e < k1; ++e)
-          if ((s[static_cast<i64>(col[e]) * W + (c >> 5)] >> (c & 31)) & 1u) f = f + (w[e] + w[e]);
+        const float f = spin_field(spin_field_base(bias[i], w + k0, k1 - k0), w + k0, k1 - k0, [&](i64 e) {
+          return ((s[static_cast<i64>(col[k0 + e]) * W + (c >> 5)] >> (c & 31)) & 1u) != 0u;
+        });
         up = spin_decide(static_cast<std::int32_t>(spin_byte(r, k)), spin_denominator(f, beta[c]), seed, stream,
                          chain0 + static_cast<u64>(c));
       }

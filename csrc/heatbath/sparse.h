@@ -49,8 +49,10 @@ inline vf32 rint_f32(vf32 x) {
 }
 #endif
 
-// exp(x) in float32 for any x (clamped to [-87.3, 88.7]: results in
-// [~1e-38, ~3e38]); cephes expf polynomial, about 1 ulp.
+// exp(x) in float32 for any x (clamped to [-87.3, 88.37]: results in
+// [~1e-38, ~2.4e38], the power of two 2^n with n in [-126, 127], so y 2^n is
+// one exact scaling: a multiplication by the float 2^n, or vscalefps on
+// AVX-512); cephes expf polynomial, about 1 ulp.
 // min(x, c) and max(x, c) as select(x < c, x, c), select(x > c, x, c): c
 // when x is NaN (one min/max instruction on AVX-512).
 HB_HD float min_c(float x, float c) { return x < c ? x : c; }
@@ -74,12 +76,21 @@ inline vf32 min_c(vf32 x, float c) { return select(x < c, x, K<vf32>(c)); }
 inline vf32 max_c(vf32 x, float c) { return select(x > c, x, K<vf32>(c)); }
 #endif
 
+// y 2^n for an integral float n in [-126, 127].
+HB_HD float scale2_f32(float y, float n) { return y * pow2i_f32(static_cast<std::int32_t>(n)); }
+#if defined(__AVX512F__) && !defined(__CUDA_ARCH__)
+inline vf32 scale2_f32(vf32 y, vf32 n) {
+  return reinterpret_cast<vf32>(_mm512_scalef_ps(reinterpret_cast<__m512>(y), reinterpret_cast<__m512>(n)));
+}
+#elif defined(HB_HAVE_SIMD)
+inline vf32 scale2_f32(vf32 y, vf32 n) { return y * pow2i_f32(to_i32_trunc(n)); }
+#endif
+
 template <class F>
 HB_HD F exp_f32(F x) {
-  x = min_c(x, 88.7f);
+  x = min_c(x, 88.37f);
   x = max_c(x, -87.3f);
   const F fn = rint_f32(x * 1.44269504088896341f);
-  const auto n = to_i32_trunc(fn);
   F r = fma_(fn, K<F>(-0.693359375f), x);
   r = fma_(fn, K<F>(2.12194440e-4f), r);
   F p = fma_(K<F>(1.9875691500e-4f), r, K<F>(1.3981999507e-3f));
@@ -88,7 +99,7 @@ HB_HD F exp_f32(F x) {
   p = fma_(p, r, K<F>(1.6666665459e-1f));
   p = fma_(p, r, K<F>(5.0000001201e-1f));
   const F y = fma_(p, r * r, r) + 1.0f;
-  return y * pow2i_f32(n);
+  return scale2_f32(y, fn);
 }
 
 // Spin nodes: with d = 1 + exp(-2 beta f) in float32 (f = b_i + sum_j J_ij
@@ -104,11 +115,39 @@ HB_HD F exp_f32(F x) {
 // alike. An update costs about 8 random bits: four updates per Philox word.
 // The local field of a spin node, f = b_i + sum_k J_ik s_k (s_k = +/-1), is
 // summed as f0 = b_i - J_i1 - J_i2 - ... (all neighbours down, CSR order),
-// then f = f + 2 J_ik for each up neighbour in CSR order: a masked add per
-// neighbour on the CPU. The same float32 operations on the GPU.
+// then group by group: the neighbours in CSR order form groups of
+// kFieldGroup (the last one may be shorter), a group's sum is S = 0 + 2 J_ik
+// + ... over its up neighbours in order, and f = f + S for each group in
+// order. S takes one of 16 values, so the CPU looks it up in a table of the
+// group (built by the same float32 additions) indexed by the four neighbour
+// bits. The same float32 operations on the GPU.
+constexpr int kFieldGroup = 4;
+
 HB_HD float spin_field_base(float b, const float* w, i64 deg) {
   float f = b;
   for (i64 k = 0; k < deg; ++k) f = f - w[k];
+  return f;
+}
+
+// S of the group of kFieldGroup (or fewer: n) weights w whose bit k of `up`
+// is set.
+HB_HD float spin_group_sum(const float* w, int n, u32 up) {
+  float s = 0.0f;
+  for (int k = 0; k < n; ++k)
+    if ((up >> k) & 1u) s = s + (w[k] + w[k]);
+  return s;
+}
+
+// f from f0 and the weights w[0..deg); up(k) the state of neighbour k.
+template <class Up>
+HB_HD float spin_field(float f0, const float* w, i64 deg, Up up) {
+  float f = f0;
+  for (i64 g = 0; g < deg; g += kFieldGroup) {
+    const int n = deg - g < kFieldGroup ? static_cast<int>(deg - g) : kFieldGroup;
+    u32 m = 0;
+    for (int k = 0; k < n; ++k) m |= (up(g + k) ? 1u : 0u) << k;
+    f = f + spin_group_sum(w + g, n, m);
+  }
   return f;
 }
 
