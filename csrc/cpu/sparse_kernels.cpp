@@ -328,28 +328,124 @@ inline void build_tables(const float* w, i64 deg, __m512* T) {
   }
 }
 
-// New spins of the 16 chains cbase + 4 l (lane l): spin_decide vectorized,
-// b the random bytes.
-inline u32 decide_strided(__m512 d, __m512i b, u64 seed, u64 stream, u64 cbase) {
-  const __m512 bf = _mm512_cvtepi32_ps(b);
+// d = exp_f32(x) + 1 for N vectors, written stage by stage across the vectors:
+// the same operations as exp_f32 (csrc/heatbath/sparse.h) and spin_finish,
+// in an order whose dependent chains overlap (the scheduler then holds N
+// independent operations per stage rather than one chain).
+template <int N>
+HB_FT_TARGET inline void denominators_n(__m512* x) {
+  __m512 fn[N], r[N], p[N];
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) x[n] = _mm512_max_ps(_mm512_min_ps(x[n], _mm512_set1_ps(88.37f)), _mm512_set1_ps(-87.3f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n)
+    fn[n] = _mm512_roundscale_ps(_mm512_mul_ps(x[n], _mm512_set1_ps(1.44269504088896341f)),
+                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(fn[n], _mm512_set1_ps(-0.693359375f), x[n]);
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(fn[n], _mm512_set1_ps(2.12194440e-4f), r[n]);
+  HB_UNROLL
+  for (int n = 0; n < N; ++n)
+    p[n] = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r[n], _mm512_set1_ps(1.3981999507e-3f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(8.3334519073e-3f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(4.1665795894e-2f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(1.6666665459e-1f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(5.0000001201e-1f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n)
+    p[n] = _mm512_add_ps(_mm512_fmadd_ps(p[n], _mm512_mul_ps(r[n], r[n]), r[n]), _mm512_set1_ps(1.0f));
+  HB_UNROLL
+  for (int n = 0; n < N; ++n) x[n] = _mm512_add_ps(_mm512_scalef_ps(p[n], fn[n]), _mm512_set1_ps(1.0f));
+}
+
+// The new spins of the 64 chains of a half (vector k: chains cbase + 4 l + k),
+// d[k] their denominators, Bz their random bytes in chain order: bit 4 l + k
+// of the result is chain cbase + 4 l + k (decide_strided, stage by stage).
+HB_FT_TARGET inline u64 decide_half(const __m512* d, __m512i Bz, u64 seed, u64 stream, u64 cbase) {
+  __m512 bf[4];
+  __mmask16 up[4], down[4];
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k) {
+    // byte k of each lane, zero-extended: a byte shuffle within 128-bit lanes (index bytes with bit 7 give 0)
+    const int z = static_cast<int>(0x80808000u) | k;
+    bf[k] = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(Bz, _mm512_broadcast_i32x4(_mm_setr_epi32(z, z + 4, z + 8, z + 12))));
+  }
   const __m512 m256 = _mm512_set1_ps(-256.0f);
-  const __mmask16 upm = _mm512_cmp_ps_mask(_mm512_fmadd_ps(_mm512_add_ps(bf, _mm512_set1_ps(1.0f)), d, m256),
-                                           _mm512_setzero_ps(), _CMP_LE_OQ);
-  const __mmask16 downm = _mm512_cmp_ps_mask(_mm512_fmadd_ps(bf, d, m256), _mm512_setzero_ps(), _CMP_GE_OQ);
-  u32 up = _cvtmask16_u32(upm);
-  if (__builtin_expect(!_kortestc_mask16_u8(upm, downm), 0)) {  // a tie: neither up nor down
-    u32 tie = ~(up | _cvtmask16_u32(downm)) & 0xFFFFu;
-    alignas(64) std::int32_t bl[16];
-    alignas(64) float dl[16];
-    _mm512_store_si512(bl, b);
-    _mm512_store_ps(dl, d);
-    while (tie) {
-      const int l = __builtin_ctz(tie);
-      tie &= tie - 1;
-      if (spin_tie_up(bl[l], spin_tie_bits(seed, stream, cbase + 4 * static_cast<u64>(l)), dl[l])) up |= 1u << l;
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k)
+    up[k] = _mm512_cmp_ps_mask(_mm512_fmadd_ps(_mm512_add_ps(bf[k], _mm512_set1_ps(1.0f)), d[k], m256),
+                               _mm512_setzero_ps(), _CMP_LE_OQ);
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k)
+    down[k] = _mm512_cmp_ps_mask(_mm512_fmadd_ps(bf[k], d[k], m256), _mm512_setzero_ps(), _CMP_GE_OQ);
+  u64 word = 0;
+  HB_UNROLL
+  for (int k = 0; k < 4; ++k) {
+    u32 u = _cvtmask16_u32(up[k]);
+    if (__builtin_expect(!_kortestc_mask16_u8(up[k], down[k]), 0)) {  // a tie: neither up nor down
+      u32 tie = ~(u | _cvtmask16_u32(down[k])) & 0xFFFFu;
+      alignas(64) float bl[16], dl[16];
+      _mm512_store_ps(bl, bf[k]);
+      _mm512_store_ps(dl, d[k]);
+      while (tie) {
+        const int l = __builtin_ctz(tie);
+        tie &= tie - 1;
+        const u64 c = cbase + 4 * static_cast<u64>(l) + static_cast<u64>(k);
+        if (spin_tie_up(static_cast<std::int32_t>(bl[l]), spin_tie_bits(seed, stream, c), dl[l])) u |= 1u << l;
+      }
+    }
+    word |= _pdep_u64(u, 0x1111111111111111ull << k);
+  }
+  return word;
+}
+
+// group_bytes of group g in 64-bit lanes: each block's four words in the low
+// halves of qwords (8 blocks per vector, two vectors), so that one vpmuludq
+// gives a whole 32x32 -> 64-bit product (low half lo, high half hi) and the
+// high halves carry garbage that vpmuludq ignores. vpermt2b then gathers byte
+// q of word l of block j (qword j of the pair) into out[64 l + 16 q + j].
+HB_FT_TARGET inline void group_bytes_q(u64 seed, u64 stream, u64 g, std::uint8_t out[kGroup]) {
+  const __m512i m0 = _mm512_set1_epi64(kPhiloxM0), m1 = _mm512_set1_epi64(kPhiloxM1);
+  const u64 base = g * 16;  // a multiple of 16: the low word cannot carry
+  const __m512i j8 = _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7);
+  __m512i c[2][4];
+  for (int v = 0; v < 2; ++v) {
+    c[v][0] = _mm512_add_epi64(j8, _mm512_set1_epi64(static_cast<long long>(static_cast<u32>(base) + 8 * v)));
+    c[v][1] = _mm512_set1_epi64(static_cast<u32>(base >> 32));
+    c[v][2] = _mm512_set1_epi64(static_cast<u32>(stream));
+    c[v][3] = _mm512_set1_epi64(static_cast<u32>(stream >> 32));
+  }
+  u32 k0 = static_cast<u32>(seed), k1 = static_cast<u32>(seed >> 32);
+  HB_UNROLL
+  for (int r = 0; r < 10; ++r) {
+    if (r > 0) {
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    const __m512i K0 = _mm512_set1_epi64(k0), K1 = _mm512_set1_epi64(k1);
+    HB_UNROLL
+    for (int v = 0; v < 2; ++v) {
+      const __m512i p0 = _mm512_mul_epu32(c[v][0], m0), p1 = _mm512_mul_epu32(c[v][2], m1);
+      c[v][0] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c[v][1], K0, 0x96);
+      c[v][1] = p1;
+      c[v][2] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c[v][3], K1, 0x96);
+      c[v][3] = p0;
     }
   }
-  return up;
+  // out[64 l + 16 q + j] = byte 8 j + q of the pair (block j < 8 in the first)
+  alignas(64) static constexpr std::uint8_t kIdx[64] = {
+#define HB_Q(q) q, 8 + q, 16 + q, 24 + q, 32 + q, 40 + q, 48 + q, 56 + q, 64 + q, 72 + q, 80 + q, 88 + q, 96 + q, \
+                104 + q, 112 + q, 120 + q
+      HB_Q(0), HB_Q(1), HB_Q(2), HB_Q(3)};
+#undef HB_Q
+  const __m512i idx = _mm512_load_si512(kIdx);
+  HB_UNROLL
+  for (int l = 0; l < 4; ++l) _mm512_store_si512(out + 64 * l, _mm512_permutex2var_epi8(c[0][l], idx, c[1][l]));
 }
 
 // Adds the group sums to f[h][k] (vector k of half h: chains c0 + 64 h + 4 l
@@ -433,26 +529,17 @@ HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_byt
   if (H > 2) field_tables<H - 2 >= 2 ? 2 : 1>(f + 2, bits, row_bytes, g, k0, k1, c0 + 128, nbytes - 16, T);
   // all denominators first (independent, branch-free), then the decisions
   HB_UNROLL
-  for (int h = 0; h < H; ++h)
+  for (int h = 0; h < H; ++h) {
     HB_UNROLL
-    for (int k = 0; k < 4; ++k) {
-      const __m512 nb2 = _mm512_loadu_ps(nb2s + c0 + 64 * h + 16 * k);
-      f[h][k] = reinterpret_cast<__m512>(exp_f32(reinterpret_cast<vf32>(_mm512_mul_ps(nb2, f[h][k]))) + 1.0f);
-    }
+    for (int k = 0; k < 4; ++k) f[h][k] = _mm512_mul_ps(_mm512_loadu_ps(nb2s + c0 + 64 * h + 16 * k), f[h][k]);
+    denominators_n<4>(f[h]);
+  }
   HB_UNROLL
   for (int h = 0; h < H; ++h) {
     const i64 nb = nbytes - 8 * h < 8 ? nbytes - 8 * h : 8;
     if (nb <= 0) break;
-    const __m512i Bz = _mm512_load_si512(bytes + off + 64 * h);  // chain 4 l + k: byte k of lane l
-    u64 word = 0;
-    HB_UNROLL
-    for (int k = 0; k < 4; ++k) {
-      // byte k of each lane, zero-extended: a byte shuffle within 128-bit lanes (index bytes with bit 7 give 0)
-      const int z = static_cast<int>(0x80808000u) | k;
-      const __m512i b = _mm512_shuffle_epi8(Bz, _mm512_broadcast_i32x4(_mm_setr_epi32(z, z + 4, z + 8, z + 12)));
-      const u32 m = decide_strided(f[h][k], b, seed, stream, chain0 + c0 + 64 * h + k);
-      word |= _pdep_u64(m, 0x1111111111111111ull << k);
-    }
+    // chain 4 l + k: byte k of lane l
+    const u64 word = decide_half(f[h], _mm512_load_si512(bytes + off + 64 * h), seed, stream, chain0 + c0 + 64 * h);
     std::memcpy(si + c0 / 8 + 8 * h, &word, static_cast<size_t>(nb));
   }
 }
@@ -471,7 +558,7 @@ HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, co
   std::uint8_t* si = bits + i * row_bytes;
   alignas(64) std::uint8_t bytes[kGroup];
   for (i64 t = g0; t < g1; ++t) {
-    group_bytes(seed, stream, group0 + static_cast<u64>(t), bytes);
+    group_bytes_q(seed, stream, group0 + static_cast<u64>(t), bytes);
     const i64 c0 = t * kGroup;
     const i64 nc = C - c0 < kGroup ? C - c0 : kGroup;
     const i64 nbytes = row_bytes - c0 / 8 < 32 ? row_bytes - c0 / 8 : 32;
