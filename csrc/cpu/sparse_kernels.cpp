@@ -4,6 +4,7 @@
 // tile: 32 blocks, vectorized) and the spin updates run on SIMD vectors of
 // chains (16 on AVX-512, 8 on AVX2), neighbour states read contiguously.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -328,19 +329,34 @@ inline void build_tables(const float* w, i64 deg, __m512* T) {
   }
 }
 
-// d = exp_f32(x) + 1 for N vectors, written stage by stage across the vectors:
-// the same operations as exp_f32 (csrc/heatbath/sparse.h) and spin_finish,
-// in an order whose dependent chains overlap (the scheduler then holds N
-// independent operations per stage rather than one chain).
+// d = exp_f32(x) + 1 for N vectors, written stage by stage across the vectors
+// (the scheduler then holds N independent operations per stage rather than
+// one chain), with the same values as exp_f32 (csrc/heatbath/sparse.h)
+// followed by + 1, from cheaper operations:
+// - rint(t) of t = x log2(e) as (t + 1.5 2^23) - 1.5 2^23, exact ties-to-even
+//   rounding for |t| < 2^22 (here |t| <= 128);
+// - y 2^n as the integer sum of y's bits and n << 23 (n read from the low
+//   bits of t + 1.5 2^23): exact while the result is normal. Below 2^-126 it
+//   differs from the rounded product, but both are below 2^-25, so d = 1
+//   either way.
+// - the clamps of x to [-87.3, 88.37] only when `clamp`: a caller that
+//   knows |x| <= 87.3 for every lane skips them (they change nothing there).
 template <int N>
-HB_FT_TARGET inline void denominators_n(__m512* x) {
+HB_FT_TARGET inline void denominators_n(__m512* x, bool clamp) {
+  const __m512 magic = _mm512_set1_ps(12582912.0f);  // 1.5 2^23
   __m512 fn[N], r[N], p[N];
+  __m512i n23[N];
+  if (clamp) {
+    HB_UNROLL
+    for (int n = 0; n < N; ++n)
+      x[n] = _mm512_max_ps(_mm512_min_ps(x[n], _mm512_set1_ps(88.37f)), _mm512_set1_ps(-87.3f));
+  }
   HB_UNROLL
-  for (int n = 0; n < N; ++n) x[n] = _mm512_max_ps(_mm512_min_ps(x[n], _mm512_set1_ps(88.37f)), _mm512_set1_ps(-87.3f));
-  HB_UNROLL
-  for (int n = 0; n < N; ++n)
-    fn[n] = _mm512_roundscale_ps(_mm512_mul_ps(x[n], _mm512_set1_ps(1.44269504088896341f)),
-                                 _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  for (int n = 0; n < N; ++n) {
+    const __m512 v = _mm512_add_ps(_mm512_mul_ps(x[n], _mm512_set1_ps(1.44269504088896341f)), magic);
+    fn[n] = _mm512_sub_ps(v, magic);
+    n23[n] = _mm512_slli_epi32(_mm512_castps_si512(v), 23);
+  }
   HB_UNROLL
   for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(fn[n], _mm512_set1_ps(-0.693359375f), x[n]);
   HB_UNROLL
@@ -360,7 +376,9 @@ HB_FT_TARGET inline void denominators_n(__m512* x) {
   for (int n = 0; n < N; ++n)
     p[n] = _mm512_add_ps(_mm512_fmadd_ps(p[n], _mm512_mul_ps(r[n], r[n]), r[n]), _mm512_set1_ps(1.0f));
   HB_UNROLL
-  for (int n = 0; n < N; ++n) x[n] = _mm512_add_ps(_mm512_scalef_ps(p[n], fn[n]), _mm512_set1_ps(1.0f));
+  for (int n = 0; n < N; ++n)
+    x[n] = _mm512_add_ps(_mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p[n]), n23[n])),
+                         _mm512_set1_ps(1.0f));
 }
 
 // The new spins of the 64 chains of a half (vector k: chains cbase + 4 l + k),
@@ -517,7 +535,8 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
 // bytes from c0 / 8 (loads and stores stay within them).
 template <int H>
 HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0,
-                                           i64 k1, float f0, const __m512* T, const float* nb2s, std::uint8_t* si,
+                                           i64 k1, float f0, const __m512* T, const float* nb2s, bool clamp,
+                                           std::uint8_t* si,
                                            const std::uint8_t* bytes, i64 off, i64 c0, i64 nbytes, u64 seed,
                                            u64 stream, u64 chain0) {
   __m512 f[H][4];
@@ -532,7 +551,7 @@ HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_byt
   for (int h = 0; h < H; ++h) {
     HB_UNROLL
     for (int k = 0; k < 4; ++k) f[h][k] = _mm512_mul_ps(_mm512_loadu_ps(nb2s + c0 + 64 * h + 16 * k), f[h][k]);
-    denominators_n<4>(f[h]);
+    denominators_n<4>(f[h], clamp);
   }
   HB_UNROLL
   for (int h = 0; h < H; ++h) {
@@ -548,13 +567,18 @@ HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_byt
 // -(beta + beta) in the strided order of each 64 chains: chain 4 l + k at
 // 16 k + l.
 HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g,
-                                    const float* bias, const float* nb2s, i64 i, u64 seed, u64 stream, i64 g0,
+                                    const float* bias, const float* nb2s, double nb2_max, i64 i, u64 seed, u64 stream, i64 g0,
                                     i64 g1, u64 chain0) {
   const u64 group0 = chain0 / kGroup;
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
   const float f0 = spin_field_base(bias[i], g.w + k0, k1 - k0);
   __m512 T[kTableGroups];
   build_tables(g.w + k0, k1 - k0, T);
+  // |x| = |nb2 f| <= nb2_max (|b_i| + 3 sum |J_ik|) bounds every partial sum of the field (float rounding
+  // is far inside the 1% margin): below 87 the clamps of the exp change nothing and are skipped
+  double fmax = std::fabs(static_cast<double>(bias[i]));
+  for (i64 k = k0; k < k1; ++k) fmax += 3.0 * std::fabs(static_cast<double>(g.w[k]));
+  const bool clamp = !(1.01 * nb2_max * fmax <= 87.0);
   std::uint8_t* si = bits + i * row_bytes;
   alignas(64) std::uint8_t bytes[kGroup];
   for (i64 t = g0; t < g1; ++t) {
@@ -565,7 +589,8 @@ HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, co
     switch ((nc + 63) / 64) {
 #define HB_BLOCK(n)                                                                                                  \
   case n:                                                                                                            \
-    spin_block_tables<n>(bits, row_bytes, g, k0, k1, f0, T, nb2s, si, bytes, 0, c0, nbytes, seed, stream, chain0); \
+    spin_block_tables<n>(bits, row_bytes, g, k0, k1, f0, T, nb2s, clamp, si, bytes, 0, c0, nbytes, seed, stream,     \
+                         chain0);                                                                                    \
     break;
       HB_BLOCK(1) HB_BLOCK(2) HB_BLOCK(3) HB_BLOCK(4)
 #undef HB_BLOCK
@@ -669,9 +694,11 @@ void k_ising_sweeps(std::uint32_t* s, i64 chains, const SparseGraph& g, const fl
       strided[static_cast<size_t>(c)] = src < chains ? neg2[static_cast<size_t>(src)] : neg2.back();
     }
     const float* nb2s = strided.data();
+    double nb2_max = 0.0;
+    for (const float v : neg2) nb2_max = std::max(nb2_max, std::fabs(static_cast<double>(v)));
     run_sweeps(sch, chains, kGroup, 2, sweep0, nsweeps, [&](i64 i, u64 stream, i64 t0, i64 t1) {
       if (g.row[i + 1] - g.row[i] <= kFieldGroup * kTableGroups)
-        ising_node_tables(bits, row_bytes, chains, g, bias, nb2s, i, seed, stream, t0, t1, chain0);
+        ising_node_tables(bits, row_bytes, chains, g, bias, nb2s, nb2_max, i, seed, stream, t0, t1, chain0);
       else
         ising_node(bits, row_bytes, chains, g, bias, beta, nb2, i, seed, stream, t0, t1, chain0);
     });
