@@ -205,7 +205,7 @@ def section_sparse(repeat: int) -> None:
     peer = ScipyBlockGibbs(i, j, w, colours, SPARSE_CHAINS, BETA_SPARSE)
     print(
         f"\n== ising_sparse: DTM graph (70x70 periodic, degree 12, {n} nodes, 2 colours), {SPARSE_CHAINS} chains, "
-        f"{SPARSE_SWEEPS} sweeps (median of {repeat} interleaved runs) =="
+        f"{SPARSE_SWEEPS} sweeps (median of {repeat} interleaved runs, 0.25 s apart) =="
     )
     t0 = time.perf_counter()
     thrml = _thrml_runner(i, j, w, colours, SPARSE_CHAINS, BETA_SPARSE, SPARSE_SWEEPS)
@@ -220,7 +220,9 @@ def section_sparse(repeat: int) -> None:
         if thrml is not None:
             fns["thrml"] = thrml
         with heatbath.threads(threads):
-            t = interleaved(fns, repeat)
+            # a pause before each timed call: XLA's worker threads spin for a while after a THRML
+            # call and would otherwise take a core from whatever runs next
+            t = interleaved(fns, repeat, pause=0.25)
         if threads == 1:
             print(
                 f"{'numpy/scipy.sparse block Gibbs':36s} {1:7d} {t['scipy'] / SPARSE_SWEEPS * 1e3:9.2f} "
