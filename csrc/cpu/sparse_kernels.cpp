@@ -338,19 +338,21 @@ inline void build_tables(const float* w, i64 deg, __m512* T) {
 // (the scheduler then holds N independent operations per stage rather than
 // one chain), with the same values as exp_f32 (csrc/heatbath/sparse.h)
 // followed by + 1, from cheaper operations:
-// - rint(t) of t = x log2(e) as (t + 1.5 2^23) - 1.5 2^23, exact ties-to-even
-//   rounding for |t| < 2^22 (here |t| <= 128);
-// - y 2^n as the integer sum of y's bits and n << 23 (n read from the low
-//   bits of t + 1.5 2^23): exact while the result is normal. Below 2^-126 it
-//   differs from the rounded product, but both are below 2^-25, so d = 1
-//   either way.
+// - k = rint(t) of t = x 16/ln2 as (t + 1.5 2^23) - 1.5 2^23, exact
+//   ties-to-even rounding for |t| < 2^22 (here |t| <= 2041), and the low bits
+//   of t + 1.5 2^23 are k: they index the table (vpermps reads the low four)
+//   and give (k & ~15) << 19 = floor(k / 16) << 23;
+// - y 2^n as the integer sum of y's bits and n << 23: exact while the result
+//   is normal. Below 2^-126 it differs from the rounded product, but both are
+//   below 2^-25, so d = 1 either way.
 // - the clamps of x to [-87.3, 88.37] only when `clamp`: a caller that
 //   knows |x| <= 87.3 for every lane skips them (they change nothing there).
 template <int N>
 HB_FT_TARGET inline void denominators_n(__m512* x, bool clamp) {
   const __m512 magic = _mm512_set1_ps(12582912.0f);  // 1.5 2^23
-  __m512 fn[N], r[N], p[N];
-  __m512i n23[N];
+  const __m512 table = _mm512_loadu_ps(reinterpret_cast<const float*>(kExp2Sixteenths));
+  __m512 kf[N], r[N], q[N];
+  __m512i vb[N];
   if (clamp) {
     HB_UNROLL
     for (int n = 0; n < N; ++n)
@@ -358,32 +360,26 @@ HB_FT_TARGET inline void denominators_n(__m512* x, bool clamp) {
   }
   HB_UNROLL
   for (int n = 0; n < N; ++n) {
-    const __m512 v = _mm512_add_ps(_mm512_mul_ps(x[n], _mm512_set1_ps(1.44269504088896341f)), magic);
-    fn[n] = _mm512_sub_ps(v, magic);
-    n23[n] = _mm512_slli_epi32(_mm512_castps_si512(v), 23);
+    const __m512 v = _mm512_add_ps(_mm512_mul_ps(x[n], _mm512_set1_ps(0x1.715476p+4f)), magic);
+    kf[n] = _mm512_sub_ps(v, magic);
+    vb[n] = _mm512_castps_si512(v);
   }
   HB_UNROLL
-  for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(fn[n], _mm512_set1_ps(-0.693359375f), x[n]);
+  for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(kf[n], _mm512_set1_ps(-0x1.63p-5f), x[n]);
   HB_UNROLL
-  for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(fn[n], _mm512_set1_ps(2.12194440e-4f), r[n]);
+  for (int n = 0; n < N; ++n) r[n] = _mm512_fmadd_ps(kf[n], _mm512_set1_ps(0x1.bd0106p-17f), r[n]);
   HB_UNROLL
-  for (int n = 0; n < N; ++n)
-    p[n] = _mm512_fmadd_ps(_mm512_set1_ps(1.9875691500e-4f), r[n], _mm512_set1_ps(1.3981999507e-3f));
+  for (int n = 0; n < N; ++n) q[n] = _mm512_fmadd_ps(_mm512_set1_ps(0x1.555556p-3f), r[n], _mm512_set1_ps(0.5f));
   HB_UNROLL
-  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(8.3334519073e-3f));
+  for (int n = 0; n < N; ++n) q[n] = _mm512_fmadd_ps(q[n], _mm512_mul_ps(r[n], r[n]), r[n]);
   HB_UNROLL
-  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(4.1665795894e-2f));
-  HB_UNROLL
-  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(1.6666665459e-1f));
-  HB_UNROLL
-  for (int n = 0; n < N; ++n) p[n] = _mm512_fmadd_ps(p[n], r[n], _mm512_set1_ps(5.0000001201e-1f));
-  HB_UNROLL
-  for (int n = 0; n < N; ++n)
-    p[n] = _mm512_add_ps(_mm512_fmadd_ps(p[n], _mm512_mul_ps(r[n], r[n]), r[n]), _mm512_set1_ps(1.0f));
-  HB_UNROLL
-  for (int n = 0; n < N; ++n)
-    x[n] = _mm512_add_ps(_mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(p[n]), n23[n])),
-                         _mm512_set1_ps(1.0f));
+  for (int n = 0; n < N; ++n) {
+    const __m512 t = _mm512_permutexvar_ps(vb[n], table);
+    const __m512i n23 = _mm512_slli_epi32(_mm512_andnot_si512(_mm512_set1_epi32(15), vb[n]), 19);
+    x[n] = _mm512_add_ps(
+        _mm512_castsi512_ps(_mm512_add_epi32(_mm512_castps_si512(_mm512_fmadd_ps(t, q[n], t)), n23)),
+        _mm512_set1_ps(1.0f));
+  }
 }
 
 // The new spins of the 64 chains of a half (vector k: chains cbase + 4 l + k),

@@ -49,10 +49,6 @@ inline vf32 rint_f32(vf32 x) {
 }
 #endif
 
-// exp(x) in float32 for any x (clamped to [-87.3, 88.37]: results in
-// [~1e-38, ~2.4e38], the power of two 2^n with n in [-126, 127], so y 2^n is
-// one exact scaling: a multiplication by the float 2^n, or vscalefps on
-// AVX-512); cephes expf polynomial, about 1 ulp.
 // min(x, c) and max(x, c) as select(x < c, x, c), select(x > c, x, c): c
 // when x is NaN (one min/max instruction on AVX-512).
 HB_HD float min_c(float x, float c) { return x < c ? x : c; }
@@ -76,30 +72,61 @@ inline vf32 min_c(vf32 x, float c) { return select(x < c, x, K<vf32>(c)); }
 inline vf32 max_c(vf32 x, float c) { return select(x > c, x, K<vf32>(c)); }
 #endif
 
-// y 2^n for an integral float n in [-126, 127].
-HB_HD float scale2_f32(float y, float n) { return y * pow2i_f32(static_cast<std::int32_t>(n)); }
-#if defined(__AVX512F__) && !defined(__CUDA_ARCH__)
-inline vf32 scale2_f32(vf32 y, vf32 n) {
-  return reinterpret_cast<vf32>(_mm512_scalef_ps(reinterpret_cast<__m512>(y), reinterpret_cast<__m512>(n)));
-}
-#elif defined(HB_HAVE_SIMD)
-inline vf32 scale2_f32(vf32 y, vf32 n) { return y * pow2i_f32(to_i32_trunc(n)); }
+// 2^(j / 16), j = 0..15, rounded to float32 (bit patterns).
+#define HB_EXP2_SIXTEENTHS                                                                                     \
+  {0x3f800000u, 0x3f85aac3u, 0x3f8b95c2u, 0x3f91c3d3u, 0x3f9837f0u, 0x3f9ef532u, 0x3fa5fed7u, 0x3fad583fu, \
+   0x3fb504f3u, 0x3fbd08a4u, 0x3fc5672au, 0x3fce248cu, 0x3fd744fdu, 0x3fe0ccdfu, 0x3feac0c7u, 0x3ff5257du}
+constexpr u32 kExp2Sixteenths[16] = HB_EXP2_SIXTEENTHS;
+#if defined(__CUDACC__)
+static __constant__ u32 kExp2SixteenthsDevice[16] = HB_EXP2_SIXTEENTHS;
 #endif
 
+// 2^((k mod 16) / 16) from the table.
+HB_HD float exp2_sixteenth(std::int32_t k) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(kExp2SixteenthsDevice[k & 15]);
+#else
+  return u32_as_f32(kExp2Sixteenths[k & 15]);
+#endif
+}
+// y 2^floor(k / 16) (k / 16 rounded down), exact for results of at least 2^-126.
+HB_HD float scale_sixteenths(float y, std::int32_t k) { return y * pow2i_f32((k - (k & 15)) / 16); }
+#if defined(HB_HAVE_SIMD)
+inline vf32 exp2_sixteenth(vi32 k) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<vf32>(_mm512_permutexvar_ps(
+      reinterpret_cast<__m512i>(k), _mm512_loadu_ps(reinterpret_cast<const float*>(kExp2Sixteenths))));
+#else
+  const __m256i kk = reinterpret_cast<__m256i>(k);
+  const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(reinterpret_cast<const float*>(kExp2Sixteenths)), kk);
+  const __m256 hi =
+      _mm256_permutevar8x32_ps(_mm256_loadu_ps(reinterpret_cast<const float*>(kExp2Sixteenths) + 8), kk);
+  // bit 3 of k, moved to the sign bit, picks the upper half
+  return reinterpret_cast<vf32>(_mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(kk, 28))));
+#endif
+}
+inline vf32 scale_sixteenths(vf32 y, vi32 k) { return y * pow2i_f32((k - (k & 15)) >> 4); }
+#endif
+
+// exp(x) in float32 for any x, clamped to [-87.3, 88.37], as 2^n 2^(j/16) e^r:
+// k = rint(x 16/ln2) (the float product, ties to even), n = floor(k / 16),
+// j = k mod 16; r = x - k ln2/16 in two fused multiply-adds (Cody-Waite: k
+// times the 9-bit leading part is exact), |r| <= 0.0217; e^r - 1 as q = r +
+// r^2 (1/2 + r/6) (truncation below 1e-8 relative); then t + t q with t the
+// float 2^(j/16), times 2^n (an exact scaling: the results lie in [~1e-38,
+// ~3e38]). Within 1.1 ulp of exp.
 template <class F>
 HB_HD F exp_f32(F x) {
   x = min_c(x, 88.37f);
   x = max_c(x, -87.3f);
-  const F fn = rint_f32(x * 1.44269504088896341f);
-  F r = fma_(fn, K<F>(-0.693359375f), x);
-  r = fma_(fn, K<F>(2.12194440e-4f), r);
-  F p = fma_(K<F>(1.9875691500e-4f), r, K<F>(1.3981999507e-3f));
-  p = fma_(p, r, K<F>(8.3334519073e-3f));
-  p = fma_(p, r, K<F>(4.1665795894e-2f));
-  p = fma_(p, r, K<F>(1.6666665459e-1f));
-  p = fma_(p, r, K<F>(5.0000001201e-1f));
-  const F y = fma_(p, r * r, r) + 1.0f;
-  return scale2_f32(y, fn);
+  const F kf = rint_f32(x * 0x1.715476p+4f);  // 16 / ln 2
+  F r = fma_(kf, K<F>(-0x1.63p-5f), x);       // ln2/16 = 0x1.63p-5 - 0x1.bd0106p-17
+  r = fma_(kf, K<F>(0x1.bd0106p-17f), r);
+  const F s = fma_(K<F>(0x1.555556p-3f), r, K<F>(0.5f));
+  const F q = fma_(s, r * r, r);
+  const auto k = to_i32_trunc(kf);
+  const F t = exp2_sixteenth(k);
+  return scale_sixteenths(fma_(t, q, t), k);
 }
 
 // Spin nodes: with d = 1 + exp(-2 beta f) in float32 (f = b_i + sum_j J_ij
