@@ -485,7 +485,10 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
       HB_SEL(0), HB_SEL(8)};
 #undef HB_SEL
 #undef HB_SEL_Q
-  const __m512i unit = _mm512_set1_epi64(static_cast<long long>(0x8040201008040201ull));
+  const __m512i units[4] = {_mm512_set1_epi64(static_cast<long long>(0x8040201008040201ull)),
+                            _mm512_set1_epi64(static_cast<long long>(0x0180402010080402ull)),
+                            _mm512_set1_epi64(static_cast<long long>(0x0201804020100804ull)),
+                            _mm512_set1_epi64(static_cast<long long>(0x0402018040201008ull))};
   const bool whole = nbytes >= 16;
   const __mmask16 used = static_cast<__mmask16>(whole ? 0xFFFFu : (1u << nbytes) - 1u);
   const i64 deg = k1 - k0;
@@ -507,7 +510,10 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
     __m512i z[HH];
     HB_UNROLL
     for (int h = 0; h < HH; ++h)
-      z[h] = _mm512_gf2p8affine_epi64_epi8(unit, _mm512_permutex2var_epi8(A, _mm512_load_si512(kSel[h]), B), 0);
+      z[h] = _mm512_permutex2var_epi8(A, _mm512_load_si512(kSel[h]), B);
+    // the transpose with unit bytes 1 << ((j + k) % 8): byte j of qword q is
+    // chain 8 q + (j + k) % 8, so the low byte of lane l is chain 4 l + k
+    // (no shift of the transposed bytes: gf2p8affineqb runs beside the adds)
     const __m512 t0 = T[p / kFieldGroup];
     if (p + kFieldGroup < deg) {
       const __m512 t1 = T[p / kFieldGroup + 1];
@@ -515,16 +521,16 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
       for (int h = 0; h < HH; ++h)
         HB_UNROLL
         for (int k = 0; k < 4; ++k) {
-          const __m512i lo = k == 0 ? z[h] : _mm512_srli_epi32(z[h], 8 * k);
+          const __m512i lo = _mm512_gf2p8affine_epi64_epi8(units[k], z[h], 0);
           f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
-          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(_mm512_srli_epi32(z[h], 8 * k + 4), t1));
+          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(_mm512_srli_epi32(lo, 4), t1));
         }
     } else {
       HB_UNROLL
       for (int h = 0; h < HH; ++h)
         HB_UNROLL
         for (int k = 0; k < 4; ++k) {
-          const __m512i lo = k == 0 ? z[h] : _mm512_srli_epi32(z[h], 8 * k);
+          const __m512i lo = _mm512_gf2p8affine_epi64_epi8(units[k], z[h], 0);
           f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
         }
     }
