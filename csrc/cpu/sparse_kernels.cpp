@@ -425,7 +425,8 @@ HB_FT_TARGET inline u64 decide_half(const __m512* d, __m512i Bz, u64 seed, u64 s
 
 // group_bytes of group g in 64-bit lanes: each block's four words in the low
 // halves of qwords (8 blocks per vector, two vectors), so that one vpmuludq
-// gives a whole 32x32 -> 64-bit product (low half lo, high half hi) and the
+// gives a whole 32x32 -> 64-bit product (low half lo, high half hi: a dword
+// swap brings it down) and the
 // high halves carry garbage that vpmuludq ignores. vpermt2b then gathers byte
 // q of word l of block j (qword j of the pair) into out[64 l + 16 q + j].
 HB_FT_TARGET inline void group_bytes_q(u64 seed, u64 stream, u64 g, std::uint8_t out[kGroup]) {
@@ -450,9 +451,9 @@ HB_FT_TARGET inline void group_bytes_q(u64 seed, u64 stream, u64 g, std::uint8_t
     HB_UNROLL
     for (int v = 0; v < 2; ++v) {
       const __m512i p0 = _mm512_mul_epu32(c[v][0], m0), p1 = _mm512_mul_epu32(c[v][2], m1);
-      c[v][0] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c[v][1], K0, 0x96);
+      c[v][0] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p1, _MM_PERM_CDAB), c[v][1], K0, 0x96);
       c[v][1] = p1;
-      c[v][2] = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c[v][3], K1, 0x96);
+      c[v][2] = _mm512_ternarylogic_epi64(_mm512_shuffle_epi32(p0, _MM_PERM_CDAB), c[v][3], K1, 0x96);
       c[v][3] = p0;
     }
   }
