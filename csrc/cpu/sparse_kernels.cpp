@@ -1,8 +1,11 @@
 // CPU loops over the sparse-graph updates of csrc/heatbath/sparse.h.
 // Compiled once per instruction-set level; each copy exports its SparseTable.
-// For each node of a block, the chains are taken 128 at a time (one Philox
-// tile: 32 blocks, vectorized) and the spin updates run on SIMD vectors of
-// chains (16 on AVX-512, 8 on AVX2), neighbour states read contiguously.
+// For each node of a block, the chains are taken 256 at a time (spins: one
+// group of 16 Philox blocks; Potts: 128, one tile of 32 blocks) and the
+// updates run on SIMD vectors of chains (16 on AVX-512, 8 on AVX2),
+// neighbour states read contiguously. On AVX-512 CPUs with VBMI and GFNI
+// the spin fields come from tables indexed by transposed neighbour bits
+// (field tables, below).
 #if defined(__AVX512F__) && defined(__GNUC__) && !defined(__clang__)
 // the first scheduling pass interleaves the independent chains of operations
 // of the spin updates with field tables (about 4% on Zen 4)
@@ -425,10 +428,10 @@ HB_FT_TARGET inline u64 decide_half(const __m512* d, __m512i Bz, u64 seed, u64 s
 
 // group_bytes of group g in 64-bit lanes: each block's four words in the low
 // halves of qwords (8 blocks per vector, two vectors), so that one vpmuludq
-// gives a whole 32x32 -> 64-bit product (low half lo, high half hi: a dword
-// swap brings it down) and the
-// high halves carry garbage that vpmuludq ignores. vpermt2b then gathers byte
-// q of word l of block j (qword j of the pair) into out[64 l + 16 q + j].
+// gives a whole 32x32 -> 64-bit product (low half lo, high half hi, which a
+// dword swap brings down) and the high halves carry garbage that vpmuludq
+// ignores. vpermt2b then gathers byte q of word l of block j (qword j of the
+// pair) into out[64 l + 16 q + j].
 HB_FT_TARGET inline void group_bytes_q(u64 seed, u64 stream, u64 g, std::uint8_t out[kGroup]) {
   const __m512i m0 = _mm512_set1_epi64(kPhiloxM0), m1 = _mm512_set1_epi64(kPhiloxM1);
   const u64 base = g * 16;  // a multiple of 16: the low word cannot carry

@@ -4,7 +4,8 @@
 // chain).
 //
 // Floating point: float32 with explicit fused multiply-adds and an exp built
-// from IEEE-exact operations (cephes polynomial), contraction off; so the CPU
+// from IEEE-exact operations (a table of 2^(j/16) and a cubic polynomial),
+// contraction off; so the CPU
 // (every level) and the GPU compute the same fields and probabilities and
 // make the same decisions.
 //
