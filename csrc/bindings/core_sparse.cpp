@@ -64,6 +64,23 @@ void check_chain0(u64 chain0) {
 
 HB_BIND(bind_sparse) {
   m.def(
+      "sparse_denominators",
+      [](py::array x, int path) {
+        if (path < 0 || path > 2) fail_value("path", "must be 0, 1 or 2, got " + std::to_string(path));
+        const i64 n = static_cast<i64>(x.size());
+        const float* xp = arr<float>(x, "x", n, false);
+        py::array_t<float> d(n);
+        float* dp = d.mutable_data();
+        {
+          py::gil_scoped_release nogil;
+          heatbath::cpu::sparse_table().denominators(xp, dp, n, path);
+        }
+        return d;
+      },
+      py::arg("x"), py::arg("path") = 0,
+      "exp_f32(x) + 1 in float32, the denominators of the sparse spin update (for tests): path 0 the CPU "
+      "level's exp, 1 the field-table update's, 2 the same without the clamps of x (|x| <= 87.3 only).");
+  m.def(
       "sparse_field_tables",
       [](int mode) {
         if (mode < -1 || mode > 1) fail_value("mode", "must be -1 (ask), 0 (off) or 1 (on), got " + std::to_string(mode));

@@ -54,6 +54,11 @@ struct SparseTable {
   // it off, 1 on where the CPU has them, -1 asks. Returns whether it is on
   // (always false below AVX-512). Results are the same either way.
   bool (*field_tables)(int mode);
+  // d[j] = exp_f32(x[j]) + 1, the denominators of the spin update (for
+  // tests): path 0 the level's exp_f32, 1 the field-table update's (AVX-512
+  // with VBMI and GFNI; else path 0), 2 the same without the clamps of x
+  // (valid for |x| <= 87.3 only).
+  void (*denominators)(const float* x, float* d, i64 n, int path);
   void (*potts_observe)(const std::uint8_t* s, i64 chains, int K, const SparseGraph& g, const float* bias,
                         double* energy, const std::int32_t* nodes, i64 nnodes, double* m1,
                         const std::int32_t* pairs, i64 npairs, double* m2);

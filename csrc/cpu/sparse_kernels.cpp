@@ -1053,8 +1053,33 @@ bool k_field_tables(int mode) {
 #endif
 }
 
+void k_denominators(const float* x, float* d, i64 n, int path) {
+  i64 j = 0;
+#if defined(HB_FIELD_TABLES)
+  if (path > 0 && g_field_tables) {
+    for (; j + 64 <= n; j += 64) {
+      __m512 v[4];
+      for (int u = 0; u < 4; ++u) v[u] = _mm512_loadu_ps(x + j + 16 * u);
+      denominators_n<4>(v, path == 1);
+      for (int u = 0; u < 4; ++u) _mm512_storeu_ps(d + j + 16 * u, v[u]);
+    }
+  }
+#endif
+#if defined(HB_HAVE_SIMD)
+  constexpr int kW = simd::kWidth;
+  for (; j + kW <= n; j += kW) {
+    vf32 v;
+    std::memcpy(&v, x + j, sizeof v);
+    v = exp_f32(v) + 1.0f;
+    std::memcpy(d + j, &v, sizeof v);
+  }
+#endif
+  (void)path;
+  for (; j < n; ++j) d[j] = exp_f32(x[j]) + 1.0f;
+}
+
 const cpu::SparseTable kSparseTable = {k_ising_sweeps, k_potts_sweeps, k_ising_observe, k_field_tables,
-                                       k_potts_observe};
+                                       k_denominators, k_potts_observe};
 
 }  // namespace HB_ISA
 }  // namespace heatbath
