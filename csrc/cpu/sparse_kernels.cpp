@@ -114,6 +114,17 @@ inline vf32 add_if_bits(vf32 f, const std::uint8_t* p, vf32 w2) {
   return select(byte_lanes(p[0]), f + w2, f);
 #endif
 }
+// (bit ? w2 : +0) lane by lane with the kWidth bits read from p: 0 + w2 is
+// w2, so this starts a group's sum exactly as add_if_bits on zeros would.
+inline vf32 first_if_bits(const std::uint8_t* p, vf32 w2) {
+#if defined(__AVX512F__)
+  __mmask16 m;
+  std::memcpy(&m, p, sizeof m);
+  return reinterpret_cast<vf32>(_mm512_maskz_mov_ps(m, reinterpret_cast<__m512>(w2)));
+#else
+  return reinterpret_cast<vf32>(byte_lanes(p[0]) & reinterpret_cast<vi32>(w2));
+#endif
+}
 inline void store_bits(std::uint8_t* p, u32 m) {
   p[0] = static_cast<std::uint8_t>(m);
   if (simd::kWidth == 16) p[1] = static_cast<std::uint8_t>(m >> 8);
@@ -234,8 +245,12 @@ inline void spin_block(const std::uint8_t* bits, i64 row_bytes, const SparseGrap
   for (i64 k = k0; k < k1; k += kFieldGroup) {
     const i64 e = k1 - k < kFieldGroup ? k1 : k + kFieldGroup;
     vf32 sum[U];
-    for (int u = 0; u < U; ++u) sum[u] = vf32{};
-    for (i64 q = k; q < e; ++q) {
+    {
+      const vf32 w2 = K<vf32>(g.w[k] + g.w[k]);
+      const std::uint8_t* nb = bits + static_cast<i64>(g.col[k]) * row_bytes + c0 / 8;
+      for (int u = 0; u < U; ++u) sum[u] = first_if_bits(nb + u * (kW / 8), w2);
+    }
+    for (i64 q = k + 1; q < e; ++q) {
       const vf32 w2 = K<vf32>(g.w[q] + g.w[q]);
       const std::uint8_t* nb = bits + static_cast<i64>(g.col[q]) * row_bytes + c0 / 8;
       for (int u = 0; u < U; ++u) sum[u] = add_if_bits(sum[u], nb + u * (kW / 8), w2);
