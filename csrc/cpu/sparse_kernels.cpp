@@ -486,6 +486,21 @@ HB_FT_TARGET inline void group_bytes_q(u64 seed, u64 stream, u64 g, std::uint8_t
   for (int l = 0; l < 4; ++l) _mm512_store_si512(out + 64 * l, _mm512_permutex2var_epi8(c[0][l], idx, c[1][l]));
 }
 
+// f[h][k] += table t0 at the low nibble and, when kTwo, t1 at the high nibble
+// of each lane's byte: the neighbour bits of the pass (z[h]: the bytes
+// gathered for half h, transposed here with units[k]).
+template <int HH, bool kTwo>
+HB_FT_TARGET inline void add_groups(__m512 (*f)[4], const __m512i* z, const __m512i* units, __m512 t0, __m512 t1) {
+  HB_UNROLL
+  for (int h = 0; h < HH; ++h)
+    HB_UNROLL
+    for (int k = 0; k < 4; ++k) {
+      const __m512i lo = _mm512_gf2p8affine_epi64_epi8(units[k], z[h], 0);
+      f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
+      if (kTwo) f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(_mm512_srli_epi32(lo, 4), t1));
+    }
+}
+
 // Adds the group sums to f[h][k] (vector k of half h: chains c0 + 64 h + 4 l
 // + k) for the HH (1 or 2) halves of 64 chains from c0 (a multiple of 128),
 // of which the row holds nbytes bytes from c0 / 8 (loads stay within them).
@@ -533,26 +548,11 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
     // the transpose with unit bytes 1 << ((j + k) % 8): byte j of qword q is
     // chain 8 q + (j + k) % 8, so the low byte of lane l is chain 4 l + k
     // (no shift of the transposed bytes: gf2p8affineqb runs beside the adds)
-    const __m512 t0 = T[p / kFieldGroup];
-    if (p + kFieldGroup < deg) {
-      const __m512 t1 = T[p / kFieldGroup + 1];
-      HB_UNROLL
-      for (int h = 0; h < HH; ++h)
-        HB_UNROLL
-        for (int k = 0; k < 4; ++k) {
-          const __m512i lo = _mm512_gf2p8affine_epi64_epi8(units[k], z[h], 0);
-          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
-          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(_mm512_srli_epi32(lo, 4), t1));
-        }
-    } else {
-      HB_UNROLL
-      for (int h = 0; h < HH; ++h)
-        HB_UNROLL
-        for (int k = 0; k < 4; ++k) {
-          const __m512i lo = _mm512_gf2p8affine_epi64_epi8(units[k], z[h], 0);
-          f[h][k] = _mm512_add_ps(f[h][k], _mm512_permutexvar_ps(lo, t0));
-        }
-    }
+    // a branch per pass (not per vector): whether it holds a second group
+    if (p + kFieldGroup < deg)
+      add_groups<HH, true>(f, z, units, T[p / kFieldGroup], T[p / kFieldGroup + 1]);
+    else
+      add_groups<HH, false>(f, z, units, T[p / kFieldGroup], T[p / kFieldGroup]);
   }
 }
 
