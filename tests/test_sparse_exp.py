@@ -15,7 +15,9 @@ def _inputs():
     rng = np.random.default_rng(0)
     special = [-1e30, 1e30, np.inf, -np.inf, np.nan, 0.0, -0.0, -87.3, 88.37, -100.0, 100.0, 88.4, -87.4]
     # every float in a few narrow windows, plus wide and narrow uniform draws
-    dense = np.concatenate([np.arange(-1000, 1000) * np.float32(1e-6), 87.0 + np.arange(2000) * np.float32(1e-4)])
+    dense = np.concatenate(
+        [np.arange(-1000, 1000) * np.float32(1e-6), 87.0 + np.arange(2000) * np.float32(1e-4)]
+    )
     return np.concatenate(
         [rng.uniform(-87.3, 88.37, 300_000), rng.uniform(-3, 3, 300_000), dense, special]
     ).astype(np.float32)

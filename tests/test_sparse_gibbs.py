@@ -154,7 +154,7 @@ def field_tables_off():
 def _mixed_degree_model(chains, **kw):
     # the 10x10 DTM grid (degree 12) plus a hub joined to 70 nodes (degree 70 > 64: the
     # masked-add path), and nodes of degree 5 and 1 (a short last group of four)
-    i, j, w, c = dtm_grid_edges(side=10, seed=2)
+    i, j, w, _ = dtm_grid_edges(side=10, seed=2)
     rng = np.random.default_rng(5)
     hub = np.arange(70)
     i = np.concatenate([i, np.full(70, 100), [101, 101, 101, 101, 101, 102]])
@@ -166,7 +166,9 @@ def _mixed_degree_model(chains, **kw):
 
 
 @pytest.mark.skipif("avx512" not in heatbath.cpu_levels(), reason="needs an AVX-512 CPU")
-@pytest.mark.parametrize("chains, scale", [(1, 1.0), (37, 1.0), (200, 1.0), (300, 1.0), (1000, 1.0), (300, 80.0)])
+@pytest.mark.parametrize(
+    "chains, scale", [(1, 1.0), (37, 1.0), (200, 1.0), (300, 1.0), (1000, 1.0), (300, 80.0)]
+)
 def test_field_tables_match_masked_adds(chains, scale, field_tables_off):
     # the AVX-512 update with field tables (where the CPU has VBMI and GFNI) gives the
     # states of the masked-add update and of the scalar base level, with per-chain betas;
@@ -178,7 +180,9 @@ def test_field_tables_match_masked_adds(chains, scale, field_tables_off):
             _backend._core.sparse_field_tables(tables)
             for threads in (1, 2):
                 with heatbath.threads(threads):
-                    runs.append(_mixed_degree_model(chains, beta=beta, n_chains=chains, seed=9).sweep(6).state)
+                    runs.append(
+                        _mixed_degree_model(chains, beta=beta, n_chains=chains, seed=9).sweep(6).state
+                    )
     for r in runs[1:]:
         np.testing.assert_array_equal(runs[0], r)
     assert np.unique(runs[0]).size == 2  # not a frozen state
