@@ -160,7 +160,8 @@ def _mixed_degree_model(chains, **kw):
     i = np.concatenate([i, np.full(70, 100), [101, 101, 101, 101, 101, 102]])
     j = np.concatenate([j, hub, [3, 17, 44, 80, 99, 55]])
     w = np.concatenate([w, rng.normal(0, 0.3, 76)])
-    m = SparseIsing.from_edges(103, list(zip(i.tolist(), j.tolist())), w, bias=rng.normal(0, 0.2, 103), **kw)
+    # node 103 has no neighbour at all
+    m = SparseIsing.from_edges(104, list(zip(i.tolist(), j.tolist())), w, bias=rng.normal(0, 0.2, 104), **kw)
     m.clamp([7, 60], [1, -1])
     return m
 
