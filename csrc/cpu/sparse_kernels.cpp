@@ -402,7 +402,7 @@ HB_FT_TARGET inline void denominators_n(__m512* x, bool clamp) {
 
 // The new spins of the 64 chains of a half (vector k: chains cbase + 4 l + k),
 // d[k] their denominators, Bz their random bytes in chain order: bit 4 l + k
-// of the result is chain cbase + 4 l + k (decide_strided, stage by stage).
+// of the result is chain cbase + 4 l + k (spin_decide, vectorized stage by stage).
 HB_FT_TARGET inline u64 decide_half(const __m512* d, __m512i Bz, u64 seed, u64 stream, u64 cbase) {
   __m512 bf[4];
   __mmask16 up[4], down[4];
