@@ -83,7 +83,8 @@ HB_BIND(bind_sparse) {
   m.def(
       "sparse_field_tables",
       [](int mode) {
-        if (mode < -1 || mode > 1) fail_value("mode", "must be -1 (ask), 0 (off) or 1 (on), got " + std::to_string(mode));
+        if (mode < -1 || mode > 1)
+          fail_value("mode", "must be -1 (ask), 0 (off) or 1 (on), got " + std::to_string(mode));
         return heatbath::cpu::sparse_table().field_tables(mode);
       },
       py::arg("mode") = -1,

@@ -323,12 +323,13 @@ inline void ising_node(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGra
 // neighbour bits index it (vpermps, which reads the low four bits of each
 // lane). The bits come from a transpose of the neighbours' rows: 16 bytes
 // (128 chains) of each of eight neighbours, bytes gathered by vpermt2b into
-// 8x8 bit matrices (8 neighbours x 8 chains) that gf2p8affineqb transposes,
-// giving one byte per chain in chain order: bit k is neighbour k. A vector
-// of those bytes shifted right by 8 k (k = 0..3) indexes the tables for the
-// chains 4 l + k of its 64 (lane l), so the chains of a vector are strided
-// by 4: the random bytes shift alike, the betas are reordered once per call
-// and the four decision masks of 64 chains interleave with pdep.
+// 8x8 bit matrices (8 neighbours x 8 chains) that gf2p8affineqb transposes
+// into one byte per chain: bit k is neighbour k. With its unit bytes rotated
+// by k (k = 0..3), the transpose puts the byte of chain 4 l + k in the low
+// byte of lane l, which indexes the tables: the chains of a vector are
+// strided by 4, so the random bytes are taken by byte shuffles, the betas
+// are reordered once per call and the four decision masks of 64 chains
+// interleave with pdep.
 #define HB_FIELD_TABLES 1
 #define HB_UNROLL _Pragma("GCC unroll 16")
 #define HB_FT_TARGET __attribute__((target("avx512vbmi,gfni,bmi2")))
@@ -410,7 +411,8 @@ HB_FT_TARGET inline u64 decide_half(const __m512* d, __m512i Bz, u64 seed, u64 s
   for (int k = 0; k < 4; ++k) {
     // byte k of each lane, zero-extended: a byte shuffle within 128-bit lanes (index bytes with bit 7 give 0)
     const int z = static_cast<int>(0x80808000u) | k;
-    bf[k] = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(Bz, _mm512_broadcast_i32x4(_mm_setr_epi32(z, z + 4, z + 8, z + 12))));
+    const __m512i lanes = _mm512_broadcast_i32x4(_mm_setr_epi32(z, z + 4, z + 8, z + 12));
+    bf[k] = _mm512_cvtepi32_ps(_mm512_shuffle_epi8(Bz, lanes));
   }
   const __m512 m256 = _mm512_set1_ps(-256.0f);
   HB_UNROLL
@@ -487,8 +489,11 @@ HB_FT_TARGET inline void group_bytes_q(u64 seed, u64 stream, u64 g, std::uint8_t
 }
 
 // f[h][k] += table t0 at the low nibble and, when kTwo, t1 at the high nibble
-// of each lane's byte: the neighbour bits of the pass (z[h]: the bytes
-// gathered for half h, transposed here with units[k]).
+// of each lane's low byte: the neighbour bits of the pass (z[h]: the bytes
+// gathered for half h). The transpose with unit bytes 1 << ((j + k) % 8)
+// (units[k]) makes byte j of qword q chain 8 q + (j + k) % 8, so the low
+// byte of lane l is chain 4 l + k: no shift of the transposed bytes, and
+// gf2p8affineqb runs beside the adds.
 template <int HH, bool kTwo>
 HB_FT_TARGET inline void add_groups(__m512 (*f)[4], const __m512i* z, const __m512i* units, __m512 t0, __m512 t1) {
   HB_UNROLL
@@ -545,9 +550,6 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
     HB_UNROLL
     for (int h = 0; h < HH; ++h)
       z[h] = _mm512_permutex2var_epi8(A, _mm512_load_si512(kSel[h]), B);
-    // the transpose with unit bytes 1 << ((j + k) % 8): byte j of qword q is
-    // chain 8 q + (j + k) % 8, so the low byte of lane l is chain 4 l + k
-    // (no shift of the transposed bytes: gf2p8affineqb runs beside the adds)
     // a branch per pass (not per vector): whether it holds a second group
     if (p + kFieldGroup < deg)
       add_groups<HH, true>(f, z, units, T[p / kFieldGroup], T[p / kFieldGroup + 1]);
@@ -556,15 +558,14 @@ HB_FT_TARGET inline void field_tables(__m512 (*f)[4], const std::uint8_t* bits, 
   }
 }
 
-// Updates the chains [c0, c0 + 64 H) of node i (c0 = c_begin + off, a
-// multiple of 256; H = 1..4 halves of 64), of which the row holds nbytes
-// bytes from c0 / 8 (loads and stores stay within them).
+// Updates the chains [c0, c0 + 64 H) of node i (c0 a multiple of 256; H =
+// 1..4 halves of 64; bytes: their random bytes), of which the row holds
+// nbytes bytes from c0 / 8 (loads and stores stay within them).
 template <int H>
 HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_bytes, const SparseGraph& g, i64 k0,
                                            i64 k1, float f0, const __m512* T, const float* nb2s, bool clamp,
-                                           std::uint8_t* si,
-                                           const std::uint8_t* bytes, i64 off, i64 c0, i64 nbytes, u64 seed,
-                                           u64 stream, u64 chain0) {
+                                           std::uint8_t* si, const std::uint8_t* bytes, i64 c0, i64 nbytes,
+                                           u64 seed, u64 stream, u64 chain0) {
   __m512 f[H][4];
   HB_UNROLL
   for (int h = 0; h < H; ++h)
@@ -584,7 +585,7 @@ HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_byt
     const i64 nb = nbytes - 8 * h < 8 ? nbytes - 8 * h : 8;
     if (nb <= 0) break;
     // chain 4 l + k: byte k of lane l
-    const u64 word = decide_half(f[h], _mm512_load_si512(bytes + off + 64 * h), seed, stream, chain0 + c0 + 64 * h);
+    const u64 word = decide_half(f[h], _mm512_load_si512(bytes + 64 * h), seed, stream, chain0 + c0 + 64 * h);
     std::memcpy(si + c0 / 8 + 8 * h, &word, static_cast<size_t>(nb));
   }
 }
@@ -593,8 +594,8 @@ HB_FT_TARGET inline void spin_block_tables(const std::uint8_t* bits, i64 row_byt
 // -(beta + beta) in the strided order of each 64 chains: chain 4 l + k at
 // 16 k + l.
 HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, const SparseGraph& g,
-                                    const float* bias, const float* nb2s, double nb2_max, i64 i, u64 seed, u64 stream, i64 g0,
-                                    i64 g1, u64 chain0) {
+                                    const float* bias, const float* nb2s, double nb2_max, i64 i, u64 seed,
+                                    u64 stream, i64 g0, i64 g1, u64 chain0) {
   const u64 group0 = chain0 / kGroup;
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
   const float f0 = spin_field_base(bias[i], g.w + k0, k1 - k0);
@@ -613,10 +614,10 @@ HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, co
     const i64 nc = C - c0 < kGroup ? C - c0 : kGroup;
     const i64 nbytes = row_bytes - c0 / 8 < 32 ? row_bytes - c0 / 8 : 32;
     switch ((nc + 63) / 64) {
-#define HB_BLOCK(n)                                                                                                  \
-  case n:                                                                                                            \
-    spin_block_tables<n>(bits, row_bytes, g, k0, k1, f0, T, nb2s, clamp, si, bytes, 0, c0, nbytes, seed, stream,     \
-                         chain0);                                                                                    \
+#define HB_BLOCK(n)                                                                                        \
+  case n:                                                                                                  \
+    spin_block_tables<n>(bits, row_bytes, g, k0, k1, f0, T, nb2s, clamp, si, bytes, c0, nbytes, seed, stream, \
+                         chain0);                                                                          \
     break;
       HB_BLOCK(1) HB_BLOCK(2) HB_BLOCK(3) HB_BLOCK(4)
 #undef HB_BLOCK
