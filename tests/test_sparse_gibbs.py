@@ -189,6 +189,26 @@ def test_field_tables_match_masked_adds(chains, scale, field_tables_off):
     assert np.unique(runs[0]).size == 2  # not a frozen state
 
 
+@pytest.mark.parametrize("K, chains", [(2, 1), (5, 15), (5, 16), (17, 17), (3, 130), (8, 300)])
+def test_potts_levels_agree(K, chains):
+    # the vectorized Potts update (8 or 16 chains per vector, scalar tail) gives the scalar
+    # base level's states, with clamps and per-chain betas, at 1 and 2 threads
+    J = random_couplings(24, 0.3, 0.6, seed=K)
+    b = np.random.default_rng(chains).normal(0, 0.4, (24, K))
+
+    def run(level, threads):
+        with _backend.cpu_level_as(level), heatbath.threads(threads):
+            m = SparsePotts(J, K, b, beta=np.linspace(0.4, 1.6, chains), n_chains=chains, seed=6)
+            m.clamp([3], [K - 1])
+            return m.sweep(5).state
+
+    want = run("base", 1)
+    for level in heatbath.cpu_levels():
+        for threads in (1, 2):
+            np.testing.assert_array_equal(run(level, threads), want)
+    assert np.unique(want).size > 1
+
+
 def test_chain_offset_shards_reproduce_the_run():
     # chains [256, 768) run as their own object equal rows 256..768 of the whole run
     whole = _dtm_model(1000).sweep(4).state

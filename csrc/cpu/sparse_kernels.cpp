@@ -628,6 +628,48 @@ HB_FT_TARGET void ising_node_tables(std::uint8_t* bits, i64 row_bytes, i64 C, co
 }
 #endif
 
+#if defined(HB_HAVE_SIMD)
+// The kWidth chains from c (c + kWidth <= C) of Potts node i (nq states):
+// potts_draw lane by lane, the same operations in the same order (weights a[q] summed
+// over the neighbours in CSR order), words: their Philox words.
+inline void potts_vec(std::uint8_t* s, i64 C, int nq, const SparseGraph& g, const float* bias, const float* beta,
+                      i64 i, i64 c, const u32* words) {
+  constexpr int kW = simd::kWidth;
+  vf32 a[kPottsMaxStates];
+  for (int q = 0; q < nq; ++q) a[q] = K<vf32>(bias[i * nq + q]);
+  for (i64 k = g.row[i]; k < g.row[i + 1]; ++k) {
+    const vi32 sj = load_bytes(s + static_cast<i64>(g.col[k]) * C + c);
+    const vf32 w = K<vf32>(g.w[k]);
+    for (int q = 0; q < nq; ++q) a[q] = select(sj == q, a[q] + w, a[q]);
+  }
+  vf32 bt;
+  std::memcpy(&bt, beta + c, sizeof bt);
+  vf32 m = bt * a[0];
+  for (int q = 1; q < nq; ++q) {
+    const vf32 x = bt * a[q];
+    m = select(x > m, x, m);
+  }
+  vf32 total = K<vf32>(0.0f);
+  for (int q = 0; q < nq; ++q) {
+    a[q] = exp_f32(bt * a[q] - m);
+    total = total + a[q];
+  }
+  vu32 wv;
+  std::memcpy(&wv, words, sizeof wv);
+  const vf32 target = unit_f32(wv) * total;
+  vi32 r = vi32{} + (nq - 1), found = vi32{};
+  vf32 cum = K<vf32>(0.0f);
+  for (int q = 0; q < nq - 1; ++q) {
+    cum = cum + a[q];
+    const vi32 hit = (target < cum) & ~found;
+    r = select(hit, vi32{} + q, r);
+    found = found | hit;
+  }
+  std::uint8_t* out = s + i * C + c;
+  for (int l = 0; l < kW; ++l) out[l] = static_cast<std::uint8_t>(r[l]);
+}
+#endif
+
 inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, const float* bias, const float* beta,
                        i64 i, u64 seed, u64 stream, i64 t0, i64 t1, u64 chain0) {
   const i64 k0 = g.row[i], k1 = g.row[i + 1];
@@ -637,7 +679,12 @@ inline void potts_node(std::uint8_t* s, i64 C, int K, const SparseGraph& g, cons
     tile_words(seed, stream, chain0 / kTile + static_cast<u64>(t), words);
     const i64 c_begin = t * kTile;
     const i64 nc = C - c_begin < kTile ? C - c_begin : kTile;
-    for (i64 off = 0; off < nc; ++off) {
+    i64 off = 0;
+#if defined(HB_HAVE_SIMD)
+    for (; off + simd::kWidth <= nc; off += simd::kWidth)
+      potts_vec(s, C, K, g, bias, beta, i, c_begin + off, words + off);
+#endif
+    for (; off < nc; ++off) {
       const i64 c = c_begin + off;
       for (int q = 0; q < K; ++q) a[q] = bias[i * K + q];
       for (i64 k = k0; k < k1; ++k) {
