@@ -40,6 +40,8 @@ from .. import _backend
 from ..random import _as_u64, as_seed
 from ..schedules import NoiseSchedule
 from . import _kernels as K
+from ._kernels import Step, as_rows, layout
+from .gaussian import q_sample
 
 __all__ = [
     "SchedulerOutput",
@@ -97,12 +99,6 @@ def _index(v: Any, name: str) -> int:
         return operator.index(v)
     except TypeError:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
-
-
-class _Step:
-    """One step's arrays as 2-D views and its per-sample timesteps."""
-
-    __slots__ = ("x", "m", "v", "fw", "t", "rows", "inner", "shape", "scalar_t", "xp")
 
 
 class _Scheduler:
@@ -292,8 +288,6 @@ class _Scheduler:
         -------
         array like ``original_samples`` (same framework)
         """
-        from .gaussian import q_sample
-
         return q_sample(original_samples, timesteps, self.schedule, noise=noise)
 
     def get_velocity(self, sample: Any, noise: Any, timesteps: Any) -> Any:
@@ -302,12 +296,12 @@ class _Scheduler:
         x, fw = K.to_backend(sample, "sample")
         z, _ = K.to_backend(noise, "noise")
         t = self.schedule.check_timesteps(timesteps, "timesteps")
-        st = _layout(x, t, force_rows=False)
+        st = layout(x, t, force_rows=False)
         coef = K.new_coefs(st.rows)
         coef[:, K.AX] = -self.schedule.sqrt_one_minus_alphas_cumprod[st.t]
         coef[:, K.AM] = self.schedule.sqrt_alphas_cumprod[st.t]
         out = K.empty_like(st.x)
-        K.fused_step(st.x, coef, out, model_output=_as_rows(z, st, "noise"), output_name="noise")
+        K.fused_step(st.x, coef, out, model_output=as_rows(z, st, "noise"), output_name="noise")
         return K.from_backend(out.reshape(st.shape), fw)
 
     # ---- step plumbing ------------------------------------------------------
@@ -315,7 +309,7 @@ class _Scheduler:
     def _split(self) -> bool:
         return False
 
-    def _prepare(self, model_output: Any, timestep: Any, sample: Any, per_row: bool) -> _Step:
+    def _prepare(self, model_output: Any, timestep: Any, sample: Any, per_row: bool) -> Step:
         self._require_timesteps()
         x, fw = K.to_backend(sample, "sample")
         m, _ = K.to_backend(model_output, "model_output")
@@ -342,7 +336,7 @@ class _Scheduler:
                 f"{tuple(x.shape)} (expected {want})"
             )
         t = self.schedule.check_timesteps(timestep)
-        st = _layout(x, t, force_rows=per_row or split)
+        st = layout(x, t, force_rows=per_row or split)
         mm = m if m.flags.c_contiguous else _backend.array_namespace(m).ascontiguousarray(m)
         if split:
             m2 = mm.reshape(st.rows, 2 * st.inner)
@@ -353,12 +347,12 @@ class _Scheduler:
         return st
 
     def _noise_args(
-        self, st: _Step, seed: Any, offset: Any, noise: Any, generator: Any, stream: int
+        self, st: Step, seed: Any, offset: Any, noise: Any, generator: Any, stream: int
     ) -> Tuple[int, int, Any]:
         z = None
         if noise is not None:
             zz, _ = K.to_backend(noise, "noise")
-            z = _as_rows(zz, st, "noise")
+            z = as_rows(zz, st, "noise")
         if seed is not None and generator is not None:
             raise ValueError("'generator': give either seed or generator, not both")
         s = _seed_of(generator if seed is None else seed)
@@ -383,7 +377,7 @@ class _Scheduler:
                 return np.zeros_like(sa), np.ones_like(sa)
             return sa, -s1
 
-    def _threshold(self, st: _Step, coef: np.ndarray) -> None:
+    def _threshold(self, st: Step, coef: np.ndarray) -> None:
         """Dynamic thresholding (Imagen): per sample s = clamp(quantile(|x0|,
         ratio), 1, sample_max_value); x0 -> clamp(x0, -s, s) / s."""
         c = K.new_coefs(coef.shape[0])
@@ -414,52 +408,7 @@ def _seed_of(seed: Any) -> int:
     return as_seed(seed)
 
 
-def _layout(x: Any, t: np.ndarray, force_rows: bool) -> _Step:
-    """2-D view of ``x``: one row per sample for per-sample timesteps (or when
-    asked), else one row for the whole array."""
-    st = _Step()
-    st.shape = tuple(x.shape)
-    st.xp = _backend.array_namespace(x)
-    if t.ndim == 0:
-        st.scalar_t = True
-        if force_rows:
-            if x.ndim == 0 or x.shape[0] == 0:
-                raise ValueError(f"'sample': expected a batch axis, got shape {tuple(x.shape)}")
-            st.rows = int(x.shape[0])
-            st.t = np.full(st.rows, int(t), dtype=np.int64)
-        else:
-            st.rows = 1
-            st.t = t.reshape(1)
-    elif t.ndim == 1:
-        if x.ndim == 0 or x.shape[0] != t.shape[0]:
-            raise ValueError(
-                f"'timestep': {t.shape[0]} per-sample timesteps do not match the batch of 'sample' "
-                f"(shape {tuple(x.shape)})"
-            )
-        st.scalar_t = False
-        st.rows = int(t.shape[0])
-        st.t = t
-    else:
-        raise ValueError(f"'timestep': expected an int or a 1-D array (batch,), got shape {t.shape}")
-    size = int(np.prod(st.shape)) if st.shape else 1
-    st.inner = size // st.rows if st.rows else 0
-    xc = x if x.flags.c_contiguous else st.xp.ascontiguousarray(x)
-    st.x = xc.reshape(st.rows, st.inner)
-    return st
-
-
-def _as_rows(a: Any, st: _Step, name: str) -> Any:
-    if tuple(a.shape) != st.shape:
-        raise ValueError(f"'{name}': shape {tuple(a.shape)} does not match 'sample' shape {st.shape}")
-    if a.dtype != st.x.dtype:
-        raise TypeError(f"'{name}': dtype {a.dtype} does not match 'sample' dtype {st.x.dtype}")
-    if _backend.is_cupy(a) != _backend.is_cupy(st.x):
-        raise ValueError(f"'{name}': must be on the same device as 'sample'")
-    ac = a if a.flags.c_contiguous else st.xp.ascontiguousarray(a)
-    return ac.reshape(st.rows, st.inner)
-
-
-def _finish(st: _Step, out: Any, x0: Any, return_dict: bool) -> Any:
+def _finish(st: Step, out: Any, x0: Any, return_dict: bool) -> Any:
     prev = K.from_backend(out.reshape(st.shape), st.fw)
     x0r = None if x0 is None else K.from_backend(x0.reshape(st.shape), st.fw)
     res = SchedulerOutput(prev, x0r)
