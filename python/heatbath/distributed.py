@@ -530,52 +530,6 @@ def sample_dpm(
     return sample_chains(client, fn, n, seed, chunk=chunk, retries=retries)
 
 
-def _shifted_path(rbm: Any, n: int, base: Any, key: int, row0: int) -> Any:
-    """heatbath.ebm.ais's AIS path of an RBM for runs ``row0 .. row0 + n - 1``
-    of a larger run: the same Philox streams, each draw moved to the elements
-    of those rows (``offset = row0 * units``)."""
-    from .ebm import ais as _ais
-
-    class _Shifted(_ais._RBMPath):
-        def initial(self):
-            xp = self.xp
-            V = xp.empty((self.n, self.nv))
-            zeros = xp.zeros((self.n, self.nv))
-            off = row0 * self.nv
-            if self.gauss:
-                _ais.gaussian_units(zeros, self.b_s, 1.0, V, seed=self.seed, stream=self._next(), offset=off)
-            else:
-                _ais.bernoulli_units(zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(),
-                                     scale=0.0, base=self.a, offset=off)
-            self.pre_valid = False
-            return V
-
-        def transition(self, V, beta: float):
-            xp = self.xp
-            if not self.pre_valid:
-                xp.matmul(V, self.Wt, out=self.pre)
-                xp.add(self.pre, self.c, out=self.pre)
-            if self.low:
-                xp.copyto(self.pre_k, self.pre)
-            _ais.bernoulli_units(self.pre_k, self.zero_h_k, self.H, seed=self.seed, stream=self._next(),
-                                 scale=beta, offset=row0 * self.H.shape[1])
-            xp.matmul(self.H, self.W_k, out=self.pv)
-            out = self.V_k if self.low else V
-            off = row0 * self.nv
-            if self.gauss:
-                _ais.gaussian_units(self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(),
-                                    scale=beta, offset=off)
-            else:
-                _ais.bernoulli_units(self.pv, self.b_k, out, seed=self.seed, stream=self._next(), scale=beta,
-                                     base=self.a_k, offset=off)
-            if self.low:
-                xp.copyto(V, self.V_k)
-            self.pre_valid = False
-            return V
-
-    return _Shifted(rbm, n, base, np, key)
-
-
 def _ais_shard(
     rbm: Any, betas: np.ndarray, base: Any, block: int, start: int, stop: int, seed: int
 ) -> np.ndarray:
@@ -583,7 +537,7 @@ def _ais_shard(
 
     out = []
     for a in range(start, stop, block):
-        path = _shifted_path(rbm, min(block, stop - a), base, seed, a)
+        path = _ais.RBMPath(rbm, min(block, stop - a), base, np, seed, row0=a)
         est = _ais.ais(path.initial(), betas, path.transition, path.log_z0, log_ratio=path.log_ratio)
         out.append(est.log_weights)
     return np.concatenate(out)
@@ -642,9 +596,9 @@ def rbm_ais(
     block = _int_at_least(block, "block", 1)
     seed = as_seed(seed)
     rbm._check_fitted()
-    if base is None and data is not None and not rbm._gaussian:
+    if base is None and data is not None and rbm._visible_sigma() is None:
         base = _ais.base_rate_biases(rbm._X(data, "data"))
-    b = _ais._as_betas(betas)
+    b = _ais.as_betas(betas)
     if chunk is None:
         workers = 1
         if client is not None and getattr(client, "status", None) == "running":
@@ -654,7 +608,7 @@ def rbm_ais(
     chunk = _int_at_least(chunk, "chunk", 1)
     if chunk % block:
         raise ValueError(f"'chunk': must be a multiple of 'block' ({block}), got {chunk}")
-    log_z0 = _shifted_path(rbm, 1, base, seed, 0).log_z0
+    log_z0 = _ais.RBMPath(rbm, 1, base, np, seed).log_z0
     fn = functools.partial(_ais_shard, rbm, b, base, block)
     lw = sample_chains(client, fn, n, seed, chunk=chunk, retries=retries)
     return LogZEstimate.from_log_weights(lw, log_z0, "ais")
