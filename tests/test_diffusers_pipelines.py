@@ -40,7 +40,15 @@ import heatbath.diffusion as hd  # noqa: E402
 from test_diffusion_steps import ref_dpm_run  # noqa: E402
 
 STEPS = 20
-torch.set_num_threads(1)  # a tiny network: threads only wait for each other on a busy machine
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """A tiny network: torch's threads would only wait for each other."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
 SHAPE = (3, 8, 8)
 
 

@@ -74,14 +74,14 @@ def _torch_device(device: Any) -> Any:
     return None
 
 
+_SIBLINGS: Dict[str, type] = {}
+
+
 def _sibling_keys() -> frozenset:
     """Options of the schedulers of FAMILY (heatbath's, and the diffusers
     options they implement at one value)."""
-    from . import schedulers
-
-    keys = set()
-    for name in FAMILY:
-        cls = getattr(schedulers, name)
+    keys: set = set()
+    for cls in _SIBLINGS.values():
         keys.update(cls._init_keys(), cls._diffusers_fixed)
     return frozenset(keys)
 
@@ -102,6 +102,11 @@ class ConfigMixin:
     #: options of the diffusers namesake that heatbath implements at one value:
     #: name -> (test of a value, the value(s) implemented, in words)
     _diffusers_fixed: Dict[str, Tuple[Callable[[Any], bool], str]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.__name__ in FAMILY:
+            _SIBLINGS[cls.__name__] = cls
 
     # ---- the config ----------------------------------------------------------
 
