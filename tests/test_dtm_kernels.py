@@ -115,8 +115,24 @@ def test_adam_step_equals_numpy_adam_to_the_bit(cp, wd):
     engine_b = rng.random(n + 5).astype(np.float32)
     w0, b0 = engine_w.copy(), engine_b.copy()
     for t in (1, 2, 3):
-        kern.adam_step(ei, ej, pos, neg, p, wd, cp, 0.02, 0.9, 0.999, 1 - 0.9**t, 1 - 0.999**t, 1e-8, engine_w,
-                       engine_pos, engine_b)
+        kern.adam_step(
+            ei,
+            ej,
+            pos,
+            neg,
+            p,
+            wd,
+            cp,
+            0.02,
+            0.9,
+            0.999,
+            1 - 0.9**t,
+            1 - 0.999**t,
+            1e-8,
+            engine_w,
+            engine_pos,
+            engine_b,
+        )
         moments = [((2 * c[0] - c[2]) / c[2], (2 * c[1] - c[2]) / c[2]) for c in (pos, neg)]
         numpy_adam_step(ref, moments[0], moments[1], ei, ej, wd, cp, 0.02, t)
     for k in ref:
@@ -170,10 +186,18 @@ class _RefStep:
         self.order = np.lexsort((fj, fi))
         self.fi, self.fj = fi[self.order], fj[self.order]
         ncol = max(2, int(g.colours.max()) + 1)
-        self.colours = np.concatenate([g.colours, (g.colours[g.visible[: self.n_in]] + 1) % ncol]).astype(np.int32)
+        self.colours = np.concatenate([g.colours, (g.colours[g.visible[: self.n_in]] + 1) % ncol]).astype(
+            np.int32
+        )
         E = g.n_edges
-        self.p = {"w": np.zeros(E), "mw": np.zeros(E), "vw": np.zeros(E), "b": np.zeros(n), "mb": np.zeros(n),
-                  "vb": np.zeros(n)}
+        self.p = {
+            "w": np.zeros(E),
+            "mw": np.zeros(E),
+            "vw": np.zeros(E),
+            "b": np.zeros(n),
+            "mb": np.zeros(n),
+            "vb": np.zeros(n),
+        }
         self.t, self.cp, self.engines, self.last_stat = 0, 0.0, {}, None
 
     def full(self):
@@ -184,8 +208,13 @@ class _RefStep:
         w, b = self.full()
         eng = self.engines.get(key)
         if eng is None:
-            eng = self.engines[key] = SparseIsing(graph_from_edges(self.N, self.fi, self.fj, w), b, n_chains=C,
-                                                  colouring=self.colours, seed=seed)
+            eng = self.engines[key] = SparseIsing(
+                graph_from_edges(self.N, self.fi, self.fj, w),
+                b,
+                n_chains=C,
+                colouring=self.colours,
+                seed=seed,
+            )
         else:
             eng.set_parameters(w, b)
         return eng
@@ -210,12 +239,23 @@ class _RefStep:
     def moments(self, S):
         X = S.reshape(-1, S.shape[-1])[:, : self.g.n_nodes].astype(np.float32)
         G = X.T @ X
-        return X.mean(axis=0, dtype=np.float64), G[self.g.edges_i, self.g.edges_j].astype(np.float64) / X.shape[0]
+        return X.mean(axis=0, dtype=np.float64), G[self.g.edges_i, self.g.edges_j].astype(
+            np.float64
+        ) / X.shape[0]
 
     def learn(self, S_pos, S_neg, model):
         self.t += 1
-        numpy_adam_step(self.p, self.moments(S_pos), self.moments(S_neg), self.g.edges_i, self.g.edges_j,
-                        model.weight_decay, self.cp, model.learning_rate, self.t)
+        numpy_adam_step(
+            self.p,
+            self.moments(S_pos),
+            self.moments(S_neg),
+            self.g.edges_i,
+            self.g.edges_j,
+            model.weight_decay,
+            self.cp,
+            model.learning_rate,
+            self.t,
+        )
         self.last_stat = chain_statistic(S_neg, self.g.visible)
 
 
@@ -228,8 +268,9 @@ def reference_fit(model, X):
     fw = BitFlipForward(model.T, model.rate, model.t_end, model.schedule, model.offset) if dtm else None
     steps = [_RefStep(g, float(c)) for c in fw.coupling] if dtm else [_RefStep(g, None)]
     for k, st in enumerate(steps):
-        st.p["w"][:] = model.init_scale * hr.normal(g.n_edges, seed, stream=dm._STREAM_INIT, offset=k << 32,
-                                                    dtype="float64")
+        st.p["w"][:] = model.init_scale * hr.normal(
+            g.n_edges, seed, stream=dm._STREAM_INIT, offset=k << 32, dtype="float64"
+        )
         st.cp = model.cp_init
     offsets = {"noise": 0, "spins": 0}
 
@@ -255,10 +296,11 @@ def reference_fit(model, X):
     n = X.shape[0]
     bs = min(model.batch_size, n)
     for epoch in range(model.n_epochs):
-        perm = np.argsort(hr.uniform(n, seed, offset=epoch * n, stream=dm._STREAM_PERM, dtype="float64"),
-                          kind="stable")
+        perm = np.argsort(
+            hr.uniform(n, seed, offset=epoch * n, stream=dm._STREAM_PERM, dtype="float64"), kind="stable"
+        )
         for start in range(0, n, bs):
-            x0 = X[perm[start:start + bs]]
+            x0 = X[perm[start : start + bs]]
             C = x0.shape[0]
             if dtm:
                 for t in range(1, model.T + 1):
@@ -271,7 +313,9 @@ def reference_fit(model, X):
                     S_pos = positive(st, key, sd, x_prev, x_t)
                     eng = st.engine(key, C, sd)
                     s0 = init(st, x_t, x_t)
-                    S_neg = st.run(eng, s0, st.inputs, 2 * x_t.astype(np.int8) - 1, model.warmup, model.n_records)
+                    S_neg = st.run(
+                        eng, s0, st.inputs, 2 * x_t.astype(np.int8) - 1, model.warmup, model.n_records
+                    )
                     st.learn(S_pos, S_neg, model)
             else:
                 st = steps[0]
@@ -296,8 +340,19 @@ def assert_same_training(model, steps):
 @pytest.mark.parametrize("cls", [DTM, MEBM])
 def test_training_equals_the_state_based_loop(cls):
     X = np.array([[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 1, 0], [0, 1, 1, 1], [1, 1, 1, 0]] * 4, dtype=np.uint8)
-    kw = dict(graph=small_graph(), n_epochs=2, batch_size=8, warmup=3, n_records=5, acp=False, acp_lag=2,
-              cp_init=0.2, weight_decay=0.01, progress=False, seed=4)
+    kw = dict(
+        graph=small_graph(),
+        n_epochs=2,
+        batch_size=8,
+        warmup=3,
+        n_records=5,
+        acp=False,
+        acp_lag=2,
+        cp_init=0.2,
+        weight_decay=0.01,
+        progress=False,
+        seed=4,
+    )
     kw.update(T=2, K=5) if cls is DTM else kw.update(K_total=10)
     m = cls(**kw)
     steps = reference_fit(cls(**kw), X)
@@ -309,8 +364,20 @@ def test_training_on_the_digits_torus_equals_the_state_based_loop():
     from heatbath.data.digits import binarized_digits
 
     X = binarized_digits().X_train.astype(np.uint8)[:90]
-    kw = dict(graph=torus_graph(12, 64, image_shape=(8, 8)), T=2, K=5, n_epochs=1, batch_size=40, warmup=3,
-              n_records=6, acp=False, acp_lag=2, cp_init=0.1, progress=False, seed=9)
+    kw = dict(
+        graph=torus_graph(12, 64, image_shape=(8, 8)),
+        T=2,
+        K=5,
+        n_epochs=1,
+        batch_size=40,
+        warmup=3,
+        n_records=6,
+        acp=False,
+        acp_lag=2,
+        cp_init=0.1,
+        progress=False,
+        seed=9,
+    )
     m = DTM(**kw)
     steps = reference_fit(DTM(**kw), X)
     m.fit(X)
@@ -321,8 +388,17 @@ def test_no_latents_positive_phase_uses_the_data_alone():
     # MEBM without latents: the positive moments are the data's; a fully visible two-node graph
     g = make_graph(2, [0], [1], visible=[1, 0], colours=[0, 1])
     X = np.array([[1, 0], [1, 1], [1, 0], [0, 0]] * 4, dtype=np.uint8)
-    kw = dict(graph=g, K_total=4, n_epochs=2, batch_size=16, n_records=4, acp_lag=2, acp=False,
-              learning_rate=0.1, progress=False)
+    kw = dict(
+        graph=g,
+        K_total=4,
+        n_epochs=2,
+        batch_size=16,
+        n_records=4,
+        acp_lag=2,
+        acp=False,
+        learning_rate=0.1,
+        progress=False,
+    )
     m = MEBM(**kw).fit(X)
     assert_same_training(m, reference_fit(MEBM(**kw), X))
 
@@ -343,7 +419,9 @@ def test_cuda_kernels_match_cpu():
         wd = kern.pack_rows(cp.asarray(bits))
         np.testing.assert_array_equal(wd.get(), w)
         s = random_state(70, chains, chains)
-        np.testing.assert_array_equal(kern.unpack_rows(cp.asarray(s), chains).get(), kern.unpack_rows(s, chains))
+        np.testing.assert_array_equal(
+            kern.unpack_rows(cp.asarray(s), chains).get(), kern.unpack_rows(s, chains)
+        )
         nodes = np.arange(60, dtype=np.int32)
         ei, ej = rng.integers(0, 70, 200).astype(np.int32), rng.integers(0, 70, 200).astype(np.int32)
         up, ag = np.zeros(60, np.int64), np.zeros(200, np.int64)
@@ -356,8 +434,10 @@ def test_cuda_kernels_match_cpu():
     n, E = 20, 45
     pos = (rng.integers(0, 38, n), rng.integers(0, 38, E), 37)
     neg = (rng.integers(0, 500, n), rng.integers(0, 500, E), 499)
-    p = {k: rng.normal(0, 0.1, E if k[-1] == "w" else n) ** (2 if k[0] == "v" else 1)
-         for k in ("w", "mw", "vw", "b", "mb", "vb")}
+    p = {
+        k: rng.normal(0, 0.1, E if k[-1] == "w" else n) ** (2 if k[0] == "v" else 1)
+        for k in ("w", "mw", "vw", "b", "mb", "vb")
+    }
     pd = {k: cp.asarray(v) for k, v in p.items()}
     ei, ej = rng.integers(0, n, E).astype(np.int32), rng.integers(0, n, E).astype(np.int32)
     epos = np.arange(2 * E, dtype=np.int64)
@@ -366,8 +446,17 @@ def test_cuda_kernels_match_cpu():
     for t in (1, 2):
         args = (0.01, 0.3, 0.02, 0.9, 0.999, 1 - 0.9**t, 1 - 0.999**t, 1e-8)
         kern.adam_step(ei, ej, pos, neg, p, *args, ew, epos, eb)
-        kern.adam_step(cp.asarray(ei), cp.asarray(ej), tuple(cp.asarray(a) for a in pos[:2]) + (pos[2],),
-                       tuple(cp.asarray(a) for a in neg[:2]) + (neg[2],), pd, *args, ewd, cp.asarray(epos), ebd)
+        kern.adam_step(
+            cp.asarray(ei),
+            cp.asarray(ej),
+            tuple(cp.asarray(a) for a in pos[:2]) + (pos[2],),
+            tuple(cp.asarray(a) for a in neg[:2]) + (neg[2],),
+            pd,
+            *args,
+            ewd,
+            cp.asarray(epos),
+            ebd,
+        )
     for k in p:
         np.testing.assert_array_equal(pd[k].get(), p[k], err_msg=k)
     np.testing.assert_array_equal(ewd.get(), ew)
@@ -380,8 +469,16 @@ def test_cuda_training_and_sampling_match_cpu(cls):
     from heatbath.data.digits import binarized_digits
 
     X = binarized_digits().X_train.astype(np.uint8)[:200]
-    kw = dict(graph=torus_graph(12, 64, image_shape=(8, 8)), n_epochs=2, batch_size=64, warmup=3, n_records=6,
-              acp_lag=2, progress=False, seed=5)
+    kw = dict(
+        graph=torus_graph(12, 64, image_shape=(8, 8)),
+        n_epochs=2,
+        batch_size=64,
+        warmup=3,
+        n_records=6,
+        acp_lag=2,
+        progress=False,
+        seed=5,
+    )
     kw.update(T=3, K=6) if cls is DTM else kw.update(K_total=12)
     a = cls(device="cpu", **kw).fit(X)
     b = cls(device="cuda", **kw).fit(X)

@@ -38,8 +38,11 @@ def xp_of(a: Any):
 def _check(a: Any, name: str, dtype: Any, shape: Optional[tuple] = None, gpu: Optional[bool] = None) -> None:
     """dtype, C-contiguity, shape and (``gpu``) device of an argument."""
     if gpu is not None and _backend.is_cupy(a) != gpu:
-        where = "a cupy array (the other arrays are on the GPU)" if gpu else "a numpy array (the other arrays " \
-            "are on the CPU)"
+        where = (
+            "a cupy array (the other arrays are on the GPU)"
+            if gpu
+            else "a numpy array (the other arrays are on the CPU)"
+        )
         raise TypeError(f"'{name}': expected {where}, got {type(a).__name__}")
     if not (isinstance(a, np.ndarray) or _backend.is_cupy(a)):
         raise TypeError(f"'{name}': expected a numpy or cupy array, got {type(a).__name__}")
@@ -71,8 +74,9 @@ def pack_rows(bits: Any, out: Any = None):
     _check(out, "out", np.uint32, shape, gpu)
     if gpu:
         with _backend.on_device(bits):
-            _backend.cuda_module().dtm_pack_rows(_backend.device_pointer(bits), C, R, _backend.device_pointer(out),
-                                                 _backend.current_stream())
+            _backend.cuda_module().dtm_pack_rows(
+                _backend.device_pointer(bits), C, R, _backend.device_pointer(out), _backend.current_stream()
+            )
     else:
         _core.dtm_pack_rows(bits, out)
     return out
@@ -85,16 +89,19 @@ def unpack_rows(words: Any, chains: int, out: Any = None):
     _check(words, "words", np.uint32, gpu=gpu)
     C = int(chains)
     if words.ndim != 2 or C < 1 or words.shape[1] != _words(C):
-        raise ValueError(f"'words': expected shape (rows, {_words(max(C, 1))}) for {chains} chains, got "
-                         f"{tuple(words.shape)}")
+        raise ValueError(
+            f"'words': expected shape (rows, {_words(max(C, 1))}) for {chains} chains, got "
+            f"{tuple(words.shape)}"
+        )
     R = int(words.shape[0])
     if out is None:
         out = xp_of(words).empty((C, R), dtype=np.uint8)
     _check(out, "out", np.uint8, (C, R), gpu)
     if gpu:
         with _backend.on_device(words):
-            _backend.cuda_module().dtm_unpack_rows(_backend.device_pointer(words), R, C,
-                                                   _backend.device_pointer(out), _backend.current_stream())
+            _backend.cuda_module().dtm_unpack_rows(
+                _backend.device_pointer(words), R, C, _backend.device_pointer(out), _backend.current_stream()
+            )
     else:
         _core.dtm_unpack_rows(words, C, out)
     return out
@@ -110,8 +117,10 @@ def count_moments(state: Any, chains: int, nodes: Any, up: Any, edge_i: Any, edg
     C = int(chains)
     _check(state, "state", np.uint32, gpu=gpu)
     if state.ndim != 2 or C < 1 or state.shape[1] != _words(C):
-        raise ValueError(f"'state': expected shape (rows, {_words(max(C, 1))}) for {chains} chains, got "
-                         f"{tuple(state.shape)}")
+        raise ValueError(
+            f"'state': expected shape (rows, {_words(max(C, 1))}) for {chains} chains, got "
+            f"{tuple(state.shape)}"
+        )
     nn, ne = int(nodes.size), int(edge_i.size)
     _check(nodes, "nodes", np.int32, (nn,), gpu)
     _check(up, "up", np.int64, (nn,), gpu)
@@ -121,15 +130,40 @@ def count_moments(state: Any, chains: int, nodes: Any, up: Any, edge_i: Any, edg
     if gpu:
         p = _backend.device_pointer
         with _backend.on_device(state):
-            _backend.cuda_module().dtm_count_moments(p(state), C, p(nodes), nn, p(up), p(edge_i), p(edge_j), ne,
-                                                     p(agree), _backend.current_stream())
+            _backend.cuda_module().dtm_count_moments(
+                p(state),
+                C,
+                p(nodes),
+                nn,
+                p(up),
+                p(edge_i),
+                p(edge_j),
+                ne,
+                p(agree),
+                _backend.current_stream(),
+            )
     else:
         _core.dtm_count_moments(state, C, nodes, up, edge_i, edge_j, agree)
 
 
-def adam_step(edge_i: Any, edge_j: Any, pos: tuple, neg: tuple, params: dict, weight_decay: float, cp: float,
-              lr: float, b1: float, b2: float, c1: float, c2: float, eps: float, engine_w: Any, engine_pos: Any,
-              engine_bias: Any) -> None:
+def adam_step(
+    edge_i: Any,
+    edge_j: Any,
+    pos: tuple,
+    neg: tuple,
+    params: dict,
+    weight_decay: float,
+    cp: float,
+    lr: float,
+    b1: float,
+    b2: float,
+    c1: float,
+    c2: float,
+    eps: float,
+    engine_w: Any,
+    engine_pos: Any,
+    engine_bias: Any,
+) -> None:
     """One Adam ascent step of a DTM step's parameters, in place.
 
     ``pos``, ``neg``: (up counts (n_nodes,), agreement counts (n_edges,),
@@ -157,17 +191,62 @@ def adam_step(edge_i: Any, edge_j: Any, pos: tuple, neg: tuple, params: dict, we
     _check(engine_bias, "engine_bias", np.float32, None, gpu)
     if engine_bias.size < nn:
         raise ValueError(f"'engine_bias': expected at least {nn} elements, got {engine_bias.size}")
-    scalars = (float(weight_decay), float(cp), float(lr), float(b1), float(b2), float(c1), float(c2), float(eps))
+    scalars = (
+        float(weight_decay),
+        float(cp),
+        float(lr),
+        float(b1),
+        float(b2),
+        float(c1),
+        float(c2),
+        float(eps),
+    )
     if gpu:
         p = _backend.device_pointer
         q = params
         with _backend.on_device(q["w"]):
             _backend.cuda_module().dtm_adam_step(
-                ne, nn, p(edge_i), p(edge_j), p(pos[0]), p(pos[1]), int(pos[2]), p(neg[0]), p(neg[1]), int(neg[2]),
-                p(q["w"]), p(q["mw"]), p(q["vw"]), p(q["b"]), p(q["mb"]), p(q["vb"]), *scalars, p(engine_w),
-                p(engine_pos), p(engine_bias), _backend.current_stream())
+                ne,
+                nn,
+                p(edge_i),
+                p(edge_j),
+                p(pos[0]),
+                p(pos[1]),
+                int(pos[2]),
+                p(neg[0]),
+                p(neg[1]),
+                int(neg[2]),
+                p(q["w"]),
+                p(q["mw"]),
+                p(q["vw"]),
+                p(q["b"]),
+                p(q["mb"]),
+                p(q["vb"]),
+                *scalars,
+                p(engine_w),
+                p(engine_pos),
+                p(engine_bias),
+                _backend.current_stream(),
+            )
     else:
         q = params
-        _core.dtm_adam_step(edge_i, edge_j, pos[0], pos[1], int(pos[2]), neg[0], neg[1], int(neg[2]), q["w"],
-                            q["mw"], q["vw"], q["b"], q["mb"], q["vb"], *scalars, engine_w, engine_pos,
-                            engine_bias)
+        _core.dtm_adam_step(
+            edge_i,
+            edge_j,
+            pos[0],
+            pos[1],
+            int(pos[2]),
+            neg[0],
+            neg[1],
+            int(neg[2]),
+            q["w"],
+            q["mw"],
+            q["vw"],
+            q["b"],
+            q["mb"],
+            q["vb"],
+            *scalars,
+            engine_w,
+            engine_pos,
+            engine_bias,
+        )

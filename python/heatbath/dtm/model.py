@@ -181,6 +181,10 @@ class _Engine(SparseIsing):
             self._beta_dev.fill(b)
         self._beta_value = b
 
+    def set_parameters(self, edge_weights: Any = None, bias: Any = None) -> None:
+        raise TypeError("the engine of a DTM step takes its parameters from the step: use "
+                        "_StepEBM.set_parameters")
+
     @property
     def beta(self) -> np.ndarray:
         return self._beta.astype(np.float64)
@@ -224,17 +228,17 @@ class _StepEBM:
         # CSR positions of both entries of each graph edge (i, j), interleaved
         key = np.repeat(np.arange(self.N, dtype=np.int64), np.diff(self.csr.row)) * self.N + self.csr.col
         ei, ej = graph.edges_i.astype(np.int64), graph.edges_j.astype(np.int64)
-        pos = np.stack([np.searchsorted(key, ei * self.N + ej), np.searchsorted(key, ej * self.N + ei)], axis=1)
-        self._epos_host = pos.reshape(-1)
+        pos = np.stack([np.searchsorted(key, ei * self.N + ej), np.searchsorted(key, ej * self.N + ei)], 1)
         dev = xp.asarray
         self.row, self.col = dev(self.csr.row), dev(self.csr.col)
         self.w32 = dev(self.csr.weights.copy())
         self.b32 = xp.zeros(self.N, dtype=np.float32)
-        self.epos = dev(self._epos_host)
+        self.epos = dev(pos.reshape(-1))
         self.edge_i, self.edge_j = dev(graph.edges_i.astype(np.int32)), dev(graph.edges_j.astype(np.int32))
         self.nodes = dev(np.arange(n, dtype=np.int32))
         self.index = {"visible": dev(graph.visible.astype(np.int64)), "inputs": dev(self.inputs),
-                      "latent": dev(graph.latent.astype(np.int64)), "all": dev(np.arange(self.N, dtype=np.int64))}
+                      "latent": dev(graph.latent.astype(np.int64)),
+                      "all": dev(np.arange(self.N, dtype=np.int64))}
         self._p = {k: xp.zeros(E if k in ("w", "mw", "vw") else n) for k in self._PARAMS}
         self.adam_t = 0
         self.cp = 0.0
@@ -425,8 +429,8 @@ class _StepEBM:
         the two phases; the engines' float32 copies follow."""
         self.adam_t += 1
         c1, c2 = 1 - b1 ** self.adam_t, 1 - b2 ** self.adam_t
-        kern.adam_step(self.edge_i, self.edge_j, pos, neg, self._p, weight_decay, self.cp, lr, b1, b2, c1, c2, eps,
-                       self.w32, self.epos, self.b32)
+        kern.adam_step(self.edge_i, self.edge_j, pos, neg, self._p, weight_decay, self.cp, lr, b1, b2, c1, c2,
+                       eps, self.w32, self.epos, self.b32)
 
 
 def _spins(x: np.ndarray) -> np.ndarray:
@@ -616,7 +620,7 @@ class _Base(abc.ABC):
         """Packed chains into ``out`` (N, words): visible nodes = x_vis, inputs
         = x_in (when given) (0/1 rows (C, n_visible) on the model's device),
         the rest random spins."""
-        bits = self._draw_spins.below((x_vis.shape[0], step.N), 0.5, self.device)
+        bits = self._draw_spins.below((x_vis.shape[0], step.N), 0.5, step.device)
         bits[:, step.index["visible"]] = x_vis
         if x_in is not None:
             bits[:, step.index["inputs"]] = x_in
@@ -747,8 +751,8 @@ class _Base(abc.ABC):
             self._setup(self._build_graph(Xb.shape[1]))
         n = Xb.shape[0]
         bs = min(self.batch_size, n)
-        xp = _backend.cupy_module() if self.device == "cuda" else np
-        Xd = xp.asarray(Xb)  # the data on the model's device, once
+        xp = self.steps_[0].xp
+        Xd = xp.asarray(Xb)  # the data on the steps' device, once
         bar = self._progress(self.n_epochs, type(self).__name__)
         t0 = time.perf_counter()
         try:
