@@ -113,7 +113,7 @@ HB_BIND(bind_dtm) {
          py::array neg_agree, i64 neg_n, py::array w, py::array mw, py::array vw, py::array b, py::array mb,
          py::array vb, double weight_decay, double cp, double lr, double b1, double b2, double c1, double c2,
          double eps, py::array engine_w, py::array engine_pos, py::array engine_bias) {
-        heatbath::cpu::DtmAdamArgs A{};
+        heatbath::DtmAdamArgs A{};
         const i64 ne = w.size(), nn = b.size();
         if (pos_n < 1) fail_value("pos_n", "must be >= 1");
         if (neg_n < 1) fail_value("neg_n", "must be >= 1");

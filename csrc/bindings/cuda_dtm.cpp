@@ -77,7 +77,7 @@ HB_BIND(bind_dtm) {
         if (n_edges < 0 || n_nodes < 0) heatbath::bind::fail_value("n_edges", "sizes must be >= 0");
         if (pos_n < 1) heatbath::bind::fail_value("pos_n", "must be >= 1");
         if (neg_n < 1) heatbath::bind::fail_value("neg_n", "must be >= 1");
-        heatbath::cuda::DtmAdamArgs A{};
+        heatbath::DtmAdamArgs A{};
         A.n_edges = n_edges;
         A.n_nodes = n_nodes;
         A.edge_i = ptr<const std::int32_t>(edge_i);

@@ -6,36 +6,10 @@
 #include <cstdint>
 
 #include "dispatch.h"
-#include "heatbath/dtm.h"
+#include "heatbath/dtm_args.h"
 
 namespace heatbath {
 namespace cpu {
-
-// One Adam step of a DTM step's parameters from the moment counts of its two
-// phases (csrc/heatbath/dtm.h), and the new values written, as float32, into
-// the Gibbs engine's CSR weights and biases.
-struct DtmAdamArgs {
-  i64 n_edges, n_nodes;
-  const std::int32_t* edge_i;     // [n_edges] the two nodes of each coupling
-  const std::int32_t* edge_j;     // [n_edges]
-  const i64* pos_up;              // [n_nodes] positive phase: up counts
-  const i64* pos_agree;           // [n_edges] positive phase: agreement counts
-  i64 pos_n;                      // positive phase: values per count (records x chains)
-  const i64* neg_up;              // [n_nodes] negative phase
-  const i64* neg_agree;           // [n_edges]
-  i64 neg_n;
-  double* w;                      // [n_edges] couplings, updated
-  double* mw;                     // [n_edges] Adam moments of the couplings, updated
-  double* vw;
-  double* b;                      // [n_nodes] biases, updated
-  double* mb;                     // [n_nodes]
-  double* vb;
-  double weight_decay, cp;
-  AdamCoefficients adam;
-  float* engine_w;                // the engine's CSR weights: edge e at engine_pos[2 e] and [2 e + 1]
-  const i64* engine_pos;          // [2 n_edges]
-  float* engine_bias;             // [n_nodes] (the engine's first n_nodes biases)
-};
 
 struct DtmTable {
   // bits: [chains, rows] uint8 (nonzero = up) -> out: [rows, W] packed (padding bits 0).
@@ -46,7 +20,7 @@ struct DtmTable {
   // agree[e] += #chains with s_{edge_i[e]} == s_{edge_j[e]} (e < n_edges).
   void (*count_moments)(const u32* s, i64 chains, const std::int32_t* nodes, i64 n_nodes, i64* up,
                         const std::int32_t* edge_i, const std::int32_t* edge_j, i64 n_edges, i64* agree);
-  void (*adam_step)(const DtmAdamArgs& a);
+  void (*adam_step)(const DtmAdamArgs& a);  // csrc/heatbath/dtm_args.h
 };
 
 }  // namespace cpu

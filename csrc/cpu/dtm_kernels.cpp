@@ -10,6 +10,7 @@
 #endif
 
 #include "dtm.h"
+#include "heatbath/dtm.h"
 
 namespace heatbath {
 inline namespace HB_ISA {
@@ -107,7 +108,7 @@ void k_count_moments(const u32* s, i64 chains, const std::int32_t* nodes, i64 n_
   (void)nt;
 }
 
-void k_adam_step(const cpu::DtmAdamArgs& a) {
+void k_adam_step(const DtmAdamArgs& a) {
   for (i64 e = 0; e < a.n_edges; ++e) {
     const std::int32_t i = a.edge_i[e], j = a.edge_j[e];
     const double g = coupling_gradient(spin_mean(a.pos_agree[e], a.pos_n), spin_mean(a.neg_agree[e], a.neg_n),

@@ -3,6 +3,7 @@
 #include <cuda_runtime.h>
 
 #include "dtm.h"
+#include "heatbath/dtm.h"
 #include "launch.cuh"
 
 namespace heatbath {

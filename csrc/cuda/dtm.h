@@ -1,40 +1,18 @@
 // C++ API of the CUDA DTM kernels: device pointers, sizes and a cudaStream_t
 // passed as void*; layouts and meaning as in csrc/cpu/dtm.h (the same
 // formulas, csrc/heatbath/dtm.h, so CPU and GPU agree to the bit). Each
-// returns nullptr on success or the CUDA error string.
+// returns nullptr on success or the CUDA error string. The argument struct
+// is that of csrc/heatbath/dtm_args.h, with device pointers.
 #pragma once
 #include <cstdint>
 
-#include "heatbath/dtm.h"
+#include "heatbath/dtm_args.h"
 
 namespace heatbath {
 namespace cuda {
 
 using i64 = std::int64_t;
 using u32 = std::uint32_t;
-
-struct DtmAdamArgs {
-  i64 n_edges, n_nodes;
-  const std::int32_t* edge_i;  // [n_edges]
-  const std::int32_t* edge_j;
-  const i64* pos_up;           // [n_nodes]
-  const i64* pos_agree;        // [n_edges]
-  i64 pos_n;
-  const i64* neg_up;
-  const i64* neg_agree;
-  i64 neg_n;
-  double* w;                   // [n_edges]
-  double* mw;
-  double* vw;
-  double* b;                   // [n_nodes]
-  double* mb;
-  double* vb;
-  double weight_decay, cp;
-  AdamCoefficients adam;
-  float* engine_w;             // edge e at engine_pos[2 e] and [2 e + 1]
-  const i64* engine_pos;       // [2 n_edges]
-  float* engine_bias;          // [n_nodes]
-};
 
 // bits: [chains, rows] uint8 -> out: [rows, W] packed (padding bits 0).
 const char* dtm_pack_rows(const std::uint8_t* bits, i64 chains, i64 rows, u32* out, void* stream);

@@ -13,24 +13,13 @@
 // off (-ffp-contract=off, --fmad=false) the CPU and the GPU round alike.
 #pragma once
 #include "defines.h"
+#include "dtm_args.h"
 
 #if !defined(__CUDACC__)
 #include <cmath>
 #endif
 
 namespace heatbath {
-
-// A plain struct (outside the per-level namespace: csrc/cpu/dtm.h passes it
-// between levels).
-struct AdamCoefficients {
-  double lr;            // step size
-  double b1, b2;        // decay rates of the first and second moments
-  double one_minus_b1;  // 1 - b1 and 1 - b2 as the caller rounds them
-  double one_minus_b2;
-  double c1, c2;        // bias corrections 1 - b1^t and 1 - b2^t
-  double eps;
-};
-
 inline namespace HB_ISA {
 
 HB_HD int popc_u32(u32 x) {

@@ -44,12 +44,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _backend, checkpoint
+from .. import checkpoint
 from .. import random as hr
-from ..ebm.graphs import graph_from_edges
-from ..ebm.packed_rows import reseed
-from ..ebm.sparse import SparseIsing, _as_int
+from ..ebm.sparse import _as_int
 from . import _kernels as kern
+from ._step import Draws, StepEBM, StepEngine, pack_bits, random_words, unpack_bits
 from .forward import BitFlipForward
 from .graphs import DTMGraph, make_graph, torus_graph
 from .mixing import MixingReport, chain_statistic, mixing_report
@@ -106,335 +105,6 @@ def _check_bits(X: Any, name: str, n_features: Optional[int] = None) -> np.ndarr
         raise ValueError(f"'{name}': values must be binary, 0 or 1")
     return a.astype(np.uint8)
 
-
-class _Draws:
-    """Consecutive Philox draws on one (seed, stream)."""
-
-    def __init__(self, seed: int, stream: int) -> None:
-        self.seed, self.stream, self.offset = int(seed), int(stream), 0
-
-    def below(self, shape: tuple, p: float, device: Optional[str] = None) -> Any:
-        """uint8 (shape): 1 where the next float64 uniform is below ``p`` (a
-        numpy or, with device='cuda', a cupy array)."""
-        n = int(np.prod(shape))
-        u = hr.uniform(shape, self.seed, offset=self.offset, stream=self.stream, dtype="float64",
-                       device="cuda" if device == "cuda" else None)
-        self.offset += n
-        return (u < p).astype(np.uint8)
-
-
-def _pack_bits(x: Any, device: str):
-    """0/1 rows (n_chains, n) -> packed rows uint32 (n, ceil(n_chains / 32))
-    on ``device`` (the engines' layout: bit c % 32 of word c // 32 is chain c)."""
-    xp = _backend.cupy_module() if device == "cuda" else np
-    return kern.pack_rows(xp.ascontiguousarray(xp.asarray(x), dtype=np.uint8))
-
-
-def _unpack_bits(words: Any, n_chains: int) -> np.ndarray:
-    """Packed rows -> uint8 0/1 (n_chains, n_rows), numpy (unpacked on the
-    device that holds the words, then copied once)."""
-    out = kern.unpack_rows(words, n_chains)
-    return out.get() if _backend.is_cupy(out) else out
-
-
-def _random_words(n_rows: int, n_chains: int, seed: int, stream: int, device: str):
-    """Fair random packed rows uint32 (n_rows, ceil(n_chains / 32)), drawn word
-    column by word column (chain-major), so that a chain's bits do not depend
-    on the chain count."""
-    W = (n_chains + 31) // 32
-    w = hr.integers(0, 1 << 32, (W, n_rows), seed, stream=stream, device="cuda" if device == "cuda" else None)
-    return w.T.astype(np.uint32, order="C")
-
-
-class _Engine(SparseIsing):
-    """The Gibbs engine of one DTM step: a :class:`SparseIsing` (CSR) whose
-    couplings and biases are the float32 arrays of its step, shared by all the
-    step's engines and updated in place on the device by the Adam kernel;
-    update schedules are cached per set of clamped nodes and beta is set as
-    one value on the device. Its ``graph`` keeps the structure; read the
-    parameters from the step."""
-
-    def __init__(self, step: "_StepEBM", n_chains: int, seed: int) -> None:
-        self._step = step
-        super().__init__(step.csr, None, n_chains=n_chains, colouring=step.colours, seed=seed,
-                         device=step.device)
-        self._beta_value: Optional[float] = 1.0
-
-    def _reschedule(self) -> None:
-        step = self._step
-        order, ptr = step.schedule(self.clamped)
-        self._k = {"row": step.row, "col": step.col, "w": step.w32, "bias": step.b32, "order": order,
-                   "block_ptr": ptr}
-
-    def set_clamped(self, nodes: np.ndarray) -> None:
-        """Clamp exactly ``nodes`` (host indices), keeping their current rows."""
-        self.clamped[:] = False
-        self.clamped[nodes] = True
-        self._reschedule()
-
-    def set_beta_value(self, b: float) -> None:
-        """beta = b in every chain, written on the device (no copy)."""
-        if self._beta_value == b:
-            return
-        self._beta.fill(b)
-        if self._beta_dev is not self._beta:
-            self._beta_dev.fill(b)
-        self._beta_value = b
-
-    def set_parameters(self, edge_weights: Any = None, bias: Any = None) -> None:
-        raise TypeError("the engine of a DTM step takes its parameters from the step: use "
-                        "_StepEBM.set_parameters")
-
-    @property
-    def beta(self) -> np.ndarray:
-        return self._beta.astype(np.float64)
-
-    @beta.setter
-    def beta(self, value: Any) -> None:
-        SparseIsing.beta.fset(self, value)
-        self._beta_value = None
-
-
-class _StepEBM:
-    """One sparse Boltzmann machine over the graph nodes, plus (for a DTM
-    step) one input node per visible node, coupled to it by a fixed weight.
-
-    Node numbering in the engine: graph nodes 0..n_nodes-1, then input k at
-    n_nodes + k. The parameters (float64) and their Adam moments live on the
-    model's device, as do the engines' float32 copies (``w32``, ``b32``),
-    which the Adam kernel rewrites; ``weights`` and ``bias`` return numpy
-    copies."""
-
-    _PARAMS = ("w", "mw", "vw", "b", "mb", "vb")
-
-    def __init__(self, graph: DTMGraph, coupling: Optional[float], device: str) -> None:
-        self.graph = graph
-        self.coupling = None if coupling is None else float(coupling)
-        self.device = device
-        xp = self.xp = _backend.cupy_module() if device == "cuda" else np
-        n, nv = graph.n_nodes, graph.n_visible
-        self.n_in = nv if coupling is not None else 0
-        self.N = n + self.n_in
-        self.inputs = n + np.arange(self.n_in, dtype=np.int64)
-        fi = np.concatenate([graph.edges_i, graph.visible[: self.n_in]])
-        fj = np.concatenate([graph.edges_j, self.inputs])
-        ncol = max(2, int(graph.colours.max()) + 1)
-        self.colours = np.concatenate(
-            [graph.colours, (graph.colours[graph.visible[: self.n_in]] + 1) % ncol]
-        ).astype(np.int32)
-        E = graph.n_edges
-        fw = np.concatenate([np.zeros(E), np.full(self.n_in, self.coupling if self.n_in else 0.0)])
-        self.csr = graph_from_edges(self.N, fi, fj, fw, "edges")
-        # CSR positions of both entries of each graph edge (i, j), interleaved
-        key = np.repeat(np.arange(self.N, dtype=np.int64), np.diff(self.csr.row)) * self.N + self.csr.col
-        ei, ej = graph.edges_i.astype(np.int64), graph.edges_j.astype(np.int64)
-        pos = np.stack([np.searchsorted(key, ei * self.N + ej), np.searchsorted(key, ej * self.N + ei)], 1)
-        dev = xp.asarray
-        self.row, self.col = dev(self.csr.row), dev(self.csr.col)
-        self.w32 = dev(self.csr.weights.copy())
-        self.b32 = xp.zeros(self.N, dtype=np.float32)
-        self.epos = dev(pos.reshape(-1))
-        self.edge_i, self.edge_j = dev(graph.edges_i.astype(np.int32)), dev(graph.edges_j.astype(np.int32))
-        self.nodes = dev(np.arange(n, dtype=np.int32))
-        self.index = {"visible": dev(graph.visible.astype(np.int64)), "inputs": dev(self.inputs),
-                      "latent": dev(graph.latent.astype(np.int64)),
-                      "all": dev(np.arange(self.N, dtype=np.int64))}
-        self._p = {k: xp.zeros(E if k in ("w", "mw", "vw") else n) for k in self._PARAMS}
-        self.adam_t = 0
-        self.cp = 0.0
-        self._schedules: dict = {}
-        self._engines: dict = {}
-        self._samplers: list = []  # idle engines for sampling (see sampler)
-        self._counts: dict = {}
-        self._scratch: dict = {}
-        self._last_rows: Optional[tuple] = None  # (rows (n_records, n_visible, words), n_chains)
-        self._last_stat: Optional[np.ndarray] = None
-
-    # ---- parameters ---------------------------------------------------------
-    def _host(self, a: Any) -> np.ndarray:
-        return a.get() if _backend.is_cupy(a) else a.copy()
-
-    @property
-    def weights(self) -> np.ndarray:
-        """Couplings of the graph edges (n_edges,), float64 (a numpy copy)."""
-        return self._host(self._p["w"])
-
-    @property
-    def bias(self) -> np.ndarray:
-        """Biases of the graph nodes (n_nodes,), float64 (a numpy copy)."""
-        return self._host(self._p["b"])
-
-    def set_parameters(self, weights: Any = None, bias: Any = None) -> None:
-        """Replace the couplings and/or biases (the engines follow)."""
-        self.load_state_arrays({k: v for k, v in (("w", weights), ("b", bias)) if v is not None})
-
-    def state_arrays(self) -> dict:
-        """Parameters and Adam moments as numpy copies: w, mw, vw (n_edges,),
-        b, mb, vb (n_nodes,)."""
-        return {k: self._host(self._p[k]) for k in self._PARAMS}
-
-    def load_state_arrays(self, arrays: dict) -> None:
-        """Write some of the arrays of :meth:`state_arrays` (shapes checked)
-        and bring the engines' float32 copies up to date."""
-        for k, v in arrays.items():
-            a = np.asarray(v, dtype=np.float64)
-            if a.shape != self._p[k].shape:
-                raise ValueError(f"'{k}': expected shape {self._p[k].shape}, got {a.shape}")
-            self._p[k][...] = self.xp.asarray(a)
-        n = self.graph.n_nodes
-        w32 = self._p["w"].astype(np.float32)
-        self.w32[self.epos[0::2]] = w32
-        self.w32[self.epos[1::2]] = w32
-        self.b32[:n] = self._p["b"].astype(np.float32)
-
-    # ---- engines --------------------------------------------------------------
-    def schedule(self, clamped: np.ndarray) -> tuple:
-        """(order on the device, block offsets) of the colouring without the
-        ``clamped`` nodes; one per set of clamped nodes, shared by the engines."""
-        key = np.packbits(clamped).tobytes()
-        sch = self._schedules.get(key)
-        if sch is None:
-            from ..ebm.graphs import blocks_from_colouring
-
-            order, ptr = blocks_from_colouring(self.colours, clamped)
-            sch = self._schedules[key] = (self.xp.asarray(order), ptr)
-        return sch
-
-    def engine(self, key: tuple, n_chains: int, seed: int) -> _Engine:
-        """A cached engine (kept so that its chains and sweep counter persist)."""
-        eng = self._engines.get(key)
-        if eng is None:
-            eng = self._engines[key] = _Engine(self, n_chains, seed)
-        return eng
-
-    def sampler(self, n_chains: int) -> _Engine:
-        """An engine for sampling ``n_chains`` chains, inputs clamped (their rows
-        are written per call); built once and reused. Take it with this
-        method and hand it back with :meth:`release`: a second caller
-        meanwhile (another thread) gets an engine of its own."""
-        try:
-            eng = self._samplers.pop()
-        except IndexError:
-            eng = None
-        if eng is None or eng.n_chains != n_chains:
-            eng = _Engine(self, n_chains, 0)
-            eng.set_clamped(self.inputs)
-        return eng
-
-    def release(self, eng: _Engine) -> None:
-        """Keep ``eng`` (from :meth:`sampler`) for the next sampling call."""
-        self._samplers[:] = [eng]
-
-    def draw(self, n: int, seed: int, rows: list, k: int, keep: int, beta: Optional[tuple], out_nodes: str
-             ) -> Any:
-        """Run ``n`` chains on the sampling engine: reseeded with ``seed``, the
-        packed ``rows`` ((index name, words) pairs) written, ``k`` sweeps
-        (beta annealed over them when given). Returns the packed rows of
-        ``out_nodes`` (an index name), or with ``keep`` the states of
-        ``keep`` further consecutive sweeps (keep, n, N) int8."""
-        eng = self.sampler(n)
-        reseed(eng, seed)
-        for name, words in rows:
-            eng._s[self.index[name]] = words
-        S = self.sweeps(eng, k, keep, beta)
-        out = S if keep else eng._s[self.index[out_nodes]]
-        self.release(eng)
-        return out
-
-    @staticmethod
-    def sweeps(eng: _Engine, warmup: int, n_records: int, beta: Optional[tuple] = None) -> Any:
-        """Run ``warmup`` sweeps (beta annealed over them when given), then
-        record ``n_records`` consecutive sweeps: states (n_records, n_chains, N)
-        int8; with n_records = 0 nothing is read (returns None)."""
-        if beta is None:
-            eng.set_beta_value(1.0)
-            eng.sweep(warmup)
-        else:
-            for b in np.linspace(beta[0], beta[1], max(warmup, 1))[:warmup]:
-                eng.set_beta_value(float(b))
-                eng.sweep(1)
-        if n_records == 0:
-            return None
-        out = np.empty((n_records, eng.n_chains, eng.n_nodes), dtype=np.int8)
-        for r in range(n_records):
-            eng.sweep(1)
-            out[r] = eng.state
-        return out
-
-    def scratch(self, n_chains: int) -> Any:
-        """A packed state buffer (N, ceil(n_chains / 32)) on the device, reused."""
-        buf = self._scratch.get(n_chains)
-        if buf is None:
-            buf = self._scratch[n_chains] = self.xp.zeros((self.N, (n_chains + 31) // 32), dtype=np.uint32)
-        return buf
-
-    # ---- learning ---------------------------------------------------------
-    def counts(self, phase: str, n_chains: int) -> list:
-        """Moment counters [up (n_nodes,), agree (n_edges,), values] of a phase
-        ("pos" or "neg"), zeroed; buffers reused per chain count."""
-        c = self._counts.get((phase, n_chains))
-        if c is None:
-            xp = self.xp
-            c = self._counts[(phase, n_chains)] = [xp.zeros(self.graph.n_nodes, dtype=np.int64),
-                                                   xp.zeros(self.graph.n_edges, dtype=np.int64), 0]
-        else:
-            c[0].fill(0)
-            c[1].fill(0)
-            c[2] = 0
-        return c
-
-    def count(self, state: Any, n_chains: int, c: list) -> None:
-        """Add the moments of the graph nodes and edges of packed ``state`` to
-        the counters ``c`` (from :meth:`counts`)."""
-        kern.count_moments(state, n_chains, self.nodes, c[0], self.edge_i, self.edge_j, c[1])
-        c[2] += n_chains
-
-    def record(self, eng: _Engine, warmup: int, n_records: int, keep_rows: bool) -> list:
-        """``warmup`` sweeps at beta 1, then ``n_records`` sweeps whose moments
-        are counted (returned); with ``keep_rows`` the visible rows of every
-        recorded sweep are kept for the mixing report (:attr:`last_stat`)."""
-        eng.set_beta_value(1.0)
-        eng.sweep(warmup)
-        c = self.counts("neg", eng.n_chains)
-        rows = None
-        if keep_rows:
-            vis = self.index["visible"]
-            rows = self.xp.empty((n_records, vis.size, eng._s.shape[1]), dtype=np.uint32)
-        for r in range(n_records):
-            eng.sweep(1)
-            self.count(eng._s, eng.n_chains, c)
-            if rows is not None:
-                rows[r] = eng._s[vis]
-        if rows is not None:
-            self._last_rows, self._last_stat = (rows, eng.n_chains), None
-        return c
-
-    @property
-    def last_stat(self) -> Optional[np.ndarray]:
-        """The mixing statistic (n_records, n_chains) of the negative chains of
-        the last batch whose rows were kept (:func:`chain_statistic` of
-        the visible spins), or None."""
-        if self._last_stat is None and self._last_rows is not None:
-            rows, C = self._last_rows
-            rows = rows.get() if _backend.is_cupy(rows) else rows
-            S = np.stack([2 * kern.unpack_rows(np.ascontiguousarray(r), C).view(np.int8) - 1 for r in rows])
-            self._last_stat = chain_statistic(S)
-        return self._last_stat
-
-    def adam(self, pos: list, neg: list, lr: float, weight_decay: float, b1: float = 0.9, b2: float = 0.999,
-             eps: float = 1e-8) -> None:
-        """One Adam ascent step on (weights, bias) along the contrastive
-        gradient ``<s_i s_j>_+ - <s_i s_j>_- - weight_decay w (+ cp (<s_i>_-
-        <s_j>_- - <s_i s_j>_-))``, ``<s_i>_+ - <s_i>_-``, from the counters of
-        the two phases; the engines' float32 copies follow."""
-        self.adam_t += 1
-        c1, c2 = 1 - b1 ** self.adam_t, 1 - b2 ** self.adam_t
-        kern.adam_step(self.edge_i, self.edge_j, pos, neg, self._p, weight_decay, self.cp, lr, b1, b2, c1, c2,
-                       eps, self.w32, self.epos, self.b32)
-
-
-def _spins(x: np.ndarray) -> np.ndarray:
-    return (2 * x.astype(np.int8) - 1).astype(np.int8)
 
 class _Base(abc.ABC):
     """Shared parameters, checks, training loop and checkpointing.
@@ -544,19 +214,19 @@ class _Base(abc.ABC):
 
         return tqdm(total=total, desc=desc, unit="epoch", disable=not self.progress, leave=False)
 
-    def _init_weights(self, step: _StepEBM, k: int) -> None:
+    def _init_weights(self, step: StepEBM, k: int) -> None:
         if self.init_scale > 0:
             n = self.graph_.n_edges
             step.set_parameters(weights=self.init_scale * hr.normal(n, self._seed, stream=_STREAM_INIT,
                                                                     offset=k * (1 << 32), dtype="float64"))
 
-    def _mixing_of_batch(self, step: _StepEBM) -> Optional[MixingReport]:
+    def _mixing_of_batch(self, step: StepEBM) -> Optional[MixingReport]:
         if step.last_stat is None:
             return None
         return mixing_report(step.last_stat, threshold=self.decorrelation_threshold, center=self._center,
                              debias=self._center == "chain")
 
-    def _acp_update(self, step: _StepEBM, r: float) -> None:
+    def _acp_update(self, step: StepEBM, r: float) -> None:
         if not self.acp:
             return
         if r > self.acp_threshold:
@@ -602,21 +272,21 @@ class _Base(abc.ABC):
     def _setup(self, graph: DTMGraph) -> None:
         self._seed = hr.as_seed(self.seed)
         self.graph_ = graph
-        self.steps_ = [_StepEBM(graph, c, self.device) for c in self._couplings()]
+        self.steps_ = [StepEBM(graph, c, self.device) for c in self._couplings()]
         for k, step in enumerate(self.steps_):
             self._init_weights(step, k)
             step.cp = float(self.cp_init)
         self.epochs_trained_ = 0
         self.history_: list = []
         self.mixing_: list = []
-        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
+        self._draw_spins = Draws(self._seed, _STREAM_SPINS)
 
     @abc.abstractmethod
     def _couplings(self) -> list:
         """Per step: the fixed input coupling, or None for a step without inputs."""
 
     # ---- training phases ------------------------------------------------------
-    def _chain_init(self, step: _StepEBM, out: Any, x_vis: Any, x_in: Any = None) -> None:
+    def _chain_init(self, step: StepEBM, out: Any, x_vis: Any, x_in: Any = None) -> None:
         """Packed chains into ``out`` (N, words): visible nodes = x_vis, inputs
         = x_in (when given) (0/1 rows (C, n_visible) on the model's device),
         the rest random spins."""
@@ -626,7 +296,7 @@ class _Base(abc.ABC):
             bits[:, step.index["inputs"]] = x_in
         kern.pack_rows(bits, out)
 
-    def _positive_phase(self, step: _StepEBM, key: tuple, seed: int, x_vis: Any, x_in: Any = None) -> list:
+    def _positive_phase(self, step: StepEBM, key: tuple, seed: int, x_vis: Any, x_in: Any = None) -> list:
         """Moment counters of the chains with the visible nodes = x_vis and the
         inputs = x_in clamped and the latents after ``pos_sweeps`` sweeps of
         the cached engine ``key`` (built under ``seed``); no sweeps without
@@ -647,13 +317,13 @@ class _Base(abc.ABC):
         step.count(eng._s, C, c)
         return c
 
-    def _negative_phase(self, step: _StepEBM, eng: _Engine, clamp: np.ndarray, keep_rows: bool) -> list:
+    def _negative_phase(self, step: StepEBM, eng: StepEngine, clamp: np.ndarray, keep_rows: bool) -> list:
         """Moment counters of ``n_records`` sweeps of ``eng`` after ``warmup``,
         ``clamp`` nodes clamped."""
         eng.set_clamped(clamp)
         return step.record(eng, self.warmup, self.n_records, keep_rows)
 
-    def _learn(self, step: _StepEBM, pos: list, neg: list) -> None:
+    def _learn(self, step: StepEBM, pos: list, neg: list) -> None:
         """One Adam step on the contrastive gradient."""
         step.adam(pos, neg, self.learning_rate, self.weight_decay)
 
@@ -718,7 +388,7 @@ class _Base(abc.ABC):
             model = cls(graph=graph, device=device, **params)
             model._setup(graph)
             for k, step in enumerate(model.steps_):
-                step.load_state_arrays({name: arrays[name][k] for name in _StepEBM._PARAMS})
+                step.load_state_arrays({name: arrays[name][k] for name in StepEBM._PARAMS})
                 step.cp = float(arrays["cp"][k])
                 step.adam_t = int(arrays["adam_t"][k])
             model.epochs_trained_ = int(cfg["epochs_trained"])
@@ -858,7 +528,7 @@ class DTM(_Base):
     def _setup(self, graph: DTMGraph) -> None:
         self.forward_ = BitFlipForward(self.T, self.rate, self.t_end, self.schedule, self.offset)
         super()._setup(graph)
-        self._draw_noise = _Draws(self._seed, _STREAM_NOISE)
+        self._draw_noise = Draws(self._seed, _STREAM_NOISE)
 
     def _couplings(self) -> list:
         return [float(c) for c in self.forward_.coupling]
@@ -895,8 +565,8 @@ class DTM(_Base):
         t = self.forward_._check_t(t, 1)
         xt = _check_bits(x_t, "x_t", self.graph_.n_visible)
         k, b, s = self._sampling_args(n_sweeps, "n_sweeps", beta, seed, 7)
-        x = self._reverse(t, _pack_bits(xt, self.device), xt.shape[0], k, b, s)
-        return _unpack_bits(x, xt.shape[0])
+        x = self._reverse(t, pack_bits(xt, self.device), xt.shape[0], k, b, s)
+        return unpack_bits(x, xt.shape[0])
 
     def _reverse(self, t: int, x: Any, n: int, k: int, beta: Optional[tuple], seed: int,
                  keep: int = 0) -> Any:
@@ -910,7 +580,7 @@ class DTM(_Base):
         g = self.graph_
         rows = [("visible", x), ("inputs", x)]
         if g.latent.size:
-            rows.insert(0, ("latent", _random_words(g.latent.size, n, seed, 100 + t, self.device)))
+            rows.insert(0, ("latent", random_words(g.latent.size, n, seed, 100 + t, self.device)))
         return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, "visible")
 
     def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
@@ -922,14 +592,14 @@ class DTM(_Base):
         self._check_fitted()
         n = _as_int(n_samples, "n_samples", 1)
         k, b, s = self._sampling_args(K, "K", beta, seed, 8)
-        x = _random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
+        x = random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
         for t in range(self.T, 0, -1):
             x = self._reverse(t, x, n, k, b, s)
             out.append(x)
         if return_steps:
-            return [_unpack_bits(w, n) for w in out]
-        return _unpack_bits(x, n)
+            return [unpack_bits(w, n) for w in out]
+        return unpack_bits(x, n)
 
     def mixing(self, X: Any = None, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:
@@ -949,7 +619,7 @@ class DTM(_Base):
             xs = traj[::-1]
         reports = []
         for t in range(1, self.T + 1):
-            S = self._reverse(t, _pack_bits(xs[t], self.device), nc, w, None, _subseed(s, 3, t), keep=ns)
+            S = self._reverse(t, pack_bits(xs[t], self.device), nc, w, None, _subseed(s, 3, t), keep=ns)
             stat = chain_statistic(S, self.graph_.visible)
             reports.append(mixing_report(stat, threshold=self.decorrelation_threshold, debias=True))
         return reports
@@ -994,14 +664,14 @@ class MEBM(_Base):
         self._check_fitted()
         n = _as_int(n_samples, "n_samples", 1)
         k, b, s = self._sampling_args(K_total, "K_total", beta, seed, 8)
-        return _unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
+        return unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
 
     def _run(self, n: int, k: int, keep: int, beta: Optional[tuple], seed: int, key: int, stream: int) -> Any:
         """``n`` chains from fair random spins (Philox (seed, stream)), ``k``
         sweeps under seed ``_subseed(seed, key)``; returns the packed visible
         rows, or with ``keep`` the states of ``keep`` further sweeps."""
         step = self.steps_[0]
-        rows = [("all", _random_words(step.N, n, seed, stream, self.device))]
+        rows = [("all", random_words(step.N, n, seed, stream, self.device))]
         return step.draw(n, _subseed(seed, key), rows, k, keep, beta, "visible")
 
     def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
