@@ -191,7 +191,7 @@ inline void bern_compute(BernBuf<double>& B, bool draw, double s0) {
 
 // Returns the number of non-finite pre-activations x (the draw is done anyway).
 template <class T>
-i64 k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
+i64 k_bernoulli(const RbmBernoulliArgs<T>& A) {
   const i64 n = A.rows * A.cols;
   if (n <= 0) return 0;
   const bool draw = A.sample != nullptr;
@@ -258,7 +258,7 @@ inline void tile_normals(u64 seed, u64 stream, u64 t, double* z) { tile_normals_
 
 // Returns the number of non-finite inputs x.
 template <class T>
-i64 k_gaussian(const cpu::RbmGaussianArgs<T>& A) {
+i64 k_gaussian(const RbmGaussianArgs<T>& A) {
   constexpr int VPT = sizeof(T) == 4 ? kWordsPerTile : kPairsPerTile;
   const i64 n = A.rows * A.cols;
   if (n <= 0) return 0;
