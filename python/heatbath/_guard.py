@@ -63,3 +63,21 @@ def as_int(v: Any, name: str, minimum: int = 0, maximum: Optional[int] = None) -
     if maximum is not None and i > maximum:
         raise ValueError(f"'{name}': must be <= {maximum}, got {i}")
     return i
+
+
+def as_mask(m: Any, name: str, xp: Any = np) -> Any:
+    """A boolean mask from bools, or from numbers that are exactly 0 or 1;
+    TypeError for anything else (strings, objects), ValueError for other
+    numbers (NaN included) rather than their truthiness."""
+    host = m.get() if type(m).__module__.split(".")[0] == "cupy" else m
+    try:
+        a = np.asarray(host)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected a boolean mask, got {type(m).__name__}") from None
+    if a.dtype == np.bool_:
+        return xp.asarray(a)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"'{name}': expected a boolean mask (or 0/1 values), got dtype {a.dtype}")
+    if not np.all((a == 0) | (a == 1)):
+        raise ValueError(f"'{name}': a mask holds 0/1 (or booleans) only")
+    return xp.asarray(a.astype(bool))
