@@ -129,7 +129,9 @@ class GaussianDPM:
             self.schedule_name = "custom"
         self.xp = xp
         self.seed = int(seed)
-        self.hidden, self.grid, self.n_basis = int(hidden), int(grid), int(n_basis)
+        self.hidden = _positive(hidden, "hidden")
+        self.grid = _positive(grid, "grid")
+        self.n_basis = _positive(n_basis, "n_basis")
         self._set_schedule(betas)
         n_out = 2 * self.dim if mode == "paper" else self.dim
         rng = np.random.default_rng(self.seed)
@@ -507,8 +509,23 @@ class GaussianDPM:
 
     @classmethod
     def load(cls, path: str, xp=np) -> "GaussianDPM":
+        """Read a model written by :meth:`save`. CheckpointError for a
+        missing, corrupt or foreign file, or one whose contents are
+        inconsistent (sizes, shapes) or out of range (non-finite parameters,
+        betas outside (0, 1))."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
+            T = C.integer(cfg, "T", path, 2, 2**20)
+            C.integer(cfg, "dim", path, 1, 2**16)
+            C.integer(cfg, "hidden", path, 1, 2**14)
+            C.integer(cfg, "grid", path, 1, 2**10)
+            C.integer(cfg, "n_basis", path, 1, T)
+            if "steps_trained" in cfg:
+                C.integer(cfg, "steps_trained", path, 0, 2**62)
+            betas = C.array(arrays, "betas", path, (T,), kind="f")
+            C.need(bool(np.all((betas > 0) & (betas < 1))), path, "betas must lie in (0, 1)")
+            C.array(arrays, "schedule_coef", path, (cfg["n_basis"],), kind="f")
             model = cls(cfg["dim"], cfg["T"], mode=cfg["mode"], net=cfg["net"],
                         schedule=arrays["betas"] if cfg["schedule"] == "custom" else cfg["schedule"],
                         step1_beta=cfg["step1_beta"], learn_schedule=cfg.get("learn_schedule", False),
@@ -518,8 +535,12 @@ class GaussianDPM:
             model.schedule_coef.params["c"][...] = arrays["schedule_coef"]
             model._set_schedule(np.asarray(arrays["betas"], dtype=np.float64))
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
-        except (KeyError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 

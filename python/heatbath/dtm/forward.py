@@ -120,7 +120,7 @@ class BitFlipForward:
         The draw is element ``offset + k`` of Philox stream ``stream``. A cupy
         array is noised on its GPU (the same bits)."""
         t = self._check_t(t, 0)
-        x = _backend.array_namespace(x0).asarray(x0)
+        x = _bits(x0, "x0")
         if t == 0:
             return x.astype(np.uint8)
         p = 0.5 * (1.0 - np.exp(-self.rate * self.times[t]))
@@ -129,9 +129,24 @@ class BitFlipForward:
     def step(self, x_prev: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> np.ndarray:
         """Draw x^t given x^{t-1} (one step, t in 1..T). Returns uint8."""
         t = self._check_t(t, 1)
-        x = _backend.array_namespace(x_prev).asarray(x_prev)
+        x = _bits(x_prev, "x_prev")
         return self._flip(x, float(self.flip_prob[t - 1]), seed, offset, stream)
 
     def config(self) -> dict:
         return {"T": self.T, "rate": self.rate, "t_end": float(self.times[-1]), "schedule": self.schedule,
                 "offset": self.offset}
+
+
+def _bits(x: Any, name: str) -> Any:
+    """A 0/1 array (numpy or cupy, kept where it is): bools, or numbers that
+    are exactly 0 or 1 (NaN and other values raise ValueError naming ``name``)."""
+    xp = _backend.array_namespace(x)
+    try:
+        a = xp.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected an array of 0/1 values, got {type(x).__name__}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected an array of 0/1 values, got dtype {a.dtype}")
+    if a.dtype.kind != "b" and not bool(((a == 0) | (a == 1)).all()):
+        raise ValueError(f"'{name}': values must be 0 or 1")
+    return a
