@@ -248,7 +248,7 @@ class BinomialDPM:
             T = C.integer(cfg, "T", path, 2, 2**20)
             dim = C.integer(cfg, "dim", path, 1, 2**16)
             C.integer(cfg, "hidden", path, 1, 2**14)
-            C.integer(cfg, "n_basis", path, 1, T)
+            C.integer(cfg, "n_basis", path, 1, 2**14)
             if "steps_trained" in cfg:
                 C.integer(cfg, "steps_trained", path, 0, 2**62)
             marginal = C.array(arrays, "marginal", path, (dim,), kind="f")
@@ -268,6 +268,8 @@ class BinomialDPM:
     def _check_x(self, x: Any, name: str) -> Any:
         if not (isinstance(x, np.ndarray) or is_cupy(x)):
             x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected 0/1 numbers, got dtype {x.dtype}")
         xp = array_namespace(x)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"'{name}': expected shape (n, {self.dim}), got {tuple(x.shape)}")

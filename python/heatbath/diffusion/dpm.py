@@ -23,7 +23,7 @@ import numpy as np
 from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
-from .._guard import as_mask
+from .._guard import as_float, as_mask
 from .gaussian import sohl_dickstein_step
 
 LOG2 = math.log(2.0)
@@ -111,7 +111,7 @@ class GaussianDPM:
         if mode not in ("paper", "epsilon"):
             raise ValueError(f"'mode': expected 'paper' or 'epsilon', got {mode!r}")
         self.mode = mode
-        self.step1_beta = float(step1_beta)
+        self.step1_beta = as_float(step1_beta, "step1_beta")
         if not 0 < self.step1_beta < 1:
             raise ValueError(f"'step1_beta': must lie in (0, 1), got {step1_beta}")
         if isinstance(schedule, str):
@@ -520,7 +520,7 @@ class GaussianDPM:
             C.integer(cfg, "dim", path, 1, 2**16)
             C.integer(cfg, "hidden", path, 1, 2**14)
             C.integer(cfg, "grid", path, 1, 2**10)
-            C.integer(cfg, "n_basis", path, 1, T)
+            C.integer(cfg, "n_basis", path, 1, 2**14)
             if "steps_trained" in cfg:
                 C.integer(cfg, "steps_trained", path, 0, 2**62)
             betas = C.array(arrays, "betas", path, (T,), kind="f")
@@ -548,7 +548,9 @@ class GaussianDPM:
     def _check_x(self, x: Any, name: str) -> Any:
         xp = array_namespace(x)
         if not (isinstance(x, np.ndarray) or is_cupy(x)):
-            x = np.asarray(x, dtype=np.float64)
+            x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected real numbers, got dtype {x.dtype}")
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"'{name}': expected shape (n, {self.dim}), got {tuple(x.shape)}")
         if x.shape[0] == 0:
@@ -626,12 +628,16 @@ def check_steps(t: Any, x: Any, T: int, name: str) -> Any:
 
 
 def _positive(v: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an integer, got bool")
     try:
         v = operator.index(v)
     except TypeError:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if v < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {v}")
+    if v > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {v}")
     return v
 
 

@@ -38,6 +38,7 @@ def q_sample(
     noise: Any = None,
     return_noise: bool = False,
     stream: int = 0,
+    _names: Tuple[str, str, str] = ("x0", "t", "noise"),
 ) -> Any:
     """A draw of ``x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x0, (1 - abar_t) I)``.
 
@@ -56,19 +57,20 @@ def q_sample(
     -------
     x_t (like x0), or (x_t, noise) when ``return_noise``.
     """
+    x_name, t_name, z_name = _names
     sch = as_schedule(schedule)
-    x, fw = K.to_backend(x0, "x0")
+    x, fw = K.to_backend(x0, x_name)
     if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"'x0': expected dtype float32 or float64, got {x.dtype}")
-    tt = sch.check_timesteps(t, "t")
-    st = K.layout(x, tt, force_rows=False)
+        raise TypeError(f"'{x_name}': expected dtype float32 or float64, got {x.dtype}")
+    tt = sch.check_timesteps(t, t_name)
+    st = K.layout(x, tt, force_rows=False, name=x_name, t_name=t_name)
     coef = K.new_coefs(st.rows)
     coef[:, K.AX] = sch.sqrt_alphas_cumprod[st.t]
     coef[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod[st.t]
     z = None
     if noise is not None:
-        zz, _ = K.to_backend(noise, "noise")
-        z = K.as_rows(zz, st, "noise")
+        zz, _ = K.to_backend(noise, z_name)
+        z = K.as_rows(zz, st, z_name)
     s, off = _seed_offset(0 if z is not None else seed, offset, st.rows * st.inner)
     out = K.empty_like(st.x)
     zout = K.empty_like(st.x) if (return_noise and z is None) else None
@@ -82,8 +84,8 @@ def q_sample(
         seed=s,
         offset=off,
         stream=stream,
-        output_name="noise",
-        sample_name="x0",
+        output_name=z_name,
+        sample_name=x_name,
     )
     res = K.from_backend(out.reshape(st.shape), fw)
     if return_noise:
@@ -117,7 +119,7 @@ def posterior_mean_variance(
         raise TypeError(f"'x_t': expected dtype float32 or float64, got {x.dtype}")
     a, _ = K.to_backend(x0, "x0")
     tt = sch.check_timesteps(t, "t")
-    st = K.layout(x, tt, force_rows=False)
+    st = K.layout(x, tt, force_rows=False, name="x_t", t_name="t")
     m = K.as_rows(a, st, "x0")
     coef = K.new_coefs(st.rows)
     coef[:, K.AX] = sch.posterior_mean_coef2[st.t]
@@ -159,7 +161,7 @@ def sohl_dickstein_step(
     if m.dtype not in (np.float32, np.float64):
         raise TypeError(f"'mu': expected dtype float32 or float64, got {m.dtype}")
     v, _ = K.to_backend(sigma2, "sigma2")
-    st = K.layout(m, np.asarray(0), force_rows=False)
+    st = K.layout(m, np.asarray(0), force_rows=False, name="mu")
     vv = K.as_rows(v, st, "sigma2")
     xp = st.xp
     if not bool(xp.all((vv >= 0) & (vv < np.inf))):

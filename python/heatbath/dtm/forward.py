@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _backend
 from .. import random as hr
+from .._guard import as_float
 from ..ebm.sparse import _as_int
 
 __all__ = ["BitFlipForward", "forward_coupling", "time_grid"]
@@ -32,13 +33,13 @@ def time_grid(T: int, kind: str = "log", t_end: float = 3.0, offset: float = 0.1
     ``offset`` > 0 sets how strongly (smaller: more uneven).
     """
     T = _as_int(T, "T", 1)
-    t_end = float(t_end)
+    t_end = as_float(t_end, "t_end")
     if not (np.isfinite(t_end) and t_end > 0):
         raise ValueError(f"'t_end': must be a positive number, got {t_end}")
     if kind == "linear":
         t = np.linspace(0.0, t_end, T + 1)
     elif kind == "log":
-        offset = float(offset)
+        offset = as_float(offset, "offset")
         if not (np.isfinite(offset) and offset > 0):
             raise ValueError(f"'offset': must be a positive number, got {offset}")
         t = (np.geomspace(offset, 1.0 + offset, T + 1) - offset) * t_end
@@ -84,10 +85,9 @@ class BitFlipForward:
 
     def __init__(self, T: int, rate: float = 1.0, t_end: float = 3.0, schedule: str = "log",
                  offset: float = 0.15) -> None:
-        rate = float(rate)
+        rate = as_float(rate, "rate")
         if not (np.isfinite(rate) and rate > 0):
             raise ValueError(f"'rate': must be a positive number, got {rate}")
-        self.T = int(T) if not isinstance(T, (bool, np.bool_)) else T
         self.times = time_grid(T, schedule, t_end, offset)
         self.T = self.times.size - 1
         self.rate = rate

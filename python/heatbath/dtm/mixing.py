@@ -72,7 +72,7 @@ def autocorrelation(x: Any, max_lag: Optional[int] = None, center: str = "chain"
     n = a.shape[0]
     if max_lag is None:
         max_lag = n - 1
-    max_lag = int(max_lag)
+    max_lag = _index(max_lag, "max_lag")
     if not 0 <= max_lag < n:
         raise ValueError(f"'max_lag': must lie in [0, {n - 1}], got {max_lag}")
     a = a - (a.mean(axis=0, keepdims=True) if center == "chain" else a.mean())
@@ -116,6 +116,17 @@ def effective_sample_size(x: Any, c: float = 5.0) -> float:
     """n_sweeps * n_chains / tau."""
     a = _series(x)
     return float(a.size / max(integrated_time(a, c), 1e-12))
+
+
+def _index(v: Any, name: str) -> int:
+    import operator
+
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an int, got bool")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
 
 
 def _positive_float(v: Any, name: str) -> float:
