@@ -163,23 +163,15 @@ def _read(path: str, with_arrays: bool) -> Tuple[Dict[str, Any], Dict[str, np.nd
     """(metadata, arrays) of a heatbath checkpoint; CheckpointError otherwise."""
     try:
         file_size = os.path.getsize(path)
-        with np.load(path, allow_pickle=False) as z:
+        with open(path, "rb") as fh:
+            if fh.read(4) != b"PK\x03\x04":
+                raise CheckpointError(f"'path': {path} is not an .npz checkpoint (not a zip file)")
+            fh.seek(0)
+            z = np.load(fh, allow_pickle=False)
             if not isinstance(z, np.lib.npyio.NpzFile):
-                raise CheckpointError(f"'path': {path} is a single array, not a heatbath checkpoint")
-            if "__meta__" not in z.files:
-                raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (no metadata)")
-            for name in z.files:
-                _member_check(z.zip, name, path, file_size)
-            raw = z["__meta__"]
-            if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > _MAX_META_BYTES:
-                raise CheckpointError(f"'path': {path} has malformed metadata (dtype {raw.dtype}, shape {raw.shape})")
-            meta = json.loads(raw.tobytes().decode())
-            if _depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH:
-                raise CheckpointError(f"'path': {path} has metadata nested deeper than {_MAX_META_DEPTH} levels")
-            arrays = {k: z[k] for k in z.files if k != "__meta__"} if with_arrays else {}
+                raise CheckpointError(f"'path': {path} is not a heatbath checkpoint")
+            meta, arrays = _read_npz(z, path, file_size, with_arrays)
     except CheckpointError:
-        raise
-    except (KeyboardInterrupt, SystemExit):
         raise
     except RecursionError:
         raise CheckpointError(f"'path': {path} has metadata nested too deeply") from None
@@ -193,6 +185,23 @@ def _read(path: str, with_arrays: bool) -> Tuple[Dict[str, Any], Dict[str, np.nd
         raise CheckpointError(f"'path': {path} is not a heatbath checkpoint")
     if not isinstance(meta.get("config"), dict):
         raise CheckpointError(f"'path': {path} has no model configuration")
+    return meta, arrays
+
+
+def _read_npz(z: Any, path: str, file_size: int, with_arrays: bool) -> Tuple[Any, Dict[str, np.ndarray]]:
+    """(metadata, arrays) of an open NpzFile, every member's size checked first."""
+    with z:
+        if "__meta__" not in z.files:
+            raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (no metadata)")
+        for name in z.files:
+            _member_check(z.zip, name, path, file_size)
+        raw = z["__meta__"]
+        if raw.dtype != np.uint8 or raw.ndim != 1 or raw.size > _MAX_META_BYTES:
+            raise CheckpointError(f"'path': {path} has malformed metadata (dtype {raw.dtype}, shape {raw.shape})")
+        meta = json.loads(raw.tobytes().decode())
+        if _depth(meta, _MAX_META_DEPTH) > _MAX_META_DEPTH:
+            raise CheckpointError(f"'path': {path} has metadata nested deeper than {_MAX_META_DEPTH} levels")
+        arrays = {k: z[k] for k in z.files if k != "__meta__"} if with_arrays else {}
     return meta, arrays
 
 
