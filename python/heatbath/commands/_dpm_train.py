@@ -1,6 +1,6 @@
-"""Command-line front ends of the diffusion models: the trainers of
-``heatbath train swissroll|heartbeat|digits`` and the ``heatbath sample``,
-``evaluate`` and ``inpaint`` commands (registered in heatbath.commands.dpm)."""
+"""``heatbath train swissroll|heartbeat|digits``: the trainers of the
+diffusion models (registered in :data:`heatbath.commands.train.TRAINERS`;
+``heatbath sample|evaluate|inpaint`` live in :mod:`heatbath.commands.dpm`)."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from ..commands import _args
-from ..commands._interrupt import EXIT_INTERRUPTED, StopOnInterrupt, resume_command
-from ..commands.train import Trainer
-from . import tasks
+from ..diffusion import tasks
+from . import _args
+from ._interrupt import EXIT_INTERRUPTED, StopOnInterrupt, resume_command
+from .train import Trainer
 
 
 def _device_xp(device: str):
