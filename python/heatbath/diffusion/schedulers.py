@@ -37,7 +37,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .. import _backend
-from ..random import _as_u64, as_seed
+from ..random import _as_u64, as_seed  # noqa: F401
 from ..schedules import NoiseSchedule
 from . import _kernels as K
 
@@ -55,18 +55,37 @@ _SPACINGS = ("linspace", "leading", "trailing")
 class SchedulerOutput:
     """Result of ``step``: ``prev_sample`` and ``pred_original_sample`` (the
     clipped data prediction), indexable like diffusers' outputs (``out[0]``,
-    ``out["prev_sample"]``, ``out.to_tuple()``)."""
+    ``out["prev_sample"]``, ``out.to_tuple()``).
 
-    __slots__ = ("prev_sample", "pred_original_sample")
+    The data prediction of DDPM and DDIM steps is computed when it is first
+    read (one more pass over the step's sample and model output), so that a
+    loop that only takes ``prev_sample`` moves no bytes for it. Read it
+    before changing that sample or model output in place.
+    """
 
-    def __init__(self, prev_sample: Any, pred_original_sample: Any = None) -> None:
+    __slots__ = ("prev_sample", "_x0", "_x0_fn")
+
+    def __init__(self, prev_sample: Any, pred_original_sample: Any = None, x0_fn: Any = None) -> None:
         self.prev_sample = prev_sample
-        self.pred_original_sample = pred_original_sample
+        self._x0 = pred_original_sample
+        self._x0_fn = x0_fn
+
+    @property
+    def pred_original_sample(self) -> Any:
+        if self._x0 is None and self._x0_fn is not None:
+            self._x0 = self._x0_fn()
+            self._x0_fn = None
+        return self._x0
+
+    @pred_original_sample.setter
+    def pred_original_sample(self, value: Any) -> None:
+        self._x0, self._x0_fn = value, None
 
     def to_tuple(self) -> tuple:
-        if self.pred_original_sample is None:
+        x0 = self.pred_original_sample
+        if x0 is None:
             return (self.prev_sample,)
-        return (self.prev_sample, self.pred_original_sample)
+        return (self.prev_sample, x0)
 
     def __getitem__(self, k: Union[int, str]) -> Any:
         if isinstance(k, str):
@@ -102,7 +121,7 @@ def _index(v: Any, name: str) -> int:
 class _Step:
     """One step's arrays as 2-D views and its per-sample timesteps."""
 
-    __slots__ = ("x", "m", "v", "fw", "t", "rows", "inner", "shape", "scalar_t", "xp")
+    __slots__ = ("x", "m", "v", "fw", "t", "tdev", "rows", "inner", "shape", "scalar_t", "xp")
 
 
 class _Scheduler:
@@ -177,6 +196,9 @@ class _Scheduler:
         self.timesteps = np.arange(self.schedule.num_train_timesteps, dtype=np.int64)[::-1].copy()
         self._noise_offset = 0
         self._coef_cache: Dict[Any, np.ndarray] = {}
+        self._dev_tables: Dict[Any, Any] = {}
+        self._gpu_rows: Dict[Any, Any] = {}
+        self._step_index = 0
         self._pool = K.BufferPool()
 
     # ---- timesteps ----------------------------------------------------------
@@ -238,7 +260,10 @@ class _Scheduler:
         self.timesteps = np.ascontiguousarray(ts, dtype=np.int64)
         self.num_inference_steps = int(ts.size)
         self._noise_offset = 0
+        self._step_index = 0
         self._coef_cache.clear()
+        self._dev_tables.clear()
+        self._gpu_rows.clear()
         self._index_of = {int(t): i for i, t in enumerate(self.timesteps)}
 
     def _require_timesteps(self) -> None:
@@ -299,15 +324,28 @@ class _Scheduler:
     def get_velocity(self, sample: Any, noise: Any, timesteps: Any) -> Any:
         """The v-prediction target ``sqrt(abar_t) noise - sqrt(1 - abar_t) x0``
         (``sample`` is x0, as in diffusers)."""
+        from .gaussian import schedule_tables, velocity_rows
+
         x, fw = K.to_backend(sample, "sample")
         z, _ = K.to_backend(noise, "noise")
-        t = self.schedule.check_timesteps(timesteps, "timesteps")
-        st = _layout(x, t, force_rows=False)
-        coef = K.new_coefs(st.rows)
-        coef[:, K.AX] = -self.schedule.sqrt_one_minus_alphas_cumprod[st.t]
-        coef[:, K.AM] = self.schedule.sqrt_alphas_cumprod[st.t]
+        td = None if isinstance(timesteps, (int, np.integer)) else K.device_timesteps(timesteps, "timesteps")
+        coef = table = None
+        if td is not None:
+            if not _backend.is_cupy(x):
+                raise ValueError("'timesteps': on a GPU while 'sample' is not; pass host timesteps")
+            st = _layout(x, td, force_rows=False)
+            table = K.device_table(
+                schedule_tables(self.schedule), "velocity", st.x, lambda: (velocity_rows(self.schedule), None)
+            )
+        else:
+            st = _layout(x, self.schedule.check_timesteps(timesteps, "timesteps"), force_rows=False)
+            coef = K.new_coefs(st.rows)
+            coef[:, K.AX] = -self.schedule.sqrt_one_minus_alphas_cumprod[st.t]
+            coef[:, K.AM] = self.schedule.sqrt_alphas_cumprod[st.t]
         out = K.empty_like(st.x)
-        K.fused_step(st.x, coef, out, model_output=_as_rows(z, st, "noise"), output_name="noise")
+        K.fused_step(
+            st.x, coef, out, model_output=_as_rows(z, st, "noise"), output_name="noise", table=table, tsteps=td
+        )
         return K.from_backend(out.reshape(st.shape), fw)
 
     # ---- step plumbing ------------------------------------------------------
@@ -341,8 +379,13 @@ class _Scheduler:
                 f"'model_output': shape {tuple(m.shape)} does not match 'sample' shape "
                 f"{tuple(x.shape)} (expected {want})"
             )
-        t = self.schedule.check_timesteps(timestep)
-        st = _layout(x, t, force_rows=per_row or split)
+        td = None if isinstance(timestep, (int, np.integer)) else K.device_timesteps(timestep)
+        if td is not None:
+            if not _backend.is_cupy(x):
+                raise ValueError("'timestep': on a GPU while 'sample' is not; pass host timesteps")
+            st = _layout(x, td, force_rows=per_row or split)
+        else:
+            st = _layout(x, self.schedule.check_timesteps(timestep), force_rows=per_row or split)
         mm = m if m.flags.c_contiguous else _backend.array_namespace(m).ascontiguousarray(m)
         if split:
             m2 = mm.reshape(st.rows, 2 * st.inner)
@@ -402,6 +445,99 @@ class _Scheduler:
     def _clip_mode(self) -> bool:
         return bool(self.config.thresholding or self.config.clip_sample)
 
+    def _gpu_fast(
+        self,
+        m: Any,
+        t: int,
+        x: Any,
+        key: Any,
+        coefs: Any,
+        draw_eta: Optional[bool],
+        seed: Any,
+        offset: Any,
+        generator: Any,
+        stream: int,
+        clip: bool,
+    ) -> Optional[SchedulerOutput]:
+        """The step a GPU sampling loop takes (cupy sample and model output of
+        one shape and dtype, C-contiguous, on one device; a Python int
+        timestep; no thresholding or learned variance) with as little Python
+        as possible: the coefficient row in the state's precision is cached
+        per timestep, pointers are read without building views, and nothing
+        waits for the device. None when the general path must run."""
+        if not (_backend.is_cupy(x) and type(m) is type(x)):
+            return None
+        dt = x.dtype
+        if (
+            m.dtype != dt
+            or dt.char not in "fd"
+            or m.shape != x.shape
+            or not x.flags.c_contiguous
+            or not m.flags.c_contiguous
+            or x.data.device_id != m.data.device_id
+            or x.ndim == 0
+        ):
+            return None
+        self._require_timesteps()
+        ck = (key, dt.char)
+        ent = self._gpu_rows.get(ck)
+        if ent is None:
+            if not isinstance(t, int) or not 0 <= t < self.config.num_train_timesteps:
+                return None  # the general path raises the error
+            coef = self._coef_cache.get(key)
+            if coef is None:
+                coef = self._coef_cache[key] = coefs()[:1].copy()
+            draw = bool(coef[0, K.SIGMA] != 0) if draw_eta is None else draw_eta
+            ent = self._gpu_rows[ck] = (K.gpu_rows(coef, dt)[0], draw, coef)
+        row, draw, coef = ent
+        n = int(x.size)
+        s = off = 0
+        if draw:
+            if seed is not None and generator is not None:
+                raise ValueError("'generator': give either seed or generator, not both")
+            s = _seed_of(generator if seed is None else seed)
+            off = self._noise_offset if offset is None else _as_u64(offset, "offset")
+            if off + n > (1 << 64):
+                raise ValueError(f"'offset': offset + size ({off} + {n}) runs past the end of the stream")
+            self._noise_offset = off + n
+        out = self._pool.take(x)
+        K.gpu_step_flat(x, m, out, row, n, clip, draw, s, off, stream)
+
+        def x0() -> Any:
+            st = _layout(x, np.asarray(t, dtype=np.int64), force_rows=False)
+            st.m = m.reshape(st.rows, st.inner)
+            kw = dict(model_output=st.m, clip=clip, use_x0=clip)
+            return self._x0_only(st, coef, kw).reshape(x.shape)
+
+        return SchedulerOutput(out, None, x0)
+
+    def _threshold_any(self, st: _Step, coef: Any, table: Any, tsteps: Any) -> Tuple[Any, Any, Any]:
+        """Dynamic thresholding: (coef, table, tsteps) with each sample's clip
+        range; on the GPU as device rows, with nothing read back."""
+        if not _backend.is_cupy(st.x):
+            coef = np.array(coef)
+            self._threshold(st, coef)
+            return coef, None, None
+        cp = st.xp
+        with st.x.device:
+            if table is not None:
+                t = cp.clip(tsteps.astype(cp.int64), 0, table.shape[0] - 1)
+                base = cp.take(table, t, axis=0)
+                ok = ((tsteps >= 0) & (tsteps < table.shape[0])).astype(base.dtype)
+                base[..., 14] *= ok
+            else:
+                base = cp.asarray(K.gpu_rows(coef, st.x.dtype))
+            rows = _threshold_rows(
+                st, base, self.config.dynamic_thresholding_ratio, self.config.sample_max_value, st.m
+            )
+        return None, rows, None
+
+    def _x0_only(self, st: _Step, coef: Any, kw: Dict[str, Any]) -> Any:
+        """The data prediction of a step (its clipping included), 2-D."""
+        x0 = K.empty_like(st.x)
+        K.fused_step(st.x, coef, K.empty_like(st.x), x0_out=x0, **kw)
+        return x0
+
 
 def _seed_of(seed: Any) -> int:
     """A 64-bit Philox seed from an int, a numpy Generator, None (fresh
@@ -414,22 +550,25 @@ def _seed_of(seed: Any) -> int:
     return as_seed(seed)
 
 
-def _layout(x: Any, t: np.ndarray, force_rows: bool) -> _Step:
+def _layout(x: Any, t: Any, force_rows: bool) -> _Step:
     """2-D view of ``x``: one row per sample for per-sample timesteps (or when
-    asked), else one row for the whole array."""
+    asked), else one row for the whole array. ``t`` is a host int64 array
+    (checked) or a device int array (checked on the device by the kernel)."""
     st = _Step()
     st.shape = tuple(x.shape)
     st.xp = _backend.array_namespace(x)
+    dev = not isinstance(t, np.ndarray)
+    st.tdev = t if dev else None
     if t.ndim == 0:
         st.scalar_t = True
         if force_rows:
             if x.ndim == 0 or x.shape[0] == 0:
                 raise ValueError(f"'sample': expected a batch axis, got shape {tuple(x.shape)}")
             st.rows = int(x.shape[0])
-            st.t = np.full(st.rows, int(t), dtype=np.int64)
+            st.t = None if dev else np.full(st.rows, int(t), dtype=np.int64)
         else:
             st.rows = 1
-            st.t = t.reshape(1)
+            st.t = None if dev else t.reshape(1)
     elif t.ndim == 1:
         if x.ndim == 0 or x.shape[0] != t.shape[0]:
             raise ValueError(
@@ -438,9 +577,9 @@ def _layout(x: Any, t: np.ndarray, force_rows: bool) -> _Step:
             )
         st.scalar_t = False
         st.rows = int(t.shape[0])
-        st.t = t
+        st.t = None if dev else t
     else:
-        raise ValueError(f"'timestep': expected an int or a 1-D array (batch,), got shape {t.shape}")
+        raise ValueError(f"'timestep': expected an int or a 1-D array (batch,), got shape {tuple(t.shape)}")
     size = int(np.prod(st.shape)) if st.shape else 1
     st.inner = size // st.rows if st.rows else 0
     xc = x if x.flags.c_contiguous else st.xp.ascontiguousarray(x)
@@ -459,11 +598,46 @@ def _as_rows(a: Any, st: _Step, name: str) -> Any:
     return ac.reshape(st.rows, st.inner)
 
 
-def _finish(st: _Step, out: Any, x0: Any, return_dict: bool) -> Any:
+def _finish(st: _Step, out: Any, x0: Any, return_dict: bool, x0_fn: Any = None) -> Any:
+    """The step's output in the sample's framework; ``x0_fn()`` (optional)
+    computes the data prediction (2-D) when it is first read."""
     prev = K.from_backend(out.reshape(st.shape), st.fw)
     x0r = None if x0 is None else K.from_backend(x0.reshape(st.shape), st.fw)
-    res = SchedulerOutput(prev, x0r)
+    fn = None
+    if x0_fn is not None and x0 is None:
+        def fn() -> Any:
+            return K.from_backend(x0_fn().reshape(st.shape), st.fw)
+
+    res = SchedulerOutput(prev, x0r, fn)
     return res if return_dict else res.to_tuple()
+
+
+def _table_mask(t_all: np.ndarray, T: int) -> np.ndarray:
+    valid = np.zeros(T, dtype=bool)
+    valid[t_all] = True
+    return valid
+
+
+def _threshold_rows(st: _Step, base: Any, ratio: float, smax: float, m: Any) -> Any:
+    """Dynamic thresholding on the GPU without reading anything back: device
+    rows (rows, GPU_ROW) from ``base`` (device rows, one per sample or one for
+    all) with the clip range and scale of each sample's quantile."""
+    cp = st.xp
+    rows = cp.array(cp.broadcast_to(base, (st.rows, base.shape[-1])))
+    # x0 = ps (a + r b) of the unclipped data prediction, as the kernel forms it
+    tmp = cp.empty_like(st.x)
+    x0 = cp.empty_like(st.x)
+    rr = cp.array(rows)
+    rr[:, 0:4] = 0.0
+    rr[:, 7], rr[:, 8], rr[:, 9] = -np.inf, np.inf, 1.0
+    K.fused_step(st.x, None, tmp, model_output=m, x0_out=x0, table=rr)
+    q = cp.quantile(cp.abs(x0), ratio, axis=1)
+    s = cp.clip(q.astype(cp.float64), 1.0, smax)
+    rows[:, 7] = -s
+    rows[:, 8] = s
+    rows[:, 9] = 1.0 / s
+    return rows
+
 
 
 class DDPMScheduler(_Scheduler):
@@ -609,42 +783,74 @@ class DDPMScheduler(_Scheduler):
         -------
         SchedulerOutput with ``prev_sample`` and ``pred_original_sample``.
         """
+        if (
+            type(timestep) is int
+            and return_dict
+            and noise is None
+            and variance_noise is None
+            and not self.config.thresholding
+            and not self._split()
+        ):
+            r = self._gpu_fast(
+                model_output,
+                timestep,
+                sample,
+                timestep,
+                lambda: self._coefs(np.array([timestep], dtype=np.int64)),
+                None,
+                seed,
+                offset,
+                generator,
+                stream,
+                self._clip_mode(),
+            )
+            if r is not None:
+                return r
         st = self._prepare(model_output, timestep, sample, per_row=self.config.thresholding)
-        key = int(st.t[0]) if st.scalar_t and not self.config.thresholding else None
-        coef = self._coef_cache.get(key) if key is not None else None
-        if coef is None:
-            coef = self._coefs(st.t)
-            if key is not None:
-                self._coef_cache[key] = coef[:1].copy()
-                coef = self._coef_cache[key]
-        if self.config.thresholding:
-            coef = np.array(coef)
-            self._threshold(st, coef)
-        draw = bool(np.any(coef[:, K.SIGMA] != 0))
-        given = noise if noise is not None else variance_noise
-        s, off, z = self._noise_args(st, seed, offset, given, generator, stream)
-        out = self._pool.take(st.x)
-        x0 = self._pool.take(st.x)
         vm = {"learned": K.VAR_GIVEN, "learned_range": K.VAR_LEARNED_RANGE}.get(
             self.variance_type, K.VAR_SIGMA
         )
-        K.fused_step(
-            st.x,
-            coef,
-            out,
+        given = noise if noise is not None else variance_noise
+        coef, table, tsteps = None, None, None
+        if st.tdev is not None:
+            table = K.device_table(self._dev_tables, "ddpm", st.x, self._table)
+            tsteps = st.tdev
+            draw = True
+        else:
+            key = int(st.t[0]) if st.scalar_t and not self.config.thresholding else None
+            coef = self._coef_cache.get(key) if key is not None else None
+            if coef is None:
+                coef = self._coefs(st.t)
+                if key is not None:
+                    self._coef_cache[key] = coef[:1].copy()
+                    coef = self._coef_cache[key]
+            draw = bool(np.any(coef[:, K.SIGMA] != 0))
+        if self.config.thresholding:
+            coef, table, tsteps = self._threshold_any(st, coef, table, tsteps)
+        s, off, z = self._noise_args(st, seed, offset, given, generator, stream)
+        out = self._pool.take(st.x)
+        kw = dict(
             model_output=st.m,
             variance=st.v,
-            noise=z if draw else None,
-            x0_out=x0,
             clip=self._clip_mode(),
             use_x0=self._clip_mode(),
-            draw=draw,
             var_mode=vm,
-            seed=s,
-            offset=off,
-            stream=stream,
+            table=table,
+            tsteps=tsteps,
         )
-        return _finish(st, out, x0, return_dict)
+        x0 = None if return_dict else self._pool.take(st.x)
+        K.fused_step(
+            st.x, coef, out, noise=z if draw else None, x0_out=x0, draw=draw, seed=s, offset=off, stream=stream,
+            **kw,
+        )
+        return _finish(st, out, x0, return_dict, lambda: self._x0_only(st, coef, kw))
+
+    def _table(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Rows of every train timestep (valid: those in ``self.timesteps``)."""
+        T = self.config.num_train_timesteps
+        rows = K.new_coefs(T)
+        rows[self.timesteps] = self._coefs(self.timesteps)
+        return rows, _table_mask(self.timesteps, T)
 
 
 class DDIMScheduler(_Scheduler):
@@ -765,41 +971,57 @@ class DDIMScheduler(_Scheduler):
         eta = float(eta)
         if not (eta >= 0 and math.isfinite(eta)):
             raise ValueError(f"'eta': must be a finite number >= 0, got {eta}")
+        uc = bool(use_clipped_model_output)
+        if (
+            type(timestep) is int
+            and return_dict
+            and noise is None
+            and variance_noise is None
+            and not self.config.thresholding
+        ):
+            r = self._gpu_fast(
+                model_output,
+                timestep,
+                sample,
+                (timestep, eta, uc),
+                lambda: self._coefs(np.array([timestep], dtype=np.int64), eta, uc),
+                eta > 0,
+                seed,
+                offset,
+                generator,
+                stream,
+                self._clip_mode(),
+            )
+            if r is not None:
+                return r
         st = self._prepare(model_output, timestep, sample, per_row=self.config.thresholding)
-        key = (
-            (int(st.t[0]), eta, bool(use_clipped_model_output))
-            if st.scalar_t and not self.config.thresholding
-            else None
-        )
-        coef = self._coef_cache.get(key) if key is not None else None
-        if coef is None:
-            coef = self._coefs(st.t, eta, use_clipped_model_output)
-            if key is not None:
-                self._coef_cache[key] = coef[:1].copy()
-                coef = self._coef_cache[key]
+        coef, table, tsteps = None, None, None
+        if st.tdev is not None:
+            T = self.config.num_train_timesteps
+            table = K.device_table(
+                self._dev_tables, ("ddim", eta, uc), st.x, lambda: (self._coefs(np.arange(T), eta, uc), None)
+            )
+            tsteps = st.tdev
+        else:
+            key = (int(st.t[0]), eta, uc) if st.scalar_t and not self.config.thresholding else None
+            coef = self._coef_cache.get(key) if key is not None else None
+            if coef is None:
+                coef = self._coefs(st.t, eta, uc)
+                if key is not None:
+                    self._coef_cache[key] = coef[:1].copy()
+                    coef = self._coef_cache[key]
         if self.config.thresholding:
-            coef = np.array(coef)
-            self._threshold(st, coef)
+            coef, table, tsteps = self._threshold_any(st, coef, table, tsteps)
         draw = eta > 0
         given = noise if noise is not None else variance_noise
         s, off, z = self._noise_args(st, seed, offset, given, generator, stream) if draw else (0, 0, None)
         out = self._pool.take(st.x)
-        x0 = self._pool.take(st.x)
-        K.fused_step(
-            st.x,
-            coef,
-            out,
-            model_output=st.m,
-            noise=z,
-            x0_out=x0,
-            clip=self._clip_mode(),
-            use_x0=self._clip_mode(),
-            draw=draw,
-            seed=s,
-            offset=off,
-            stream=stream,
+        kw = dict(
+            model_output=st.m, clip=self._clip_mode(), use_x0=self._clip_mode(), table=table, tsteps=tsteps
         )
-        return _finish(st, out, x0, return_dict)
+        x0 = None if return_dict else self._pool.take(st.x)
+        K.fused_step(st.x, coef, out, noise=z, x0_out=x0, draw=draw, seed=s, offset=off, stream=stream, **kw)
+        return _finish(st, out, x0, return_dict, lambda: self._x0_only(st, coef, kw))
 
 
 class DPMSolverMultistepScheduler(_Scheduler):
@@ -955,7 +1177,18 @@ class DPMSolverMultistepScheduler(_Scheduler):
         kept as history for the next step).
         """
         st = self._prepare(model_output, timestep, sample, per_row=True)
+        t_expect = -1
+        if st.tdev is not None:
+            # device timesteps are not read: the step is the scheduler's next
+            # one, and the kernel checks that every sample's timestep is it
+            if self._step_index >= self.timesteps.size:
+                raise ValueError(
+                    "'timestep': the scheduler has taken all its steps; call set_timesteps to start again"
+                )
+            t_expect = int(self.timesteps[self._step_index])
+            st.t = np.full(st.rows, t_expect, dtype=np.int64)
         pos = self._positions(st.t)
+        self._step_index = int(pos[0]) + 1
         hist_ok = (
             self._history is not None
             and self._history_t is not None
@@ -969,10 +1202,11 @@ class DPMSolverMultistepScheduler(_Scheduler):
             expect = self.timesteps[np.maximum(pos - 1, 0)]
             second = (pos > 0) & (self._history_t == expect) & (pos != self.timesteps.size - 1)
         coef = self._coefs(st.t, second)
-        if self.config.thresholding:
-            self._threshold(st, coef)
         out = self._pool.take(st.x)
         x0 = self._pool.take(st.x)
+        table = None
+        if self.config.thresholding:
+            coef, table, _ = self._threshold_any(st, coef, None, None)
         K.fused_step(
             st.x,
             coef,
@@ -982,6 +1216,9 @@ class DPMSolverMultistepScheduler(_Scheduler):
             x0_out=x0,
             clip=self.config.thresholding,
             use_x0=True,
+            table=table,
+            tsteps=st.tdev,
+            t_expect=t_expect,
         )
         self._history = x0
         self._history_t = st.t.copy()

@@ -214,6 +214,9 @@ class _SparseModel:
     @beta.setter
     def beta(self, value: Any) -> None:
         self._beta = per_chain_beta(value, self.n_chains).astype(np.float32)
+        b = self._beta
+        # one beta for every chain: the GPU kernels take it by value
+        self._beta_uniform = float(b[0]) if b.size and bool(np.all(b == b[0])) else float("nan")
         self._beta_dev = self._to_device(self._beta)
 
     @property
@@ -360,6 +363,7 @@ class _SparseModel:
                     n,
                     _backend.current_stream(),
                     self.chain_offset,
+                    self._beta_uniform,
                 )
         else:
             tail = (row, col, w, bias, beta, order, bp, self.seed, self._sweep, n, self.chain_offset)
