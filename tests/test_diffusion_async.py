@@ -111,6 +111,7 @@ def test_device_timesteps_equal_host_timesteps(kind, dtype):
         for t in (int(a.timesteps[3]), per_sample):
             host = a.step(mg, t, xg, seed=4, offset=0, **kw)
             dev = b.step(mg, _device_t(t, kind), xg, seed=4, offset=0, **kw)
+            check_errors()  # no device timestep was refused
             pd = dev.prev_sample
             pd = cp.asarray(pd) if kind == "cupy" else cp.from_dlpack(pd)
             np.testing.assert_array_equal(pd.get(), host.prev_sample.get())
