@@ -491,3 +491,32 @@ def test_cuda_training_and_sampling_match_cpu(cls):
         xa, xb = a.sample(n, seed=3), b.sample(n, seed=3)
         assert isinstance(xb, np.ndarray) and xb.dtype == np.uint8
         np.testing.assert_array_equal(xb, xa)
+    ra = a.mixing(X[:50], n_chains=40, n_sweeps=12) if cls is DTM else a.mixing(n_chains=40, n_sweeps=12)
+    rb = b.mixing(X[:50], n_chains=40, n_sweeps=12) if cls is DTM else b.mixing(n_chains=40, n_sweeps=12)
+    for p, q in zip(ra, rb):
+        np.testing.assert_array_equal(q.rho, p.rho)
+    if cls is DTM:
+        sa, sb = a.sample(70, seed=4, return_steps=True), b.sample(70, seed=4, return_steps=True)
+        for p, q in zip(sa, sb):
+            np.testing.assert_array_equal(q, p)
+        np.testing.assert_array_equal(b.sample_step(2, sa[1], seed=6), a.sample_step(2, sa[1], seed=6))
+        beta = (0.5, 1.0)
+        np.testing.assert_array_equal(b.sample(50, seed=7, beta=beta), a.sample(50, seed=7, beta=beta))
+
+
+@pytest.mark.gpu
+def test_cuda_checkpoint_continues_like_cpu(tmp_path):
+    """A model trained on the CPU and saved, then loaded on the GPU and on the
+    CPU and trained on: the same parameters and samples."""
+    from heatbath.data.digits import binarized_digits
+
+    X = binarized_digits().X_train.astype(np.uint8)[:120]
+    kw = dict(graph=torus_graph(12, 64, image_shape=(8, 8)), T=2, K=4, n_epochs=1, batch_size=50, warmup=2,
+              n_records=4, acp_lag=2, progress=False, seed=8)
+    path = DTM(**kw).fit(X).save(str(tmp_path / "dtm"))
+    a = DTM.load(path).set_params(n_epochs=2).fit(X)
+    b = DTM.load(path, device="cuda").set_params(n_epochs=2).fit(X)
+    for sa, sb in zip(a.steps_, b.steps_):
+        for name, arr in sa.state_arrays().items():
+            np.testing.assert_array_equal(sb.state_arrays()[name], arr, err_msg=name)
+    np.testing.assert_array_equal(b.sample(300, seed=1), a.sample(300, seed=1))
