@@ -172,6 +172,7 @@ def fused_step(
     tsteps: Any = None,
     t_expect: int = -1,
     check: bool = False,
+    sample_name: str = "sample",
 ) -> None:
     """One fused step over 2-D views ``[n_samples, inner]`` (rows contiguous).
 
@@ -199,13 +200,16 @@ def fused_step(
     check : bool, GPU only
         Read the device's error counters right after the step (waits for the
         GPU) instead of leaving them for :func:`check_errors`.
+    sample_name : str
+        Argument named when ``x`` holds NaN or inf (counted on the CPU).
 
     Raises
     ------
     ValueError
-        When the model output (or variance) holds NaN or inf values: at once
-        on the CPU; on the GPU at the next :func:`check_errors` (or at once
-        with ``check=True``).
+        When the model output (or variance) or the sample holds NaN or inf
+        values: at once on the CPU (the kernel counts them in its pass over
+        the data); on the GPU, model outputs only, at the next
+        :func:`check_errors` (or at once with ``check=True``).
     """
     if _backend.is_cupy(x):
         _gpu_step(
@@ -234,8 +238,12 @@ def fused_step(
         int(stream),
         int(offset),
     )
-    if nbad:
+    if nbad & 1:
         raise ValueError(f"'{output_name}': contains NaN or infinite values")
+    if nbad & 2:
+        raise ValueError(f"'{sample_name}': contains NaN or infinite values")
+    if nbad:
+        raise ValueError("'noise': contains NaN or infinite values")
 
 
 # ---- the GPU path -------------------------------------------------------------
