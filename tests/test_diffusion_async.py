@@ -90,6 +90,14 @@ def _device_t(t, kind):
     return torch.as_tensor(np.asarray(t)).cuda()
 
 
+def _checked(where):
+    """check_errors, saying which call left something in the counters."""
+    try:
+        check_errors()
+    except ValueError as exc:
+        raise AssertionError(f"{where}: {exc}") from None
+
+
 @pytest.mark.parametrize("kind", ["cupy", "torch"])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_device_timesteps_equal_host_timesteps(kind, dtype):
@@ -99,25 +107,30 @@ def test_device_timesteps_equal_host_timesteps(kind, dtype):
     m = hr.normal(SHAPE, 2, dtype=dtype) * 0.5
     xg, mg = cp.asarray(x), cp.asarray(m)
     per_sample = np.array([999, 500, 20, 0])
-    for make, kw in (
-        (lambda: DDPMScheduler(), {}),
-        (lambda: DDPMScheduler(thresholding=True, prediction_type="v_prediction"), {}),
-        (lambda: DDIMScheduler(), {"eta": 1.0}),
-        (lambda: DDIMScheduler(clip_sample=False), {"use_clipped_model_output": True}),
+    for name, make, kw in (
+        ("DDPM", lambda: DDPMScheduler(), {}),
+        ("DDPM thresholding", lambda: DDPMScheduler(thresholding=True, prediction_type="v_prediction"), {}),
+        ("DDIM eta 1", lambda: DDIMScheduler(), {"eta": 1.0}),
+        ("DDIM clipped output", lambda: DDIMScheduler(clip_sample=False), {"use_clipped_model_output": True}),
     ):
         a, b = make(), make()
         a.set_timesteps(1000)
         b.set_timesteps(1000)
         for t in (int(a.timesteps[3]), per_sample):
+            where = f"{name}, timestep {t}"
+            check_errors()
             host = a.step(mg, t, xg, seed=4, offset=0, **kw)
+            _checked(f"{where}: host timesteps")
             dev = b.step(mg, _device_t(t, kind), xg, seed=4, offset=0, **kw)
-            check_errors()  # no device timestep was refused
+            _checked(f"{where}: device timesteps")
             pd = dev.prev_sample
             pd = cp.asarray(pd) if kind == "cupy" else cp.from_dlpack(pd)
-            np.testing.assert_array_equal(pd.get(), host.prev_sample.get())
+            np.testing.assert_array_equal(pd.get(), host.prev_sample.get(), err_msg=where)
             x0d = dev.pred_original_sample
+            _checked(f"{where}: device data prediction")
             x0d = cp.asarray(x0d) if kind == "cupy" else cp.from_dlpack(x0d)
-            np.testing.assert_array_equal(x0d.get(), host.pred_original_sample.get())
+            np.testing.assert_array_equal(x0d.get(), host.pred_original_sample.get(), err_msg=where)
+            _checked(f"{where}: host data prediction")
     # the forward process and the velocity target
     s = DDPMScheduler()
     z = cp.asarray(hr.normal(SHAPE, 5, dtype=dtype))
