@@ -161,6 +161,10 @@ def _member_check(zf: zipfile.ZipFile, name: str, path: str, file_size: int) -> 
 
 def _read(path: str, with_arrays: bool) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """(metadata, arrays) of a heatbath checkpoint; CheckpointError otherwise."""
+    if not zipfile.is_zipfile(path):
+        # np.load would try other formats (and suggest unsafe pickle loading): refuse here
+        raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (not an .npz archive; "
+                              "corrupt or another kind of file)")
     try:
         file_size = os.path.getsize(path)
         with open(path, "rb") as fh:
