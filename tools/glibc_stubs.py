@@ -137,10 +137,19 @@ def defined_symbols(path: Path):
 
 
 def find_library(soname: str, cc: str) -> Path:
-    out = subprocess.run([cc, f"-print-file-name={soname}"], capture_output=True, text=True).stdout.strip()
+    out = subprocess.run(
+        [cc, f"-print-file-name={soname}"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     if out and os.path.isabs(out) and os.path.exists(out):
         return Path(os.path.realpath(out))
-    for d in ("/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib64", "/usr/lib64", "/lib", "/usr/lib"):
+    for d in (
+        "/lib/x86_64-linux-gnu",
+        "/usr/lib/x86_64-linux-gnu",
+        "/lib64",
+        "/usr/lib64",
+        "/lib",
+        "/usr/lib",
+    ):
         p = Path(d) / soname
         if p.exists():
             return Path(os.path.realpath(p))
@@ -178,19 +187,30 @@ def make(args) -> int:
             libs[home]["syms"][name] = best
 
     libc_nonshared = subprocess.run(
-        [cc, "-print-file-name=libc_nonshared.a"], capture_output=True, text=True
+        [cc, "-print-file-name=libc_nonshared.a"], capture_output=True, text=True, check=False
     ).stdout.strip()
     for soname, lib in libs.items():
         lines = ["\t.text"]
         for name, (ver, typ, bind, size) in sorted(lib["syms"].items()):
             binding = ".weak" if bind == "STB_WEAK" else ".globl"
             if typ == "STT_TLS":
-                lines += ["\t.section .tbss,\"awT\",@nobits", f"\t{binding} {name}",
-                          f"\t.type {name}, @tls_object", f"\t.size {name}, {size}", f"{name}:",
-                          f"\t.zero {max(size, 1)}"]
+                lines += [
+                    '\t.section .tbss,"awT",@nobits',
+                    f"\t{binding} {name}",
+                    f"\t.type {name}, @tls_object",
+                    f"\t.size {name}, {size}",
+                    f"{name}:",
+                    f"\t.zero {max(size, 1)}",
+                ]
             elif typ in ("STT_OBJECT", "STT_COMMON"):
-                lines += ["\t.data", f"\t{binding} {name}", f"\t.type {name}, @object",
-                          f"\t.size {name}, {size}", f"{name}:", f"\t.zero {max(size, 1)}"]
+                lines += [
+                    "\t.data",
+                    f"\t{binding} {name}",
+                    f"\t.type {name}, @object",
+                    f"\t.size {name}, {size}",
+                    f"{name}:",
+                    f"\t.zero {max(size, 1)}",
+                ]
             else:  # functions, GNU indirect functions
                 lines += ["\t.text", f"\t{binding} {name}", f"\t.type {name}, @function", f"{name}:", "\tret"]
         by_node = {}
@@ -210,8 +230,16 @@ def make(args) -> int:
             vs = Path(tmp) / "stub.map"
             vs.write_text("\n".join(script) + "\n")
             subprocess.run(
-                [cc, "-shared", "-nostdlib", "-o", str(out / soname), f"-Wl,-soname,{soname}",
-                 f"-Wl,--version-script={vs}", str(asm)],
+                [
+                    cc,
+                    "-shared",
+                    "-nostdlib",
+                    "-o",
+                    str(out / soname),
+                    f"-Wl,-soname,{soname}",
+                    f"-Wl,--version-script={vs}",
+                    str(asm),
+                ],
                 check=True,
             )
         link = LIBRARIES[soname]
