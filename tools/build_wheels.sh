@@ -84,7 +84,7 @@ for py in "${pythons[@]}"; do
   say "$tag: building (CUDA module: $HEATBATH_CUDA${CUDAARCHS:+, $CUDAARCHS})"
   t0=$(date +%s)
   CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)} \
-    "$py" -m pip wheel --no-deps "${isolation[@]}" -Cbuild-dir="build/wheel-$tag" -w "$raw" .
+    "$py" -m pip wheel --no-deps "${isolation[@]}" --config-settings=build-dir="build/wheel-$tag" -w "$raw" .
   echo "$tag: built in $(($(date +%s) - t0)) s"
   whl=$(ls "$raw"/heatbath-*.whl)
   if [ -n "${HEATBATH_GLIBC_STUBS:-}" ]; then

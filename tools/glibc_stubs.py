@@ -78,9 +78,11 @@ MOVED = {
     "libanl.so.1": re.compile(r"^(gai_.*|getaddrinfo_a)$"),
 }
 
-# Symbols whose newer version kept the interface of the older one: the
-# libm functions of glibc 2.29 dropped only the SVID error-handling mode
-# (_LIB_VERSION, unused since 2.27), so the old versions behave alike.
+# Symbols whose newer version kept the interface of the older one: glibc
+# 2.29's exp, exp2, log, log2 and pow differ from the older versions only in
+# leaving out the SVID error handling (matherr, _LIB_VERSION), which programs
+# cannot select since glibc 2.27; both return the same values and set errno
+# alike.
 SAME_INTERFACE = {"exp", "exp2", "log", "log2", "pow"}
 
 PYTHON_API = re.compile(r"^_?Py")
