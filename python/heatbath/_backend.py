@@ -87,13 +87,20 @@ def get_num_threads() -> int:
     return int(_core.get_num_threads())
 
 
+MAX_THREADS = int(_core.MAX_THREADS)
+
+
 def set_num_threads(n: int) -> None:
     """Set the number of OpenMP threads the CPU kernels use (results do not
-    depend on it)."""
+    depend on it): an int in [1, 1024]."""
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError("'n': expected an int, got bool")
     try:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"'n': expected an int, got {type(n).__name__}") from None
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"'n': must lie in [1, {MAX_THREADS}], got {n}")
     _core.set_num_threads(n)
 
 

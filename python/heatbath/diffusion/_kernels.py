@@ -157,6 +157,7 @@ def fused_step(
     offset: int = 0,
     stream: int = 0,
     output_name: str = "model_output",
+    sample_name: str = "sample",
 ) -> None:
     """One fused step over 2-D views ``[n_samples, inner]`` (rows contiguous).
 
@@ -171,11 +172,14 @@ def fused_step(
         offset + flat index) unless ``noise`` is given).
     output_name : str
         Argument named when ``model_output``/``variance`` holds NaN or inf.
+    sample_name : str
+        Argument named when ``x`` holds NaN or inf (counted on the CPU).
 
     Raises
     ------
     ValueError
-        When the model output (or variance) holds NaN or inf values.
+        When the model output (or variance) or the sample holds NaN or inf
+        values (the kernel counts them in its pass over the data).
     """
     coef = np.ascontiguousarray(coef, dtype=np.float64)
     if _backend.is_cupy(x):
@@ -223,7 +227,7 @@ def fused_step(
                 _backend.device_pointer(bad),
                 _backend.current_stream(),
             )
-            nbad = int(bad.get()[0])
+            nbad = 1 if int(bad.get()[0]) else 0  # the CUDA kernel counts model outputs only
     else:
         nbad = _core.diffusion_step(
             x,
@@ -243,8 +247,12 @@ def fused_step(
             int(stream),
             int(offset),
         )
-    if nbad:
+    if nbad & 1:
         raise ValueError(f"'{output_name}': contains NaN or infinite values")
+    if nbad & 2:
+        raise ValueError(f"'{sample_name}': contains NaN or infinite values")
+    if nbad:
+        raise ValueError("'noise': contains NaN or infinite values")
 
 
 def empty_like(x: Any, shape: Optional[Tuple[int, ...]] = None) -> Any:

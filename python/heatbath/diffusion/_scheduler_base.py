@@ -14,6 +14,7 @@ from .. import _backend
 from ..random import _as_u64, as_seed
 from ..schedules import NoiseSchedule
 from . import _kernels as K
+from ._config import ConfigMixin
 from ._kernels import Step, as_rows, layout
 from .gaussian import q_sample
 
@@ -51,16 +52,6 @@ class SchedulerOutput:
         return f"SchedulerOutput(prev_sample={self.prev_sample!r})"
 
 
-class _Config(dict):
-    """diffusers-style config: a dict whose keys are also attributes."""
-
-    def __getattr__(self, k: str) -> Any:
-        try:
-            return self[k]
-        except KeyError:
-            raise AttributeError(k) from None
-
-
 def _index(v: Any, name: str) -> int:
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"'{name}': expected an integer, got bool")
@@ -70,7 +61,7 @@ def _index(v: Any, name: str) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
 
 
-class SchedulerBase:
+class SchedulerBase(ConfigMixin):
     """Shared construction, timesteps, add_noise and step plumbing."""
 
     order = 1
@@ -118,21 +109,26 @@ class SchedulerBase:
                 beta_end,
                 rescale_zero_snr=rescale_betas_zero_snr,
             )
-        self.config = _Config(
-            num_train_timesteps=self.schedule.num_train_timesteps,
-            beta_start=beta_start,
-            beta_end=beta_end,
-            beta_schedule=beta_schedule if trained_betas is None else "custom",
-            prediction_type=prediction_type,
-            thresholding=bool(thresholding),
-            dynamic_thresholding_ratio=float(dynamic_thresholding_ratio),
-            sample_max_value=float(sample_max_value),
-            clip_sample=bool(clip_sample),
-            clip_sample_range=float(clip_sample_range),
-            timestep_spacing=spacing,
-            steps_offset=_index(steps_offset, "steps_offset"),
-            rescale_betas_zero_snr=bool(rescale_betas_zero_snr),
-            **extra,
+        self._register_config(
+            dict(
+                num_train_timesteps=self.schedule.num_train_timesteps,
+                beta_start=beta_start,
+                beta_end=beta_end,
+                beta_schedule=beta_schedule,
+                trained_betas=None
+                if trained_betas is None
+                else np.asarray(trained_betas, np.float64).tolist(),
+                prediction_type=prediction_type,
+                thresholding=bool(thresholding),
+                dynamic_thresholding_ratio=float(dynamic_thresholding_ratio),
+                sample_max_value=float(sample_max_value),
+                clip_sample=bool(clip_sample),
+                clip_sample_range=float(clip_sample_range),
+                timestep_spacing=spacing,
+                steps_offset=_index(steps_offset, "steps_offset"),
+                rescale_betas_zero_snr=bool(rescale_betas_zero_snr),
+                **extra,
+            )
         )
         self.betas = self.schedule.betas
         self.alphas = self.schedule.alphas
@@ -169,13 +165,17 @@ class SchedulerBase:
         ----------
         num_inference_steps : int
             Number of sampling steps, 1 .. num_train_timesteps.
-        device : ignored
-            Accepted for diffusers compatibility (timesteps are a numpy array).
+        device : torch.device or str, optional
+            Where a pipeline's tensors live: a torch device makes
+            ``timesteps`` a torch tensor there (as diffusers' are); a string
+            is read as a torch device by a scheduler made from a diffusers
+            config, and ignored otherwise (``timesteps`` is a numpy array).
         timestep_spacing : {"linspace", "leading", "trailing"}, optional
             Overrides the constructor's spacing.
         timesteps : sequence of int, optional
             Custom strictly decreasing timesteps (instead of a count).
         """
+        self._timesteps_on(device)
         T = self.config.num_train_timesteps
         if timesteps is not None:
             if num_inference_steps is not None:
@@ -204,7 +204,7 @@ class SchedulerBase:
         self.num_inference_steps = int(ts.size)
         self._noise_offset = 0
         self._coef_cache.clear()
-        self._index_of = {int(t): i for i, t in enumerate(self.timesteps)}
+        self._index_of = {int(t): i for i, t in enumerate(self._timesteps)}
 
     def _require_timesteps(self) -> None:
         if self.num_inference_steps is None:
@@ -234,12 +234,12 @@ class SchedulerBase:
         except KeyError:
             raise ValueError(
                 f"'timestep': {t.tolist()} is not among the scheduler's timesteps "
-                f"{self.timesteps.tolist()[:8]}{'...' if self.timesteps.size > 8 else ''}"
+                f"{self._timesteps.tolist()[:8]}{'...' if self._timesteps.size > 8 else ''}"
             ) from None
 
     def _prev_of(self, t: np.ndarray) -> np.ndarray:
         pos = self._positions(t)
-        ext = np.concatenate([self.timesteps, [-1]])
+        ext = np.concatenate([self._timesteps, [-1]])
         return ext[pos + 1]
 
     # ---- forward process ----------------------------------------------------
@@ -363,7 +363,7 @@ class SchedulerBase:
         coef[:, K.LO], coef[:, K.HI], coef[:, K.SCALE] = -s, s, 1.0 / s
 
     def _clip_mode(self) -> bool:
-        return bool(self.config.thresholding or self.config.clip_sample)
+        return bool(self.config.thresholding or self.config.get("clip_sample", False))
 
 
 def _seed_of(seed: Any) -> int:

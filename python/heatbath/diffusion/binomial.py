@@ -21,7 +21,7 @@ from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
 from ..ebm.rbm import bernoulli_units
-from .dpm import Bound, _positive, _to_numpy, mask_and_known, train_loop
+from .dpm import Bound, _positive, _to_numpy, check_steps, mask_and_known, train_loop
 
 LOG2 = math.log(2.0)
 _EPS = 1e-12
@@ -100,11 +100,19 @@ class BinomialDPM:
 
     def reverse_logit(self, x_t: Any, t: Any) -> Any:
         """logit p(x_{t-1} = 1 | x_t) for steps t (1..T): x_t (n, d) 0/1 floats."""
+        x_t = self._check_x(x_t, "x_t")
+        return self._reverse_logit(x_t, check_steps(t, x_t, self.T, "t"))
+
+    def _reverse_logit(self, x_t: Any, t: Any) -> Any:
         return self._baseline_logit(x_t, t) + self.net.forward(2.0 * x_t - 1.0, t - 1)
 
     def reverse_rate(self, x_t: Any, t: Any) -> Any:
         """p(x_{t-1} = 1 | x_t) for steps t (1..T): x_t (n, d) 0/1 floats."""
-        return _sigmoid(array_namespace(x_t), self.reverse_logit(x_t, t))
+        x_t = self._check_x(x_t, "x_t")
+        return self._reverse_rate(x_t, check_steps(t, x_t, self.T, "t"))
+
+    def _reverse_rate(self, x_t: Any, t: Any) -> Any:
+        return _sigmoid(array_namespace(x_t), self._reverse_logit(x_t, t))
 
     def _bernoulli(self, p: Any, seed: int, offset: int, stream: int) -> Any:
         xp = array_namespace(p)
@@ -115,7 +123,7 @@ class BinomialDPM:
         """Per-sample bound terms in nats: KL(q(x_{t-1}|x_t,x_0) || p) for
         t >= 2 and -log p(x_0 | x_1) for t = 1; and dTerm/dlogit."""
         xp = array_namespace(x0)
-        p = xp.clip(self.reverse_rate(x_t, t), _EPS, 1 - _EPS)
+        p = xp.clip(self._reverse_rate(x_t, t), _EPS, 1 - _EPS)
         q = xp.where((t == 1)[:, None], x0, self._posterior(x0, x_t, xp.maximum(t, 2)))
         qc = xp.clip(q, _EPS, 1 - _EPS)
         kl = q * (xp.log(qc) - xp.log(p)) + (1 - q) * (xp.log1p(-qc) - xp.log1p(-p))
@@ -207,7 +215,7 @@ class BinomialDPM:
         for t in tqdm(range(self.T, 0, -1), disable=not progress, desc="sample", unit="step"):
             tt = xp.full(n, t, dtype=np.int64)
             # one fused pass: sigmoid of the logits and the Bernoulli draw (Philox)
-            logit = xp.ascontiguousarray(self.reverse_logit(x, tt), dtype=np.float32)
+            logit = xp.ascontiguousarray(self._reverse_logit(x, tt), dtype=np.float32)
             bernoulli_units(logit, zero_bias, sample=step, seed=seed, stream=1, offset=off)
             off += n * d
             x = step.astype(np.float64)

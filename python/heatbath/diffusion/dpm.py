@@ -23,6 +23,7 @@ import numpy as np
 from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from .._guard import as_mask
 from .gaussian import sohl_dickstein_step
 
 LOG2 = math.log(2.0)
@@ -202,6 +203,13 @@ class GaussianDPM:
     def reverse_kernel(self, x_t: Any, t: Any, *, cache: bool = False) -> tuple[Any, Any]:
         """Mean and variance of p(x_{t-1} | x_t) for steps t (1..T): x_t (n,
         d), t (n,) int -> (mu (n, d), var (n, d))."""
+        x_t = self._check_x(x_t, "x_t")
+        return self._reverse_kernel(x_t, self._check_steps(t, x_t, "t"), cache=cache)
+
+    def _check_steps(self, t: Any, x: Any, name: str) -> Any:
+        return check_steps(t, x, self.T, name)
+
+    def _reverse_kernel(self, x_t: Any, t: Any, *, cache: bool = False) -> tuple[Any, Any]:
         xp = array_namespace(x_t)
         i = t - 1
         out = self.net.forward(x_t, i)
@@ -238,6 +246,13 @@ class GaussianDPM:
 
     def q_sample(self, x0: Any, t: Any, noise: Any) -> Any:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per-sample t (1..T)."""
+        x0 = self._check_x(x0, "x0")
+        noise = self._check_x(noise, "noise")
+        if noise.shape != x0.shape:
+            raise ValueError(f"'noise': expected shape {tuple(x0.shape)} (that of x0), got {tuple(noise.shape)}")
+        return self._q_sample(x0, self._check_steps(t, x0, "t"), noise)
+
+    def _q_sample(self, x0: Any, t: Any, noise: Any) -> Any:
         i = t - 1
         return self._coef(np.sqrt(self.abar), i, x0.dtype) * x0 + self._coef(np.sqrt(1 - self.abar), i, x0.dtype) * noise
 
@@ -245,13 +260,13 @@ class GaussianDPM:
         """Per-sample KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) summed over
         dimensions (nats), for t >= 2; with grad, backpropagates d(mean KL)."""
         xp = array_namespace(x0)
-        x_t = self.q_sample(x0, t, noise)
+        x_t = self._q_sample(x0, t, noise)
         if grad:
             self._last_x_t = x_t
         i = t - 1
         mu_q = self._coef(self.post_c0, i, x0.dtype) * x0 + self._coef(self.post_ct, i, x0.dtype) * x_t
         var_q = self._coef(self.post_var, i, x0.dtype)
-        mu_p, var_p = self.reverse_kernel(x_t, t, cache=grad)
+        mu_p, var_p = self._reverse_kernel(x_t, t, cache=grad)
         diff = mu_q - mu_p
         kl = 0.5 * (xp.log(var_p) - xp.log(var_q) + (var_q + diff * diff) / var_p - 1.0)
         return kl.sum(axis=1), (diff, var_p, var_q)
@@ -386,7 +401,7 @@ class GaussianDPM:
             xb = x[idx]
             if self.mode == "paper":
                 return self._paper_loss(xb, tt, noise)
-            x_t = self.q_sample(xb, tt, noise)
+            x_t = self._q_sample(xb, tt, noise)
             r = self.net.forward(x_t, tt - 1) - noise
             self.net.backward(2.0 * r / (batch_size * d))
             return float((r * r).mean())
@@ -452,14 +467,14 @@ class GaussianDPM:
         else:
             x = self._check_x(xp.asarray(x_T, dtype=dtype), "x_T").copy()
         if mask is not None:
-            k = self.q_sample(known, xp.full(n, self.T, dtype=np.int64), normal(2))  # known part of x_T
+            k = self._q_sample(known, xp.full(n, self.T, dtype=np.int64), normal(2))  # known part of x_T
             x = xp.where(mask, k, x)
         traj = [x.copy()] if return_trajectory else None
         for t in tqdm(range(self.T, 1, -1), disable=not progress, desc="sample", unit="step"):
             if mask is not None:
                 i = t - 1  # the known part's x_{t-1} ~ q(x_{t-1} | x_t, x_0 = known)
                 k = (self.post_c0[i] * known + self.post_ct[i] * k) + math.sqrt(self.post_var[i]) * normal(2)
-            mu, var = self.reverse_kernel(x, xp.full(n, t, dtype=np.int64))
+            mu, var = self._reverse_kernel(x, xp.full(n, t, dtype=np.int64))
             # the fused reverse-step kernel: x_{t-1} = mu + sqrt(var) z, z from Philox
             x = sohl_dickstein_step(mu, var, seed=seed, offset=off + start * d, stream=1)
             off += total * d
@@ -563,13 +578,30 @@ def mask_and_known(xp, mask: Any, known: Any, n: int, d: int, check: Callable[[A
     if known is None:
         raise ValueError("'known': give the known values with 'mask'")
     try:
-        mask = xp.broadcast_to(xp.asarray(mask, dtype=bool), (n, d))
-    except ValueError:
+        mask = xp.broadcast_to(as_mask(mask, "mask", xp), (n, d))
+    except ValueError as exc:
+        if "mask holds" in str(exc):
+            raise
         raise ValueError(f"'mask': shape {np.shape(mask)} does not broadcast to {(n, d)}") from None
     known = check(known, "known")
     if known.shape != (n, d):
         raise ValueError(f"'known': expected shape {(n, d)}, got {tuple(known.shape)}")
     return mask, known
+
+
+def check_steps(t: Any, x: Any, T: int, name: str) -> Any:
+    """Steps t as int64 of shape (n,) (n = len(x)), every one in [1, T], on
+    x's device; errors name ``name``."""
+    xp = array_namespace(x)
+    tt = t.get() if is_cupy(t) else np.asarray(t)
+    if tt.dtype.kind not in "iu":
+        raise TypeError(f"'{name}': expected integer steps, got dtype {tt.dtype}")
+    if tt.shape != (x.shape[0],):
+        raise ValueError(f"'{name}': expected shape ({x.shape[0]},) (one step per row), got {tt.shape}")
+    if tt.size and (int(tt.min()) < 1 or int(tt.max()) > T):
+        bad = int(tt.min()) if int(tt.min()) < 1 else int(tt.max())
+        raise ValueError(f"'{name}': steps must lie in [1, {T}], got {bad}")
+    return xp.asarray(tt.astype(np.int64))
 
 
 def _positive(v: Any, name: str, minimum: int = 1) -> int:

@@ -82,7 +82,8 @@ def q_sample(
         seed=s,
         offset=off,
         stream=stream,
-        output_name="x0",
+        output_name="noise",
+        sample_name="x0",
     )
     res = K.from_backend(out.reshape(st.shape), fw)
     if return_noise:
@@ -122,7 +123,7 @@ def posterior_mean_variance(
     coef[:, K.AX] = sch.posterior_mean_coef2[st.t]
     coef[:, K.AM] = sch.posterior_mean_coef1[st.t]
     out = K.empty_like(st.x)
-    K.fused_step(st.x, coef, out, model_output=m, output_name="x0")
+    K.fused_step(st.x, coef, out, model_output=m, output_name="x0", sample_name="x_t")
     shape = () if tt.ndim == 0 else (tt.shape[0],) + (1,) * (len(st.shape) - 1)
     var = sch.posterior_variance[tt].reshape(shape)
     logv = sch.posterior_log_variance_clipped[tt].reshape(shape)
@@ -185,5 +186,6 @@ def sohl_dickstein_step(
         offset=off,
         stream=stream,
         output_name="mu",
+        sample_name="mu",
     )
     return K.from_backend(out.reshape(st.shape), fw)

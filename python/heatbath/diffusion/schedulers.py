@@ -404,6 +404,27 @@ class DPMSolverMultistepScheduler(SchedulerBase):
     """
 
     _default_spacing = "linspace"
+    _diffusers_fixed = {
+        **{
+            k: ((lambda v: not v), "False")
+            for k in (
+                "euler_at_final",
+                "use_karras_sigmas",
+                "use_exponential_sigmas",
+                "use_beta_sigmas",
+                "use_lu_lambdas",
+                "use_flow_sigmas",
+                "use_dynamic_shifting",
+            )
+        },
+        "lambda_min_clipped": ((lambda v: v == -math.inf), "-inf (no clipping)"),
+        "variance_type": (
+            (lambda v: v not in ("learned", "learned_range")),
+            "a fixed variance (not learned)",
+        ),
+        "flow_shift": ((lambda v: True), "any value (unused without flow sigmas)"),
+        "time_shift_type": ((lambda v: True), "any value (unused without dynamic shifting)"),
+    }
 
     def __init__(
         self,
@@ -483,9 +504,9 @@ class DPMSolverMultistepScheduler(SchedulerBase):
 
     def _coefs(self, t: np.ndarray, second: np.ndarray) -> np.ndarray:
         pos = self._positions(t)
-        last = pos == self.timesteps.size - 1
+        last = pos == self._timesteps.size - 1
         a_s, s_s = self._alpha_sigma(t)
-        nxt = self.timesteps[np.minimum(pos + 1, self.timesteps.size - 1)]
+        nxt = self._timesteps[np.minimum(pos + 1, self._timesteps.size - 1)]
         a_t, s_t = self._alpha_sigma(nxt)
         a_t = np.where(last, 1.0, a_t)
         s_t = np.where(last, 0.0, s_t)
@@ -499,7 +520,7 @@ class DPMSolverMultistepScheduler(SchedulerBase):
             em1 = -np.expm1(-h)  # 1 - exp(-h)
             first_c0 = np.where(last, 1.0, a_t * em1)
             first_ax = np.where(last, 0.0, s_t / s_s)
-            prev_t = self.timesteps[np.maximum(pos - 1, 0)]
+            prev_t = self._timesteps[np.maximum(pos - 1, 0)]
             a_1, s_1 = self._alpha_sigma(prev_t)
             lam_1 = np.log(a_1) - np.log(s_1)
             r0 = (lam_s - lam_1) / h
@@ -533,7 +554,8 @@ class DPMSolverMultistepScheduler(SchedulerBase):
 
         Parameters as :meth:`DDPMScheduler.step`. Returns SchedulerOutput with
         ``prev_sample`` and ``pred_original_sample`` (the data prediction,
-        kept as history for the next step).
+        kept as history for the next step); with ``return_dict=False`` the
+        tuple ``(prev_sample,)``, as diffusers'.
         """
         st = self._prepare(model_output, timestep, sample, per_row=True)
         pos = self._positions(st.t)
@@ -547,8 +569,8 @@ class DPMSolverMultistepScheduler(SchedulerBase):
         )
         second = np.zeros(st.rows, dtype=bool)
         if hist_ok and self.order == 2:
-            expect = self.timesteps[np.maximum(pos - 1, 0)]
-            second = (pos > 0) & (self._history_t == expect) & (pos != self.timesteps.size - 1)
+            expect = self._timesteps[np.maximum(pos - 1, 0)]
+            second = (pos > 0) & (self._history_t == expect) & (pos != self._timesteps.size - 1)
         coef = self._coefs(st.t, second)
         if self.config.thresholding:
             self._threshold(st, coef)
@@ -566,4 +588,5 @@ class DPMSolverMultistepScheduler(SchedulerBase):
         )
         self._history = x0
         self._history_t = st.t.copy()
-        return finish_step(st, out, x0, return_dict)
+        res = finish_step(st, out, x0, True)
+        return res if return_dict else (res.prev_sample,)

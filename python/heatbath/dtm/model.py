@@ -47,7 +47,8 @@ import numpy as np
 from .. import checkpoint
 from .. import random as hr
 from ..ebm.sparse import _as_int
-from ._step import Draws, StepEBM, pack_bits, random_words, to_spins, unpack_bits
+from . import _kernels as kern
+from ._step import Draws, StepEBM, StepEngine, pack_bits, random_words, unpack_bits
 from .forward import BitFlipForward
 from .graphs import DTMGraph, make_graph, torus_graph
 from .mixing import MixingReport, chain_statistic, mixing_report
@@ -215,8 +216,9 @@ class _Base(abc.ABC):
 
     def _init_weights(self, step: StepEBM, k: int) -> None:
         if self.init_scale > 0:
-            step.weights[:] = self.init_scale * hr.normal(step.weights.size, self._seed, stream=_STREAM_INIT,
-                                                          offset=k * (1 << 32), dtype="float64")
+            n = self.graph_.n_edges
+            step.set_parameters(weights=self.init_scale * hr.normal(n, self._seed, stream=_STREAM_INIT,
+                                                                    offset=k * (1 << 32), dtype="float64"))
 
     def _mixing_of_batch(self, step: StepEBM) -> Optional[MixingReport]:
         if step.last_stat is None:
@@ -284,34 +286,46 @@ class _Base(abc.ABC):
         """Per step: the fixed input coupling, or None for a step without inputs."""
 
     # ---- training phases ------------------------------------------------------
-    def _chain_init(self, step: StepEBM, x_vis: np.ndarray, x_in: Optional[np.ndarray] = None) -> np.ndarray:
-        """(C, N) int8: visible nodes = x_vis, inputs = x_in (when given), the
-        rest random spins."""
-        s = self._draw_spins.spins((x_vis.shape[0], step.N))
-        s[:, self.graph_.visible] = to_spins(x_vis)
+    def _chain_init(self, step: StepEBM, out: Any, x_vis: Any, x_in: Any = None) -> None:
+        """Packed chains into ``out`` (N, words): visible nodes = x_vis, inputs
+        = x_in (when given) (0/1 rows (C, n_visible) on the model's device),
+        the rest random spins."""
+        bits = self._draw_spins.below((x_vis.shape[0], step.N), 0.5, step.device)
+        bits[:, step.index["visible"]] = x_vis
         if x_in is not None:
-            s[:, step.inputs] = to_spins(x_in)
-        return s
+            bits[:, step.index["inputs"]] = x_in
+        kern.pack_rows(bits, out)
 
-    def _positive_phase(self, step: StepEBM, key: tuple, seed: int, x_vis: np.ndarray,
-                        x_in: Optional[np.ndarray] = None) -> np.ndarray:
-        """States (1, C, N) int8 with the visible nodes = x_vis and the inputs =
-        x_in clamped and the latents after ``pos_sweeps`` sweeps of the cached
-        engine ``key`` (built under ``seed``); no sweeps without latents."""
+    def _positive_phase(self, step: StepEBM, key: tuple, seed: int, x_vis: Any, x_in: Any = None) -> list:
+        """Moment counters of the chains with the visible nodes = x_vis and the
+        inputs = x_in clamped and the latents after ``pos_sweeps`` sweeps of
+        the cached engine ``key`` (built under ``seed``); no sweeps without
+        latents."""
         g = self.graph_
-        s0 = self._chain_init(step, x_vis, x_in)
+        C = x_vis.shape[0]
+        c = step.counts("pos", C)
         if not g.latent.size:
-            return s0[None]
-        eng = step.engine(key, x_vis.shape[0], seed)
-        clamp = np.concatenate([g.visible, step.inputs])
-        return step.run(eng, s0, clamp, s0[:, clamp], self.pos_sweeps, 0)
+            s = step.scratch(C)
+            self._chain_init(step, s, x_vis, x_in)
+            step.count(s, C, c)
+            return c
+        eng = step.engine(key, C, seed)
+        self._chain_init(step, eng._s, x_vis, x_in)
+        eng.set_clamped(np.concatenate([g.visible, step.inputs]))
+        eng.set_beta_value(1.0)
+        eng.sweep(self.pos_sweeps)
+        step.count(eng._s, C, c)
+        return c
 
-    def _learn(self, step: StepEBM, S_pos: np.ndarray, S_neg: np.ndarray) -> None:
-        """One Adam step on the contrastive gradient; keeps the negative
-        chains' statistic for the epoch's mixing report."""
-        gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
-        step.adam(gw, gb, self.learning_rate)
-        step.last_stat = chain_statistic(S_neg, self.graph_.visible)
+    def _negative_phase(self, step: StepEBM, eng: StepEngine, clamp: np.ndarray, keep_rows: bool) -> list:
+        """Moment counters of ``n_records`` sweeps of ``eng`` after ``warmup``,
+        ``clamp`` nodes clamped."""
+        eng.set_clamped(clamp)
+        return step.record(eng, self.warmup, self.n_records, keep_rows)
+
+    def _learn(self, step: StepEBM, pos: list, neg: list) -> None:
+        """One Adam step on the contrastive gradient."""
+        step.adam(pos, neg, self.learning_rate, self.weight_decay)
 
     # ---- argument defaults ------------------------------------------------------
     def _sweeps(self, v: Any, name: str, minimum: int) -> int:
@@ -374,11 +388,9 @@ class _Base(abc.ABC):
             model = cls(graph=graph, device=device, **params)
             model._setup(graph)
             for k, step in enumerate(model.steps_):
-                for name, arr in step.state_arrays().items():
-                    arr[:] = arrays[name][k]
+                step.load_state_arrays({name: arrays[name][k] for name in StepEBM._PARAMS})
                 step.cp = float(arrays["cp"][k])
                 step.adam_t = int(arrays["adam_t"][k])
-                step._version += 1
             model.epochs_trained_ = int(cfg["epochs_trained"])
             model.history_ = list(cfg["history"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -409,15 +421,18 @@ class _Base(abc.ABC):
             self._setup(self._build_graph(Xb.shape[1]))
         n = Xb.shape[0]
         bs = min(self.batch_size, n)
+        xp = self.steps_[0].xp
+        Xd = xp.asarray(Xb)  # the data on the steps' device, once
         bar = self._progress(self.n_epochs, type(self).__name__)
         t0 = time.perf_counter()
         try:
             for _ in range(self.n_epochs):
                 epoch = self.epochs_trained_
-                perm = np.argsort(hr.uniform(n, self._seed, offset=epoch * n, stream=_STREAM_PERM,
-                                             dtype="float64"), kind="stable")
+                perm = xp.asarray(np.argsort(hr.uniform(n, self._seed, offset=epoch * n, stream=_STREAM_PERM,
+                                                        dtype="float64"), kind="stable"))
                 for start in range(0, n, bs):
-                    self._train_batch(Xb[perm[start:start + bs]], epoch, start // bs)
+                    # the last batch keeps its negative chains' rows for the mixing report
+                    self._train_batch(Xd[perm[start:start + bs]], epoch, start // bs, start + bs >= n)
                 self.epochs_trained_ += 1
                 self._after_epoch(epoch, bar)
         finally:
@@ -518,7 +533,9 @@ class DTM(_Base):
     def _couplings(self) -> list:
         return [float(c) for c in self.forward_.coupling]
 
-    def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
+    def _train_batch(self, x0: Any, epoch: int, batch: int, keep_rows: bool = False) -> None:
+        """One update of every step from the batch x0 (C, n_visible) uint8 on
+        the model's device."""
         C = x0.shape[0]
         fw = self.forward_
         for t in range(1, self.T + 1):
@@ -530,12 +547,12 @@ class DTM(_Base):
             d.offset += x0.size
             key, seed = ("train", C), _subseed(self._seed, 1, t, C)
             # positive phase: x^{t-1} and x^t clamped, latents sampled
-            S_pos = self._positive_phase(step, key, seed, x_prev, x_t)
+            pos = self._positive_phase(step, key, seed, x_prev, x_t)
             # negative phase: x^t clamped; visible nodes start at x^t
             eng = step.engine(key, C, seed)
-            s0 = self._chain_init(step, x_t, x_t)
-            S_neg = step.run(eng, s0, step.inputs, to_spins(x_t), self.warmup, self.n_records)
-            self._learn(step, S_pos, S_neg)
+            self._chain_init(step, eng._s, x_t, x_t)
+            neg = self._negative_phase(step, eng, step.inputs, keep_rows)
+            self._learn(step, pos, neg)
 
     # ---- sampling -------------------------------------------------------------
     def sample_step(self, t: int, x_t: Any, n_sweeps: Optional[int] = None, beta: Any = None,
@@ -561,10 +578,10 @@ class DTM(_Base):
         ``keep`` further consecutive sweeps (keep, n, N) int8."""
         step = self.steps_[t - 1]
         g = self.graph_
-        rows = [(g.visible, x), (step.inputs, x)]
+        rows = [("visible", x), ("inputs", x)]
         if g.latent.size:
-            rows.insert(0, (g.latent, random_words(g.latent.size, n, seed, 100 + t, self.device)))
-        return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, g.visible)
+            rows.insert(0, ("latent", random_words(g.latent.size, n, seed, 100 + t, self.device)))
+        return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, "visible")
 
     def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
                return_steps: bool = False) -> Any:
@@ -631,14 +648,14 @@ class MEBM(_Base):
     def _couplings(self) -> list:
         return [None]
 
-    def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
+    def _train_batch(self, x0: Any, epoch: int, batch: int, keep_rows: bool = False) -> None:
         step = self.steps_[0]
         C = x0.shape[0]
-        S_pos = self._positive_phase(step, ("pos", C), _subseed(self._seed, 1, C), x0)
+        pos = self._positive_phase(step, ("pos", C), _subseed(self._seed, 1, C), x0)
         P = self.batch_size
-        neg = step.engine(("neg", P), P, _subseed(self._seed, 2, P))  # persistent chains
-        S_neg = step.run(neg, None, np.zeros(0, np.int64), None, self.warmup, self.n_records)
-        self._learn(step, S_pos, S_neg)
+        eng = step.engine(("neg", P), P, _subseed(self._seed, 2, P))  # persistent chains
+        neg = self._negative_phase(step, eng, np.zeros(0, np.int64), keep_rows)
+        self._learn(step, pos, neg)
 
     def sample(self, n_samples: int = 100, K_total: Optional[int] = None, beta: Any = None, seed: Any = None
                ) -> np.ndarray:
@@ -654,8 +671,8 @@ class MEBM(_Base):
         sweeps under seed ``_subseed(seed, key)``; returns the packed visible
         rows, or with ``keep`` the states of ``keep`` further sweeps."""
         step = self.steps_[0]
-        rows = [(np.arange(step.N), random_words(step.N, n, seed, stream, self.device))]
-        return step.draw(n, _subseed(seed, key), rows, k, keep, beta, self.graph_.visible)
+        rows = [("all", random_words(step.N, n, seed, stream, self.device))]
+        return step.draw(n, _subseed(seed, key), rows, k, keep, beta, "visible")
 
     def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:

@@ -136,6 +136,24 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
 # ---------------------------------------------------------------------------
 
 
+def _checked_update(tr: Any, batch: Any, lr: Any) -> None:
+    """One update; a kernel's non-finite input after a diverged earlier update
+    becomes the error of :func:`_check_diverged`."""
+    try:
+        tr.update(batch)
+    except ValueError:
+        _check_diverged(tr, xp_of(tr.Wa), lr)
+        raise
+
+
+def _check_diverged(tr: Any, xp: Any, lr: Any) -> None:
+    """FloatingPointError when the parameters are no longer finite."""
+    if not bool(xp.isfinite(tr.Wa).all()):
+        raise FloatingPointError(
+            f"training diverged: the parameters are no longer finite; lower 'learning_rate' (got {lr!r})"
+        )
+
+
 class _RBMBase(_TransformerMixin, _Base):
     """Shared machinery of the Bernoulli and Gaussian-Bernoulli RBMs."""
 
@@ -261,8 +279,13 @@ class _RBMBase(_TransformerMixin, _Base):
         Xa[:, :-1] = X
         tr = Trainer(self, xp, max(edges[i + 1] - edges[i] for i in range(n_batches)))
         for epoch in range(self.n_iter):
-            for i in range(n_batches):
-                tr.update(Xa[edges[i] : edges[i + 1]])
+            try:
+                for i in range(n_batches):
+                    _checked_update(tr, Xa[edges[i] : edges[i + 1]], self.learning_rate)
+            except KeyboardInterrupt:
+                tr.write_back()  # the parameters of the updates done (Ctrl-C)
+                raise
+            _check_diverged(tr, xp, self.learning_rate)
             if self.verbose or callback is not None:
                 tr.write_back()
                 if self.verbose:
@@ -298,7 +321,8 @@ class _RBMBase(_TransformerMixin, _Base):
         Xa = xp.ones((X.shape[0], X.shape[1] + 1), dtype=self._dtype)
         Xa[:, :-1] = X
         tr = Trainer(self, xp, X.shape[0])
-        tr.update(Xa)
+        _checked_update(tr, Xa, self.learning_rate)
+        _check_diverged(tr, xp, self.learning_rate)
         tr.write_back()
         return self
 
