@@ -55,6 +55,10 @@ def _resolve(path: str) -> str:
 
 def _read(path: str, with_arrays: bool) -> Tuple[Dict[str, Any], Dict[str, np.ndarray]]:
     """(metadata, arrays) of a heatbath checkpoint; CheckpointError otherwise."""
+    if not zipfile.is_zipfile(path):
+        # np.load would try other formats (and suggest unsafe pickle loading): refuse here
+        raise CheckpointError(f"'path': {path} is not a heatbath checkpoint (not an .npz archive; "
+                              "corrupt or another kind of file)")
     try:
         with np.load(path, allow_pickle=False) as z:
             if "__meta__" not in z.files:

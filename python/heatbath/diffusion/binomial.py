@@ -20,8 +20,10 @@ import numpy as np
 from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from .._blas import in_blas_threads
 from ..ebm.rbm import bernoulli_units
-from .dpm import Bound, _positive, _to_numpy, check_steps, mask_and_known, train_loop
+from .dpm import (Bound, _positive, _to_numpy, check_steps, load_training_state, mask_and_known, train_loop,
+                  training_state)
 
 LOG2 = math.log(2.0)
 _EPS = 1e-12
@@ -130,20 +132,27 @@ class BinomialDPM:
         return kl.sum(axis=1), p - q
 
     # ---- the bound ------------------------------------------------------------------
-    def bound(self, x: Any, *, n_draws: int = 1, seed: int = 12345, batch: int = 8192) -> Bound:
+    @in_blas_threads
+    def bound(self, x: Any, *, n_draws: int = 1, seed: int = 12345, batch: int = 8192,
+              progress: bool = False) -> Bound:
         """The lower bound on log p(x) in bits per sequence:
         K = E_q log p(x_0 | x_1) - sum_{t=2}^T E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
         (the last term KL(q(x_T|x_0) || p(x_T)) vanishes: beta_T = 1 makes
         x_T uniform). Each term is exact given x_t; x_t ~ q(x_t | x_0) is
-        drawn ``n_draws`` times.
+        drawn ``n_draws`` times. ``progress``: a progress bar over the steps t.
         """
+        from tqdm.auto import tqdm
+
         xp = array_namespace(x)
         x = self._check_x(x, "x")
         n = x.shape[0]
         total = xp.zeros(n, dtype=np.float64)
         off = 0
-        for _ in range(_positive(n_draws, "n_draws")):
+        n_draws = _positive(n_draws, "n_draws")
+        bar = tqdm(total=n_draws * self.T, disable=not progress, desc="bound K", unit="step", leave=False)
+        for _ in range(n_draws):
             for t in range(1, self.T + 1):
+                bar.update(1)
                 for a in range(0, n, batch):
                     xb = x[a:a + batch]
                     m = xb.shape[0]
@@ -152,16 +161,20 @@ class BinomialDPM:
                     off += m * self.dim
                     terms, _ = self._terms(xb, tt, x_t)
                     total[a:a + m] += terms
+        bar.close()
         per_sample = -_to_numpy(total) / n_draws / LOG2
         bits = float(per_sample.mean())
         stderr = float(per_sample.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
         return Bound(bits, bits / self.dim, stderr, per_sample, bits + self.dim)
 
     # ---- training ---------------------------------------------------------------------
+    @in_blas_threads
     def fit(self, x: Any, *, steps: int = 20000, batch_size: int = 256, lr: float = 2e-3, lr_final: float = 5e-5,
             progress: bool = True, callback: Optional[Callable] = None,
-            time_limit: Optional[float] = None) -> "BinomialDPM":
-        """Maximize K: Adam on T x (the bound term of one random t per sample)."""
+            time_limit: Optional[float] = None, start: int = 0) -> "BinomialDPM":
+        """Maximize K: Adam on T x (the bound term of one random t per sample).
+        ``start``, ``callback`` and ``time_limit`` as in
+        :meth:`GaussianDPM.fit <heatbath.diffusion.GaussianDPM.fit>`."""
         x = self._check_x(x, "x")
         xp = array_namespace(x)
         n = x.shape[0]
@@ -181,10 +194,11 @@ class BinomialDPM:
             return float(terms.mean()) * self.T / LOG2
 
         train_loop(self, step, steps=steps, lr=lr, lr_final=lr_final, progress=progress, callback=callback,
-                   time_limit=time_limit, label="neg_K_bits")
+                   time_limit=time_limit, label="neg_K_bits", start=start)
         return self
 
     # ---- sampling -------------------------------------------------------------------
+    @in_blas_threads
     def sample(self, n: int, *, seed: int = 0, mask: Any = None, known: Any = None,
                progress: bool = False) -> Any:
         """Ancestral samples: x_T uniform bits, then x_{t-1} ~ B(p(x_{t-1}|x_t))
@@ -233,7 +247,9 @@ class BinomialDPM:
     def save(self, path: str) -> str:
         arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         arrays["marginal"] = self.marginal
-        return checkpoint.save(path, self.kind, self.config(), arrays)
+        cfg, state = training_state(self)
+        arrays.update(state)
+        return checkpoint.save(path, self.kind, {**self.config(), **cfg}, arrays)
 
     @classmethod
     def load(cls, path: str, xp=np) -> "BinomialDPM":
@@ -242,6 +258,7 @@ class BinomialDPM:
             model = cls(cfg["dim"], cfg["T"], hidden=cfg["hidden"], n_basis=cfg["n_basis"], seed=cfg["seed"], xp=xp)
             model.marginal = xp.asarray(arrays["marginal"])
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
+            load_training_state(model, cfg, arrays)
         except (KeyError, TypeError) as exc:
             raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
         model.steps_trained = int(cfg.get("steps_trained", 0))

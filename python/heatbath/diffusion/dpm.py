@@ -23,6 +23,7 @@ import numpy as np
 from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from .._blas import in_blas_threads
 from .._guard import as_mask
 from .gaussian import sohl_dickstein_step
 
@@ -326,8 +327,9 @@ class GaussianDPM:
         h_1 = HALF_LOG_2PIE + 0.5 * math.log(self.betas[0])
         return self.dim * (h_T - h_1 - HALF_LOG_2PIE)
 
+    @in_blas_threads
     def bound(self, x: Any, *, n_draws: int = 1, quadrature: Optional[int] = None, seed: int = 12345,
-              batch: int = 4096) -> Bound:
+              batch: int = 4096, progress: bool = False) -> Bound:
         """The paper's lower bound K on log p(x) (eq. 14), in bits:
         K = -sum_{t=2}^T E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
             + H_q(X^T|X^0) - H_q(X^1|X^0) - H_p(X^T),
@@ -336,8 +338,10 @@ class GaussianDPM:
         ``quadrature=k``, a k-point-per-dimension Gauss-Hermite rule (exact for
         kernels polynomial in x_t; practical for d <= 3).
 
-        x : (n, d) held-out data.
+        x : (n, d) held-out data. ``progress``: a progress bar over the steps t.
         """
+        from tqdm.auto import tqdm
+
         xp = array_namespace(x)
         x = self._check_x(x, "x")
         n, d = x.shape
@@ -352,7 +356,7 @@ class GaussianDPM:
         kl_sum = xp.zeros(n, dtype=np.float64)
         kl_sq = xp.zeros(n, dtype=np.float64)  # for the Monte Carlo error across draws
         offset = 0
-        for t in range(2, self.T + 1):
+        for t in tqdm(range(2, self.T + 1), disable=not progress, desc="bound K", unit="step", leave=False):
             for k, (node, w) in enumerate(draws):
                 for a in range(0, n, batch):
                     xb = x[a:a + batch]
@@ -375,14 +379,22 @@ class GaussianDPM:
         return Bound(bits, bits / d, stderr, per_sample, bits - gauss)
 
     # ---- training --------------------------------------------------------------
+    @in_blas_threads
     def fit(self, x: Any, *, steps: int = 5000, batch_size: int = 512, lr: float = 3e-3,
             lr_final: float = 1e-4, progress: bool = True, callback: Optional[Callable] = None,
-            time_limit: Optional[float] = None) -> "GaussianDPM":
+            time_limit: Optional[float] = None, start: int = 0) -> "GaussianDPM":
         """Train on data x (n, d): Adam with a cosine-decayed learning rate,
         one t in 2..T per sample, stratified so that every step appears
         equally often in a minibatch. Paper mode maximizes K (the
         minibatch estimate (T - 1) KL_t); epsilon mode minimizes the
-        noise-matching loss."""
+        noise-matching loss.
+
+        Steps ``start .. steps - 1`` of the schedule are run: a run resumed
+        from a checkpoint (which keeps the optimizer state and the noise
+        offset) passes ``start=model.steps_trained`` and ends where the
+        uninterrupted run ends, to the bit. ``callback(model, k, loss)``
+        runs after each step; when it returns True, training stops there.
+        ``time_limit`` (seconds) stops training after the step that passes it."""
         x = self._check_x(x, "x")
         xp = array_namespace(x)
         batch_size = _positive(batch_size, "batch_size")
@@ -407,10 +419,11 @@ class GaussianDPM:
             return float((r * r).mean())
 
         train_loop(self, step, steps=steps, lr=lr, lr_final=lr_final, progress=progress, callback=callback,
-                   time_limit=time_limit, label="loss")
+                   time_limit=time_limit, label="loss", start=start)
         return self
 
     # ---- sampling ----------------------------------------------------------------
+    @in_blas_threads
     def sample(self, n: int, *, seed: int = 0, x_T: Any = None, return_trajectory: bool = False,
                mask: Any = None, known: Any = None, progress: bool = False,
                shard: Optional[tuple] = None) -> Any:
@@ -500,10 +513,14 @@ class GaussianDPM:
                 "steps_trained": self.steps_trained}
 
     def save(self, path: str) -> str:
+        """Write the model and its training state (optimizer moments, noise
+        offset) to ``path`` (.npz + JSON, atomic); returns the path."""
         arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         arrays["betas"] = self.betas
         arrays["schedule_coef"] = self.schedule_coef.params["c"]
-        return checkpoint.save(path, self.kind, self.config(), arrays)
+        cfg, state = training_state(self)
+        arrays.update(state)
+        return checkpoint.save(path, self.kind, {**self.config(), **cfg}, arrays)
 
     @classmethod
     def load(cls, path: str, xp=np) -> "GaussianDPM":
@@ -518,6 +535,7 @@ class GaussianDPM:
             model.schedule_coef.params["c"][...] = arrays["schedule_coef"]
             model._set_schedule(np.asarray(arrays["betas"], dtype=np.float64))
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
+            load_training_state(model, cfg, arrays)
         except (KeyError, TypeError) as exc:
             raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
         model.steps_trained = int(cfg.get("steps_trained", 0))
@@ -540,37 +558,75 @@ class GaussianDPM:
 
 
 def train_loop(model: Any, step: Callable[[], float], *, steps: int, lr: float, lr_final: float, progress: bool,
-               callback: Optional[Callable], time_limit: Optional[float], label: str) -> None:
+               callback: Optional[Callable], time_limit: Optional[float], label: str, start: int = 0) -> None:
     """Adam over ``model.trainable`` (or ``model.net``) with a cosine-decayed learning rate from ``lr``
-    to ``lr_final``; ``step()`` fills the gradients and returns the loss."""
+    to ``lr_final`` over ``steps`` steps, run from step ``start``; ``step()`` fills the gradients and
+    returns the loss. Stops early after a step whose ``callback(model, k, loss)`` returns True, or
+    once ``time_limit`` seconds have passed."""
     from tqdm.auto import tqdm
 
     steps = _positive(steps, "steps")
+    start = _positive(start, "start", 0)
+    if start > steps:
+        raise ValueError(f"'start': step {start} is past the end of a {steps}-step schedule")
     if not lr > 0:
         raise ValueError(f"'lr': must be > 0, got {lr}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"'time_limit': must be > 0 seconds, got {time_limit}")
     params = getattr(model, "trainable", model.net)
     if not hasattr(model, "_opt"):
         model._opt = nn.Adam(params, lr=lr)
     t0 = time.perf_counter()
-    bar = tqdm(range(steps), disable=not progress, desc=f"train {model.kind}", unit="step")
+    bar = tqdm(range(start, steps), disable=not progress, desc=f"train {model.kind}", unit="step",
+               initial=start, total=steps)
     ema = None
-    for k in bar:
-        frac = k / max(steps - 1, 1)
-        model._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
-        params.zero_grad()
-        loss = step()
-        model._opt.step()
-        if getattr(model, "learn_schedule", False):
-            model._refresh_schedule()
-        model.steps_trained += 1
-        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-        if progress and k % 50 == 0:
-            bar.set_postfix({label: f"{ema:.4f}"})
-        if callback is not None:
-            callback(model, k, loss)
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-    bar.close()
+    try:
+        for k in bar:
+            frac = k / max(steps - 1, 1)
+            model._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
+            params.zero_grad()
+            loss = step()
+            model._opt.step()
+            if getattr(model, "learn_schedule", False):
+                model._refresh_schedule()
+            model.steps_trained += 1
+            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+            if progress and k % 50 == 0:
+                bar.set_postfix({label: f"{ema:.4f}"})
+            if callback is not None and callback(model, k, loss) is True:
+                break
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                break
+    finally:
+        bar.close()
+
+
+def training_state(model: Any) -> tuple:
+    """(config entries, arrays) that let a checkpoint resume training exactly:
+    the noise offset and the Adam moments (empty before any training)."""
+    opt = getattr(model, "_opt", None)
+    cfg = {"draws": int(model._draws)}
+    if opt is None:
+        return cfg, {}
+    cfg["adam_t"] = int(opt.t)
+    arrays = {f"adam.m.{k}": v for k, v in opt.m.items()}
+    arrays.update({f"adam.v.{k}": v for k, v in opt.v.items()})
+    return cfg, arrays
+
+
+def load_training_state(model: Any, cfg: Dict[str, Any], arrays: Dict[str, Any]) -> None:
+    """The inverse of :func:`training_state` on a freshly loaded model."""
+    model._draws = int(cfg.get("draws", 0))
+    if "adam_t" not in cfg:
+        return
+    params = getattr(model, "trainable", model.net)
+    opt = nn.Adam(params, lr=1e-3)
+    xp = model.xp
+    for k in opt.m:
+        opt.m[k][...] = xp.asarray(arrays[f"adam.m.{k}"])
+        opt.v[k][...] = xp.asarray(arrays[f"adam.v.{k}"])
+    opt.t = int(cfg["adam_t"])
+    model._opt = opt
 
 
 def mask_and_known(xp, mask: Any, known: Any, n: int, d: int, check: Callable[[Any, str], Any]):

@@ -13,6 +13,7 @@ from typing import Any, Tuple, Union
 
 import numpy as np
 
+from .. import _backend
 from ..random import _as_u64, as_seed
 from ..schedules import NoiseSchedule, as_schedule
 from . import _kernels as K
@@ -26,6 +27,27 @@ def _seed_offset(seed: Any, offset: Any, n: int) -> Tuple[int, int]:
     if off + n > (1 << 64):
         raise ValueError(f"'offset': offset + size ({off} + {n}) runs past the end of the stream")
     return s, off
+
+
+def schedule_tables(sch: NoiseSchedule) -> dict:
+    """The device coefficient tables cached on a schedule."""
+    return sch.__dict__.setdefault("_device_tables", {})
+
+
+def q_rows(sch: NoiseSchedule) -> np.ndarray:
+    """Coefficient rows of q_sample for every timestep."""
+    rows = K.new_coefs(sch.num_train_timesteps)
+    rows[:, K.AX] = sch.sqrt_alphas_cumprod
+    rows[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod
+    return rows
+
+
+def velocity_rows(sch: NoiseSchedule) -> np.ndarray:
+    """Coefficient rows of the v-prediction target for every timestep."""
+    rows = K.new_coefs(sch.num_train_timesteps)
+    rows[:, K.AX] = -sch.sqrt_one_minus_alphas_cumprod
+    rows[:, K.AM] = sch.sqrt_alphas_cumprod
+    return rows
 
 
 def q_sample(
@@ -60,11 +82,18 @@ def q_sample(
     x, fw = K.to_backend(x0, "x0")
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"'x0': expected dtype float32 or float64, got {x.dtype}")
-    tt = sch.check_timesteps(t, "t")
-    st = K.layout(x, tt, force_rows=False)
-    coef = K.new_coefs(st.rows)
-    coef[:, K.AX] = sch.sqrt_alphas_cumprod[st.t]
-    coef[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod[st.t]
+    td = None if isinstance(t, (int, np.integer)) else K.device_timesteps(t, "t")
+    coef = table = None
+    if td is not None:
+        if not _backend.is_cupy(x):
+            raise ValueError("'t': on a GPU while 'x0' is not; pass host timesteps")
+        st = K.layout(x, td, force_rows=False)
+        table = K.device_table(schedule_tables(sch), "q_sample", st.x, lambda: (q_rows(sch), None))
+    else:
+        st = K.layout(x, sch.check_timesteps(t, "t"), force_rows=False)
+        coef = K.new_coefs(st.rows)
+        coef[:, K.AX] = sch.sqrt_alphas_cumprod[st.t]
+        coef[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod[st.t]
     z = None
     if noise is not None:
         zz, _ = K.to_backend(noise, "noise")
@@ -84,6 +113,8 @@ def q_sample(
         stream=stream,
         output_name="noise",
         sample_name="x0",
+        table=table,
+        tsteps=td,
     )
     res = K.from_backend(out.reshape(st.shape), fw)
     if return_noise:

@@ -94,6 +94,12 @@ def sample(
     Returns
     -------
     array of ``shape`` (framework of ``x_T``, numpy by default)
+
+    Raises
+    ------
+    ValueError
+        When a model output was NaN or infinite: at that step on the CPU; on
+        the GPU, whose steps never wait for the device, once at the end.
     """
     s = as_seed(seed)
     if steps is not None:
@@ -166,6 +172,8 @@ def sample(
             bar.update(1)
     finally:
         bar.close()
+    if _backend.is_cupy(x):
+        K.check_errors(x)  # the one read of the device's error counters (GPU steps never wait)
     return K.from_backend(x, fw)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import _backend
 from .. import random as hr
+from .._blas import in_blas_threads
 from ._estimates import LogZEstimate
 from ._units import (
     TAG_AIS,
@@ -105,6 +106,7 @@ def _ratio_fn(log_f: Optional[Callable[[Any, float], Any]], log_ratio: Optional[
     return lambda x, b0, b1: log_f(x, b1) - log_f(x, b0)
 
 
+@in_blas_threads
 def ais(
     x0: Any,
     betas: Any,
@@ -113,6 +115,7 @@ def ais(
     *,
     log_f: Optional[Callable[[Any, float], Any]] = None,
     log_ratio: Optional[LogRatio] = None,
+    progress: bool = False,
 ) -> LogZEstimate:
     """Annealed importance sampling of log Z_1.
 
@@ -130,16 +133,21 @@ def ais(
         Unnormalized log density.
     log_ratio : callable(x, beta_from, beta_to) -> array of shape (n,), optional
         ``log f_to(x) - log f_from(x)``, when it is cheaper than two log_f calls.
+    progress : bool
+        A progress bar over the temperatures.
 
     Returns
     -------
     LogZEstimate (method "ais") with the per-run log weights.
     """
+    from tqdm.auto import tqdm
+
     ratio = _ratio_fn(log_f, log_ratio)
     betas = np.asarray(betas, dtype=np.float64)
     x = x0
     lw = None
-    for k in range(1, betas.size):
+    for k in tqdm(range(1, betas.size), disable=not progress, desc="AIS", unit="beta", leave=False,
+                  mininterval=0.5):
         r = ratio(x, float(betas[k - 1]), float(betas[k]))
         if lw is None:  # a float64 copy, on the device of r
             lw = r.astype(np.float64) if hasattr(r, "astype") else np.array(r, dtype=np.float64)
@@ -152,6 +160,7 @@ def ais(
     return LogZEstimate.from_log_weights(to_xp(lw, np), log_z0, "ais")
 
 
+@in_blas_threads
 def reverse_ais(
     x1: Any,
     betas: Any,
@@ -376,6 +385,7 @@ def rbm_ais(
     base: Any = None,
     seed: Any = None,
     device: Optional[str] = None,
+    progress: bool = False,
 ) -> LogZEstimate:
     """AIS estimate of log Z of a fitted Bernoulli or Gaussian-Bernoulli RBM.
 
@@ -395,13 +405,16 @@ def rbm_ais(
     seed : int, optional
         Philox key of the runs (default: the model's stream).
     device : {"cpu", "cuda"}, optional
+    progress : bool
+        A progress bar over the temperatures.
 
     Returns
     -------
     LogZEstimate with stderr (delta method) and ESS of the importance weights.
     """
     path = _path_for(rbm, n_runs, data, base, seed, device)
-    return ais(path.initial(), as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio)
+    return ais(path.initial(), as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio,
+               progress=progress)
 
 
 def rbm_raise(

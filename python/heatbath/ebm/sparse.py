@@ -245,6 +245,8 @@ class _SparseModel(Guarded):
         bt = finite_f32(b, "beta")
         with self._lock:
             self._beta = bt
+            # one beta for every chain: the GPU kernels take it by value
+            self._beta_uniform = float(bt[0]) if bt.size and bool(np.all(bt == bt[0])) else float("nan")
             self._beta_dev = self._to_device(self._beta)
 
     @property
@@ -404,6 +406,7 @@ class _SparseModel(Guarded):
                     n,
                     _backend.current_stream(),
                     self.chain_offset,
+                    self._beta_uniform,
                 )
         else:
             done = np.zeros(1, dtype=np.int64)
