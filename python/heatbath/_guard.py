@@ -65,6 +65,31 @@ def as_int(v: Any, name: str, minimum: int = 0, maximum: Optional[int] = None) -
     return i
 
 
+def as_float(v: Any, name: str) -> float:
+    """A real number as a Python float: TypeError naming ``name`` for
+    anything else (strings, None, sequences, complex numbers)."""
+    if isinstance(v, (str, bytes, complex, np.complexfloating)) or v is None:
+        raise TypeError(f"'{name}': expected a real number, got {type(v).__name__}")
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected a real number, got {type(v).__name__}") from None
+
+
+def as_float_array(v: Any, name: str) -> np.ndarray:
+    """A float64 array: TypeError naming ``name`` unless the values are real
+    numbers."""
+    if isinstance(v, (str, bytes)) or v is None:
+        raise TypeError(f"'{name}': expected real numbers, got {type(v).__name__}")
+    try:
+        a = np.asarray(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected real numbers, got {type(v).__name__}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected real numbers, got dtype {a.dtype}")
+    return a.astype(np.float64)
+
+
 def as_mask(m: Any, name: str, xp: Any = np) -> Any:
     """A boolean mask from bools, or from numbers that are exactly 0 or 1;
     TypeError for anything else (strings, objects), ValueError for other

@@ -166,6 +166,8 @@ def _as_count(v: Any, name: str) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if n < 1:
         raise ValueError(f"'{name}': must be >= 1, got {n}")
+    if n > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {n}")
     return n
 
 

@@ -548,14 +548,16 @@ class Step:
     ``t``; on the GPU possibly ``tdev``, device timesteps the host never
     reads)."""
 
-    __slots__ = ("x", "m", "v", "fw", "t", "tdev", "rows", "inner", "shape", "scalar_t", "xp")
+    __slots__ = ("x", "m", "v", "fw", "t", "tdev", "rows", "inner", "shape", "scalar_t", "xp", "name")
 
 
-def layout(x: Any, t: Any, force_rows: bool) -> Step:
+def layout(x: Any, t: Any, force_rows: bool, name: str = "sample", t_name: str = "timestep") -> Step:
     """2-D view of ``x``: one row per sample for per-sample timesteps (or when
     asked), else one row for the whole array. ``t`` is a host int64 array
-    (checked) or a device int array (checked on the device by the kernel)."""
+    (checked) or a device int array (checked on the device by the kernel).
+    ``name``, ``t_name``: the arguments that errors name."""
     st = Step()
+    st.name = name
     st.shape = tuple(x.shape)
     st.xp = _backend.array_namespace(x)
     dev = not isinstance(t, np.ndarray)
@@ -564,7 +566,7 @@ def layout(x: Any, t: Any, force_rows: bool) -> Step:
         st.scalar_t = True
         if force_rows:
             if x.ndim == 0 or x.shape[0] == 0:
-                raise ValueError(f"'sample': expected a batch axis, got shape {tuple(x.shape)}")
+                raise ValueError(f"'{name}': expected a batch axis, got shape {tuple(x.shape)}")
             st.rows = int(x.shape[0])
             st.t = None if dev else np.full(st.rows, int(t), dtype=np.int64)
         else:
@@ -573,14 +575,14 @@ def layout(x: Any, t: Any, force_rows: bool) -> Step:
     elif t.ndim == 1:
         if x.ndim == 0 or x.shape[0] != t.shape[0]:
             raise ValueError(
-                f"'timestep': {t.shape[0]} per-sample timesteps do not match the batch of 'sample' "
+                f"'{t_name}': {t.shape[0]} per-sample timesteps do not match the batch of '{name}' "
                 f"(shape {tuple(x.shape)})"
             )
         st.scalar_t = False
         st.rows = int(t.shape[0])
         st.t = None if dev else t
     else:
-        raise ValueError(f"'timestep': expected an int or a 1-D array (batch,), got shape {tuple(t.shape)}")
+        raise ValueError(f"'{t_name}': expected an int or a 1-D array (batch,), got shape {tuple(t.shape)}")
     size = int(np.prod(st.shape)) if st.shape else 1
     st.inner = size // st.rows if st.rows else 0
     xc = x if x.flags.c_contiguous else st.xp.ascontiguousarray(x)
@@ -592,10 +594,10 @@ def as_rows(a: Any, st: Step, name: str) -> Any:
     """``a`` (an argument named ``name`` beside the sample) as rows of ``st``'s
     2-D layout, after checking its shape, dtype and device against the sample's."""
     if tuple(a.shape) != st.shape:
-        raise ValueError(f"'{name}': shape {tuple(a.shape)} does not match 'sample' shape {st.shape}")
+        raise ValueError(f"'{name}': shape {tuple(a.shape)} does not match '{st.name}' shape {st.shape}")
     if a.dtype != st.x.dtype:
-        raise TypeError(f"'{name}': dtype {a.dtype} does not match 'sample' dtype {st.x.dtype}")
+        raise TypeError(f"'{name}': dtype {a.dtype} does not match '{st.name}' dtype {st.x.dtype}")
     if _backend.is_cupy(a) != _backend.is_cupy(st.x):
-        raise ValueError(f"'{name}': must be on the same device as 'sample'")
+        raise ValueError(f"'{name}': must be on the same device as '{st.name}'")
     ac = a if a.flags.c_contiguous else st.xp.ascontiguousarray(a)
     return ac.reshape(st.rows, st.inner)

@@ -282,7 +282,8 @@ class SchedulerBase(ConfigMixin):
         -------
         array like ``original_samples`` (same framework)
         """
-        return q_sample(original_samples, timesteps, self.schedule, noise=noise)
+        return q_sample(original_samples, timesteps, self.schedule, noise=noise,
+                        _names=("original_samples", "timesteps", "noise"))
 
     def get_velocity(self, sample: Any, noise: Any, timesteps: Any) -> Any:
         """The v-prediction target ``sqrt(abar_t) noise - sqrt(1 - abar_t) x0``

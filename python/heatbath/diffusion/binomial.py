@@ -63,7 +63,8 @@ class BinomialDPM:
                  xp=np) -> None:
         self.dim = _positive(dim, "dim")
         self.T = _positive(T, "T", minimum=2)
-        self.hidden, self.n_basis, self.seed, self.xp = int(hidden), int(n_basis), int(seed), xp
+        self.hidden, self.n_basis = _positive(hidden, "hidden"), _positive(n_basis, "n_basis")
+        self.seed, self.xp = int(seed), xp
         t = np.arange(1, self.T + 1, dtype=np.float64)
         self.betas = 1.0 / (self.T - t + 1.0)
         self.rho = 1.0 - t / self.T  # survival probability after t steps
@@ -253,20 +254,39 @@ class BinomialDPM:
 
     @classmethod
     def load(cls, path: str, xp=np) -> "BinomialDPM":
+        """Read a model written by :meth:`save`. CheckpointError for a
+        missing, corrupt or foreign file, or one whose contents are
+        inconsistent or out of range (non-finite parameters, marginals
+        outside (0, 1))."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
-            model = cls(cfg["dim"], cfg["T"], hidden=cfg["hidden"], n_basis=cfg["n_basis"], seed=cfg["seed"], xp=xp)
-            model.marginal = xp.asarray(arrays["marginal"])
+            T = C.integer(cfg, "T", path, 2, 2**20)
+            dim = C.integer(cfg, "dim", path, 1, 2**16)
+            C.integer(cfg, "hidden", path, 1, 2**14)
+            C.integer(cfg, "n_basis", path, 1, 2**14)
+            if "steps_trained" in cfg:
+                C.integer(cfg, "steps_trained", path, 0, 2**62)
+            marginal = C.array(arrays, "marginal", path, (dim,), kind="f")
+            C.need(bool(np.all((marginal > 0) & (marginal < 1))), path, "marginals must lie in (0, 1)")
+            model = cls(dim, T, hidden=cfg["hidden"], n_basis=cfg["n_basis"], seed=cfg["seed"], xp=xp)
+            model.marginal = xp.asarray(marginal)
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
             load_training_state(model, cfg, arrays)
-        except (KeyError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 
     def _check_x(self, x: Any, name: str) -> Any:
         if not (isinstance(x, np.ndarray) or is_cupy(x)):
             x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected 0/1 numbers, got dtype {x.dtype}")
         xp = array_namespace(x)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"'{name}': expected shape (n, {self.dim}), got {tuple(x.shape)}")

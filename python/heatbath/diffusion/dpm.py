@@ -24,7 +24,7 @@ from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
 from .._blas import in_blas_threads
-from .._guard import as_mask
+from .._guard import as_float, as_mask
 from .gaussian import sohl_dickstein_step
 
 LOG2 = math.log(2.0)
@@ -112,7 +112,7 @@ class GaussianDPM:
         if mode not in ("paper", "epsilon"):
             raise ValueError(f"'mode': expected 'paper' or 'epsilon', got {mode!r}")
         self.mode = mode
-        self.step1_beta = float(step1_beta)
+        self.step1_beta = as_float(step1_beta, "step1_beta")
         if not 0 < self.step1_beta < 1:
             raise ValueError(f"'step1_beta': must lie in (0, 1), got {step1_beta}")
         if isinstance(schedule, str):
@@ -130,7 +130,9 @@ class GaussianDPM:
             self.schedule_name = "custom"
         self.xp = xp
         self.seed = int(seed)
-        self.hidden, self.grid, self.n_basis = int(hidden), int(grid), int(n_basis)
+        self.hidden = _positive(hidden, "hidden")
+        self.grid = _positive(grid, "grid")
+        self.n_basis = _positive(n_basis, "n_basis")
         self._set_schedule(betas)
         n_out = 2 * self.dim if mode == "paper" else self.dim
         rng = np.random.default_rng(self.seed)
@@ -524,8 +526,23 @@ class GaussianDPM:
 
     @classmethod
     def load(cls, path: str, xp=np) -> "GaussianDPM":
+        """Read a model written by :meth:`save`. CheckpointError for a
+        missing, corrupt or foreign file, or one whose contents are
+        inconsistent (sizes, shapes) or out of range (non-finite parameters,
+        betas outside (0, 1))."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
+            T = C.integer(cfg, "T", path, 2, 2**20)
+            C.integer(cfg, "dim", path, 1, 2**16)
+            C.integer(cfg, "hidden", path, 1, 2**14)
+            C.integer(cfg, "grid", path, 1, 2**10)
+            C.integer(cfg, "n_basis", path, 1, 2**14)
+            if "steps_trained" in cfg:
+                C.integer(cfg, "steps_trained", path, 0, 2**62)
+            betas = C.array(arrays, "betas", path, (T,), kind="f")
+            C.need(bool(np.all((betas > 0) & (betas < 1))), path, "betas must lie in (0, 1)")
+            C.array(arrays, "schedule_coef", path, (cfg["n_basis"],), kind="f")
             model = cls(cfg["dim"], cfg["T"], mode=cfg["mode"], net=cfg["net"],
                         schedule=arrays["betas"] if cfg["schedule"] == "custom" else cfg["schedule"],
                         step1_beta=cfg["step1_beta"], learn_schedule=cfg.get("learn_schedule", False),
@@ -536,8 +553,12 @@ class GaussianDPM:
             model._set_schedule(np.asarray(arrays["betas"], dtype=np.float64))
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
             load_training_state(model, cfg, arrays)
-        except (KeyError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 
@@ -545,7 +566,9 @@ class GaussianDPM:
     def _check_x(self, x: Any, name: str) -> Any:
         xp = array_namespace(x)
         if not (isinstance(x, np.ndarray) or is_cupy(x)):
-            x = np.asarray(x, dtype=np.float64)
+            x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected real numbers, got dtype {x.dtype}")
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"'{name}': expected shape (n, {self.dim}), got {tuple(x.shape)}")
         if x.shape[0] == 0:
@@ -661,12 +684,16 @@ def check_steps(t: Any, x: Any, T: int, name: str) -> Any:
 
 
 def _positive(v: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an integer, got bool")
     try:
         v = operator.index(v)
     except TypeError:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if v < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {v}")
+    if v > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {v}")
     return v
 
 

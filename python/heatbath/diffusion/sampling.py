@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -16,14 +18,18 @@ __all__ = ["sample"]
 
 
 def _as_shape(shape: Union[int, Sequence[int]]) -> tuple:
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
     try:
-        dims = tuple(int(d) for d in shape)
+        if isinstance(shape, (str, bytes)) or any(isinstance(d, (bool, np.bool_)) for d in shape):
+            raise TypeError
+        dims = tuple(operator.index(d) for d in shape)
     except TypeError:
         raise TypeError(f"'shape': expected an int or a sequence of ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
         raise ValueError(f"'shape': dimensions must be non-negative, got {dims}")
+    if int(np.prod(dims, dtype=object)) > 2**40:
+        raise ValueError(f"'shape': {dims} holds more than 2**40 values")
     return dims
 
 

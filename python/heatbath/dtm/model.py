@@ -379,24 +379,47 @@ class _Base(abc.ABC):
         """Read a model written by :meth:`save` (CheckpointError for a missing,
         corrupt or foreign file, or one holding another kind of model)."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
             params = dict(cfg["params"])
             if params.get("beta") is not None:
                 params["beta"] = tuple(params["beta"])
             gcfg = cfg["graph"]
+            # sizes from the arrays, checked against the configuration before anything is built
+            w = C.array(arrays, "w", path, (None, None), kind="f")
+            n_steps = w.shape[0]
+            if "T" in params:
+                C.need(params["T"] == n_steps, path, f"T = {params['T']!r} but the file holds {n_steps} steps")
+            n_nodes = C.integer(gcfg, "n_nodes", path, 1, 2**31 - 1)
+            for name in ("edges_i", "edges_j", "visible", "colours"):
+                a = C.array(arrays, name, path, (None,), kind="iu")
+                C.need(a.size == 0 or (int(a.min()) >= 0 and int(a.max()) < max(n_nodes, 2)), path,
+                       f"array {name!r} holds values outside [0, {n_nodes})")
+            for name in ("b", "mw", "vw", "mb", "vb"):
+                C.array(arrays, name, path, (n_steps, None), kind="f")
+            for name in ("vw", "vb"):
+                C.need(bool(np.all(arrays[name] >= 0)), path, f"array {name!r} (Adam second moments) is negative")
+            C.array(arrays, "cp", path, (n_steps,), kind="f")
+            adam_t = C.array(arrays, "adam_t", path, (n_steps,), kind="iu")
+            C.need(bool(np.all(adam_t >= 0)), path, "array 'adam_t' is negative")
             graph = make_graph(gcfg["n_nodes"], arrays["edges_i"], arrays["edges_j"], arrays["visible"],
                                arrays["colours"], gcfg["shape"])
             model = cls(graph=graph, device=device, **params)
             model._setup(graph)
+            C.need(len(model.steps_) == n_steps, path,
+                   f"the configuration makes {len(model.steps_)} steps, the file holds {n_steps}")
             for k, step in enumerate(model.steps_):
                 step.load_state_arrays({name: arrays[name][k] for name in StepEBM._PARAMS})
                 step.cp = float(arrays["cp"][k])
                 step.adam_t = int(arrays["adam_t"][k])
             model.epochs_trained_ = int(cfg["epochs_trained"])
             model.history_ = list(cfg["history"])
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing or has malformed model data ({exc})"
-                                             ) from None
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         return model
 
     def get_params(self, deep: bool = True) -> dict:

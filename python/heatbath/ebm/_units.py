@@ -153,6 +153,7 @@ def bernoulli_units(
         return
     if not isinstance(scale, np.ndarray):
         scale = _as_float(scale, "scale")
+    _check_inputs(x, bias)
     _check_outputs(x, {"sample": sample, "prob": prob}, may_alias_x=("prob",))
     _core.rbm_bernoulli(x, bias, sample, prob, scale, base, seed, stream, offset)
 
@@ -241,8 +242,15 @@ def gaussian_units(
         sigma = _as_float(sigma, "sigma")
     if not isinstance(scale, np.ndarray):
         scale = _as_float(scale, "scale")
+    _check_inputs(x, bias)
     _check_outputs(x, {"sample": sample, "mean": mean}, may_alias_x=("mean",))
     _core.rbm_gaussian(x, bias, sigma, sample, mean, scale, seed, stream, offset)
+
+
+def _check_inputs(x: Any, bias: Any) -> None:
+    for name, a in (("x", x), ("bias", bias)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"'{name}': expected a numpy (or cupy) array, got {type(a).__name__}")
 
 
 def _as_float(v: Any, name: str) -> float:
@@ -313,6 +321,8 @@ def positive_int(value: Any, name: str) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(value).__name__}") from None
     if v < 1:
         raise ValueError(f"'{name}': must be >= 1, got {v}")
+    if v > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {v}")
     return v
 
 

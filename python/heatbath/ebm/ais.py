@@ -27,6 +27,7 @@ import numpy as np
 from .. import _backend
 from .. import random as hr
 from .._blas import in_blas_threads
+from .._guard import as_float_array
 from ._estimates import LogZEstimate
 from ._units import (
     TAG_AIS,
@@ -86,9 +87,13 @@ def as_betas(betas: Union[str, int, Any]) -> np.ndarray:
             raise ValueError(f"'betas': expected 'salakhutdinov', an int or an array, got {betas!r}")
         return salakhutdinov_betas()
     if np.ndim(betas) == 0:
+        if isinstance(betas, (bool, np.bool_)) or not isinstance(betas, (int, np.integer)):
+            raise TypeError(f"'betas': expected 'salakhutdinov', an int or an array, got {betas!r}")
+        if not 2 <= betas <= 2**40:
+            raise ValueError(f"'betas': a path needs at least 2 temperatures (and at most 2**40), got {betas}")
         return linear_betas(int(betas))
-    b = np.asarray(betas, dtype=np.float64).ravel()
-    if b.size < 2 or b[0] != 0 or b[-1] != 1 or np.any(np.diff(b) < 0):
+    b = as_float_array(betas, "betas").ravel()
+    if b.size < 2 or b[0] != 0 or b[-1] != 1 or not np.all(np.diff(b) >= 0):
         raise ValueError("'betas': expected a non-decreasing path from 0 to 1 with at least 2 values")
     return b
 

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _backend, _core
-from .._guard import MAX_STEPS, Guarded, as_int, locked
+from .._guard import MAX_STEPS, Guarded, as_float_array, as_int, locked
 from ..random import as_seed
 
 __all__ = [
@@ -175,10 +175,7 @@ class LatticeSamples:
 def per_chain_beta(value: Any, n_chains: int) -> np.ndarray:
     """``beta`` as a float64 array of one finite value per chain (a scalar is
     repeated); ValueError naming 'beta' otherwise."""
-    try:
-        b = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"'beta': expected a float or an array of floats, got {type(value).__name__}") from None
+    b = as_float_array(value, "beta")
     if b.ndim == 0:
         b = np.full(n_chains, float(b))
     if b.shape != (n_chains,):
@@ -307,7 +304,7 @@ class IsingLattice(Guarded):
         self.init = init
         self.device = device
         self.seed = as_seed(seed)
-        b = np.asarray(beta, dtype=np.float64)
+        b = as_float_array(beta, "beta")
         if b.ndim > 1:
             raise ValueError(f"'beta': expected a float or a 1-D array, got shape {b.shape}")
         if n_chains is None:

@@ -29,7 +29,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _backend, _core
-from .._guard import MAX_STEPS, Guarded, locked
+from .._guard import MAX_STEPS, Guarded, as_float_array, locked
 from ..random import as_seed, integers
 from .graphs import (
     _F32_MAX,
@@ -143,7 +143,7 @@ class _SparseModel(Guarded):
                 raise ValueError(f"'bias': expected shape {bshape}, got {b.shape}")
             b = finite_f32(b, "bias")
         self._bias = np.ascontiguousarray(b, dtype=np.float32)
-        bt = np.asarray(beta, dtype=np.float64)
+        bt = as_float_array(beta, "beta")
         if bt.ndim > 1:
             raise ValueError(f"'beta': expected a float or a 1-D array, got shape {bt.shape}")
         if n_chains is None:
