@@ -79,7 +79,8 @@ HB_BIND(bind_ising) {
         i64* a = checked<i64>(agree, "agree", nrec * chains, true);
         // slices of whole recording periods; a slice's records follow the earlier ones
         const i64 granule = rec_every > 0 ? rec_every : 1;
-        heatbath::bind::run_in_slices(nsweeps, granule, heatbath::bind::progress_ptr(progress),
+        const double work = static_cast<double>(lx) * static_cast<double>(ly * lz) * static_cast<double>(chains);
+        heatbath::bind::run_in_slices(nsweeps, granule, work, heatbath::bind::progress_ptr(progress),
                                       [&](i64 first, i64 count) {
                                         const i64 r0 = rec_every > 0 ? first / rec_every * chains : 0;
                                         heatbath::cpu::ising_table().sweep(sp, s, t, metropolis, seed,

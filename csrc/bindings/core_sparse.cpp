@@ -114,6 +114,12 @@ SparseSchedule schedule(py::array& order, py::array& block_ptr, const SparseGrap
   return SparseSchedule{o, bp, nb};
 }
 
+// Work of one sweep, roughly: (scheduled nodes + couplings) x chains.
+double sweep_work(const SparseGraph& g, const SparseSchedule& sch, i64 chains) {
+  const double nnz = static_cast<double>(g.row[g.n] - g.row[0]);
+  return (static_cast<double>(sch.block_ptr[sch.nblocks]) + nnz) * static_cast<double>(chains);
+}
+
 // Every value finite (float32 parameters: biases, inverse temperatures).
 void check_finite(const float* p, i64 n, const char* arg) {
   const i64 bad = count_nonfinite(p, n);
@@ -198,7 +204,8 @@ HB_BIND(bind_sparse) {
         const SparseSchedule sch = schedule(order, block_ptr, g);
         check_chain0(chain0);
         if (nsweeps < 0) fail_value("nsweeps", "must be >= 0, got " + std::to_string(nsweeps));
-        heatbath::bind::run_in_slices(nsweeps, 1, progress_ptr(progress), [&](i64 first, i64 count) {
+        heatbath::bind::run_in_slices(nsweeps, 1, sweep_work(g, sch, chains), progress_ptr(progress),
+                                      [&](i64 first, i64 count) {
           heatbath::cpu::sparse_table().ising_sweeps(sp, chains, g, b, bt, sch, seed, chain0,
                                                      sweep0 + static_cast<u64>(first), count);
         });
@@ -225,7 +232,8 @@ HB_BIND(bind_sparse) {
         const SparseSchedule sch = schedule(order, block_ptr, g);
         check_chain0(chain0);
         if (nsweeps < 0) fail_value("nsweeps", "must be >= 0, got " + std::to_string(nsweeps));
-        heatbath::bind::run_in_slices(nsweeps, 1, progress_ptr(progress), [&](i64 first, i64 count) {
+        heatbath::bind::run_in_slices(nsweeps, 1, sweep_work(g, sch, chains) * K, progress_ptr(progress),
+                                      [&](i64 first, i64 count) {
           heatbath::cpu::sparse_table().potts_sweeps(sp, chains, K, g, b, bt, sch, seed, chain0,
                                                      sweep0 + static_cast<u64>(first), count);
         });
