@@ -18,7 +18,7 @@ from heatbath.diffusion.ceiling import (
     swiss_roll_data,
 )
 from heatbath.diffusion.dpm import GaussianDPM
-from test_dpm import M, S, ExactKernelNet, gaussian_data
+from test_dpm import ExactKernelNet, M, S, gaussian_data
 
 scipy = pytest.importorskip("scipy")
 from scipy import integrate, special  # noqa: E402
@@ -34,14 +34,17 @@ def segment_entropy_1d(length: float, s: float) -> float:
         p = (special.ndtr(x / s) - special.ndtr((x - length) / s)) / length
         return -p * math.log(p) if p > 0 else 0.0
 
-    return integrate.quad(f, -14 * s, length + 14 * s, points=[0.0, length], limit=800,
-                          epsabs=1e-13, epsrel=1e-12)[0]
+    return integrate.quad(
+        f, -14 * s, length + 14 * s, points=[0.0, length], limit=800, epsabs=1e-13, epsrel=1e-12
+    )[0]
 
 
 def test_gaussian_entropy_and_step_are_closed_forms():
     cov = np.array([[2.0, 0.6], [0.6, 0.5]])
     g = GaussianData([1.0, -2.0], cov)
-    assert g.entropy().nats == pytest.approx(0.5 * math.log(np.linalg.det(2 * math.pi * math.e * cov)), abs=1e-12)
+    assert g.entropy().nats == pytest.approx(
+        0.5 * math.log(np.linalg.det(2 * math.pi * math.e * cov)), abs=1e-12
+    )
     b = 0.01
     g1 = g.after_step(b)
     np.testing.assert_allclose(g1.cov, (1 - b) * cov + b * np.eye(2))
@@ -127,9 +130,13 @@ def test_swiss_roll_ceiling_agrees_with_monte_carlo():
     noise, beta, n = 0.1, 1e-3, 400
     c = -swiss_roll_data(noise).after_step(beta).entropy(check=False).nats / LOG2
     g = np.random.default_rng(3)
-    x1 = math.sqrt(1 - beta) * toy.swiss_roll(n, seed=4, noise=noise) + math.sqrt(beta) * g.standard_normal((n, 2))
+    x1 = math.sqrt(1 - beta) * toy.swiss_roll(n, seed=4, noise=noise) + math.sqrt(beta) * g.standard_normal(
+        (n, 2)
+    )
     t = np.linspace(toy._T0, toy._T1, 30_001)
-    curve = math.sqrt(1 - beta) * (np.stack([t * np.cos(t), t * np.sin(t)], 1) - toy._ROLL_MEAN) / toy._ROLL_STD
+    curve = (
+        math.sqrt(1 - beta) * (np.stack([t * np.cos(t), t * np.sin(t)], 1) - toy._ROLL_MEAN) / toy._ROLL_STD
+    )
     v = (1 - beta) * (noise / toy._ROLL_STD) ** 2 + beta
     logp = np.empty(n)
     for i in range(n):

@@ -137,10 +137,17 @@ class CurveData:
         Multiplies the curve.
     """
 
-    def __init__(self, curve: Callable[[np.ndarray], np.ndarray], t_range: Tuple[float, float],
-                 noise_var: Any, scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        curve: Callable[[np.ndarray], np.ndarray],
+        t_range: Tuple[float, float],
+        noise_var: Any,
+        scale: float = 1.0,
+    ) -> None:
         if not callable(curve):
-            raise TypeError(f"'curve': expected a callable t -> (len(t), d) array, got {type(curve).__name__}")
+            raise TypeError(
+                f"'curve': expected a callable t -> (len(t), d) array, got {type(curve).__name__}"
+            )
         try:
             t0, t1 = (float(v) for v in t_range)
         except (TypeError, ValueError):
@@ -149,7 +156,9 @@ class CurveData:
             raise ValueError(f"'t_range': need finite start < stop, got {t_range!r}")
         probe = np.asarray(curve(np.array([t0, 0.5 * (t0 + t1), t1])), dtype=np.float64)
         if probe.ndim != 2 or probe.shape[0] != 3:
-            raise ValueError(f"'curve': must map (m,) times to an (m, d) array, got shape {probe.shape} for m = 3")
+            raise ValueError(
+                f"'curve': must map (m,) times to an (m, d) array, got shape {probe.shape} for m = 3"
+            )
         d = probe.shape[1]
         v = np.broadcast_to(np.asarray(noise_var, dtype=np.float64), (d,)).copy()
         if not np.all(np.isfinite(v)) or np.any(v < 0):
@@ -177,7 +186,9 @@ class CurveData:
         """``E |X|^2`` (Gauss-Legendre over t)."""
         t, w = _legendre_panels(*self.t_range, 64, n // 64, grade=0)
         p = self.points(t)
-        return float((w * (p * p).sum(axis=1)).sum() / (self.t_range[1] - self.t_range[0]) + self.noise_var.sum())
+        return float(
+            (w * (p * p).sum(axis=1)).sum() / (self.t_range[1] - self.t_range[0]) + self.noise_var.sum()
+        )
 
     def entropy(self, *, level: int = 1, check: bool = True, chunk: int = 2048) -> Entropy:
         """``H(X) = -E log p(X)`` in nats by nested quadrature.
@@ -242,7 +253,7 @@ class CurveData:
         Pt = self.points(tt)
         total = 0.0
         for a in range(0, Ti.size, chunk):
-            ti, zj = Ti[a:a + chunk], Zj[a:a + chunk]
+            ti, zj = Ti[a : a + chunk], Zj[a : a + chunk]
             x = Pt[ti] + sd * Z[zj]  # (m, d)
             half = (9.0 + np.linalg.norm(Z[zj], axis=1)) * sd_max / np.maximum(speed[ti], 1e-300)
             wa = np.maximum(tt[ti] - half, t0)
@@ -280,7 +291,9 @@ class DiscreteData:
         return Entropy(self.entropy_bits * LOG2, 0.0)
 
 
-def _legendre_panels(a: float, b: float, n_panels: int, per_panel: int, grade: int) -> Tuple[np.ndarray, np.ndarray]:
+def _legendre_panels(
+    a: float, b: float, n_panels: int, per_panel: int, grade: int
+) -> Tuple[np.ndarray, np.ndarray]:
     """Gauss-Legendre nodes and weights on [a, b]: ``n_panels`` equal panels,
     the first and last of them further split geometrically (ratio 1/4,
     ``grade`` times) towards the ends."""
@@ -315,7 +328,9 @@ def swiss_roll_data(noise: float = 0.0) -> CurveData:
     return CurveData(curve, (toy._T0, toy._T1), (n / std) ** 2)
 
 
-def step1_ceiling(data: Any, step1_beta: float, *, abar_T: Optional[float] = None, check: bool = True) -> Ceiling:
+def step1_ceiling(
+    data: Any, step1_beta: float, *, abar_T: Optional[float] = None, check: bool = True
+) -> Ceiling:
     """The largest expected K (bits per sample) of any Gaussian diffusion
     model with first forward step ``step1_beta`` on ``data`` (a
     :class:`GaussianData` or :class:`CurveData`): ``-H(X^1)``, plus
@@ -325,7 +340,9 @@ def step1_ceiling(data: Any, step1_beta: float, *, abar_T: Optional[float] = Non
     if isinstance(data, DiscreteData):
         return Ceiling(-data.entropy_bits, 0.0, "-H(X^0), exact")
     if not isinstance(data, (GaussianData, CurveData)):
-        raise TypeError(f"'data': expected GaussianData, CurveData or DiscreteData, got {type(data).__name__}")
+        raise TypeError(
+            f"'data': expected GaussianData, CurveData or DiscreteData, got {type(data).__name__}"
+        )
     x1 = data.after_step(_beta(step1_beta))
     if isinstance(x1, GaussianData):
         h, method = x1.entropy(), "-H(X^1), closed form"
