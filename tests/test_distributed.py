@@ -118,9 +118,9 @@ def test_exact_sums_are_exact():
                         [[5e-324, -0.0]], [[1.7e308, 2.0**-1000]]])
     from fractions import Fraction
 
-    got = hd._exact_column_sums(x)
+    got = hd.chains._exact_column_sums(x)
     for c in range(2):
-        want = sum(Fraction(float(v)) for v in x[:, c]) * 2**hd._SCALE_BITS
+        want = sum(Fraction(float(v)) for v in x[:, c]) * 2**hd.chains._SCALE_BITS
         assert want.denominator == 1 and got[c] == want.numerator
 
 

@@ -148,9 +148,8 @@ def test_t1_conditional_matches_enumeration():
     m = fitted_small_dtm()
     step = m.steps_[0]
     rng = np.random.default_rng(0)
-    step.weights[:] = 0.6 * rng.standard_normal(step.weights.size)
-    step.bias[:] = 0.3 * rng.standard_normal(step.bias.size)
-    step._version += 1
+    w, b = 0.6 * rng.standard_normal(step.weights.size), 0.3 * rng.standard_normal(step.bias.size)
+    step.set_parameters(w, b)
     n = 20_000
     for x1 in ([1, 0, 0, 1], [1, 1, 1, 0]):
         x_t = np.tile(np.array(x1, dtype=np.uint8), (n, 1))

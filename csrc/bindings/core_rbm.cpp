@@ -79,7 +79,7 @@ const T* scale_ptr(const py::object& scale, const char* arg, i64 n, T& one, i64&
 template <class T>
 void bernoulli_t(const py::array& x, const py::array& bias, const py::object& sample, const py::object& prob,
                  const py::object& scale, const py::object& base, u64 seed, u64 stream, u64 offset) {
-  heatbath::cpu::RbmBernoulliArgs<T> A{};
+  heatbath::RbmBernoulliArgs<T> A{};
   A.ldx = check_matrix<T>(x, "x", -1, -1, false);
   A.rows = x.shape(0);
   A.cols = x.shape(1);
@@ -114,7 +114,7 @@ void bernoulli_t(const py::array& x, const py::array& bias, const py::object& sa
 template <class T>
 void gaussian_t(const py::array& x, const py::array& bias, const py::object& sigma, const py::object& sample,
                 const py::object& mean, const py::object& scale, u64 seed, u64 stream, u64 offset) {
-  heatbath::cpu::RbmGaussianArgs<T> A{};
+  heatbath::RbmGaussianArgs<T> A{};
   A.ldx = check_matrix<T>(x, "x", -1, -1, false);
   A.rows = x.shape(0);
   A.cols = x.shape(1);

@@ -33,7 +33,7 @@ template <class T>
 void bernoulli_t(i64 rows, i64 cols, std::uintptr_t x, i64 ldx, std::uintptr_t bias, std::uintptr_t base,
                  std::uintptr_t scale, double scale_value, std::uintptr_t sample, i64 ld_sample, std::uintptr_t prob,
                  i64 ld_prob, u64 seed, u64 sid, u64 offset, std::uintptr_t s) {
-  heatbath::cpu::RbmBernoulliArgs<T> A{rows, cols, ptr<const T>(x), ldx, ptr<const T>(bias), ptr<const T>(base),
+  heatbath::RbmBernoulliArgs<T> A{rows, cols, ptr<const T>(x), ldx, ptr<const T>(bias), ptr<const T>(base),
                                        ptr<const T>(scale), scale ? 1 : 0, ptr<T>(sample), ld_sample, ptr<T>(prob),
                                        ld_prob, seed, sid, offset};
   py::gil_scoped_release nogil;
@@ -48,7 +48,7 @@ template <class T>
 void gaussian_t(i64 rows, i64 cols, std::uintptr_t x, i64 ldx, std::uintptr_t bias, std::uintptr_t sigma,
                 double sigma_value, std::uintptr_t scale, double scale_value, std::uintptr_t sample, i64 ld_sample,
                 std::uintptr_t mean, i64 ld_mean, u64 seed, u64 sid, u64 offset, std::uintptr_t s) {
-  heatbath::cpu::RbmGaussianArgs<T> A{rows, cols, ptr<const T>(x), ldx, ptr<const T>(bias), ptr<const T>(sigma),
+  heatbath::RbmGaussianArgs<T> A{rows, cols, ptr<const T>(x), ldx, ptr<const T>(bias), ptr<const T>(sigma),
                                       sigma ? 1 : 0, ptr<const T>(scale), scale ? 1 : 0, ptr<T>(sample), ld_sample,
                                       ptr<T>(mean), ld_mean, seed, sid, offset};
   py::gil_scoped_release nogil;

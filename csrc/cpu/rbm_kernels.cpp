@@ -179,7 +179,7 @@ inline void bern_compute(BernBuf<double>& B, bool draw, double s0) {
 }
 
 template <class T>
-void k_bernoulli(const cpu::RbmBernoulliArgs<T>& A) {
+void k_bernoulli(const RbmBernoulliArgs<T>& A) {
   const i64 n = A.rows * A.cols;
   if (n <= 0) return;
   const bool draw = A.sample != nullptr;
@@ -244,7 +244,7 @@ inline void tile_normals(u64 seed, u64 stream, u64 t, float* z) { tile_normals_f
 inline void tile_normals(u64 seed, u64 stream, u64 t, double* z) { tile_normals_f64(seed, stream, t, z); }
 
 template <class T>
-void k_gaussian(const cpu::RbmGaussianArgs<T>& A) {
+void k_gaussian(const RbmGaussianArgs<T>& A) {
   constexpr int VPT = sizeof(T) == 4 ? kWordsPerTile : kPairsPerTile;
   const i64 n = A.rows * A.cols;
   if (n <= 0) return;

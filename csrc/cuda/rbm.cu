@@ -38,7 +38,7 @@ __device__ __forceinline__ void unit(double x, double b, double a, double s, u32
 }
 
 template <class T>
-__global__ void k_bernoulli(cpu::RbmBernoulliArgs<T> A, T scale_value, BlockRange br) {
+__global__ void k_bernoulli(RbmBernoulliArgs<T> A, T scale_value, BlockRange br) {
   const i64 n = A.rows * A.cols;
   for (u64 k = blockIdx.x * static_cast<u64>(blockDim.x) + threadIdx.x; k < br.count;
        k += static_cast<u64>(gridDim.x) * blockDim.x) {
@@ -56,7 +56,7 @@ __global__ void k_bernoulli(cpu::RbmBernoulliArgs<T> A, T scale_value, BlockRang
   }
 }
 
-__global__ void k_gaussian_f32(cpu::RbmGaussianArgs<float> A, float sigma_value, float scale_value,
+__global__ void k_gaussian_f32(RbmGaussianArgs<float> A, float sigma_value, float scale_value,
                                BlockRange br) {
   const i64 n = A.rows * A.cols;
   for (u64 k = blockIdx.x * static_cast<u64>(blockDim.x) + threadIdx.x; k < br.count;
@@ -75,7 +75,7 @@ __global__ void k_gaussian_f32(cpu::RbmGaussianArgs<float> A, float sigma_value,
   }
 }
 
-__global__ void k_gaussian_f64(cpu::RbmGaussianArgs<double> A, double sigma_value, double scale_value,
+__global__ void k_gaussian_f64(RbmGaussianArgs<double> A, double sigma_value, double scale_value,
                                BlockRange br) {
   const i64 n = A.rows * A.cols;
   for (u64 k = blockIdx.x * static_cast<u64>(blockDim.x) + threadIdx.x; k < br.count;
@@ -95,7 +95,7 @@ __global__ void k_gaussian_f64(cpu::RbmGaussianArgs<double> A, double sigma_valu
 }
 
 template <class T>
-const char* bernoulli_any(const cpu::RbmBernoulliArgs<T>& a, T scale_value, void* stream) {
+const char* bernoulli_any(const RbmBernoulliArgs<T>& a, T scale_value, void* stream) {
   const i64 n = a.rows * a.cols;
   if (n <= 0) return nullptr;
   const BlockRange br = blocks_for(a.offset, n, 4);
@@ -105,15 +105,15 @@ const char* bernoulli_any(const cpu::RbmBernoulliArgs<T>& a, T scale_value, void
 
 }  // namespace
 
-const char* rbm_bernoulli_f32(const cpu::RbmBernoulliArgs<float>& a, float scale_value, void* stream) {
+const char* rbm_bernoulli_f32(const RbmBernoulliArgs<float>& a, float scale_value, void* stream) {
   return bernoulli_any(a, scale_value, stream);
 }
 
-const char* rbm_bernoulli_f64(const cpu::RbmBernoulliArgs<double>& a, double scale_value, void* stream) {
+const char* rbm_bernoulli_f64(const RbmBernoulliArgs<double>& a, double scale_value, void* stream) {
   return bernoulli_any(a, scale_value, stream);
 }
 
-const char* rbm_gaussian_f32(const cpu::RbmGaussianArgs<float>& a, float sigma_value, float scale_value,
+const char* rbm_gaussian_f32(const RbmGaussianArgs<float>& a, float sigma_value, float scale_value,
                              void* stream) {
   const i64 n = a.rows * a.cols;
   if (n <= 0) return nullptr;
@@ -123,7 +123,7 @@ const char* rbm_gaussian_f32(const cpu::RbmGaussianArgs<float>& a, float sigma_v
   return launched();
 }
 
-const char* rbm_gaussian_f64(const cpu::RbmGaussianArgs<double>& a, double sigma_value, double scale_value,
+const char* rbm_gaussian_f64(const RbmGaussianArgs<double>& a, double sigma_value, double scale_value,
                              void* stream) {
   const i64 n = a.rows * a.cols;
   if (n <= 0) return nullptr;

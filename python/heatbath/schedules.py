@@ -271,6 +271,8 @@ class NoiseSchedule:
         name : str
             Argument name for the error message.
         """
+        if type(t).__module__.split(".")[0] == "torch" and hasattr(t, "detach"):
+            t = t.detach().cpu().numpy()  # a pipeline's timestep tensor, wherever it lives
         arr = np.asarray(t)
         if arr.dtype.kind not in "iu":
             if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):

@@ -37,9 +37,9 @@ class Trainer:
 
 TRAINERS: Dict[str, Union[Trainer, str]] = {
     "rbm-digits": "heatbath.commands.train:RBM_DIGITS",
-    "swissroll": "heatbath.diffusion.cli:SWISSROLL",
-    "heartbeat": "heatbath.diffusion.cli:HEARTBEAT",
-    "digits": "heatbath.diffusion.cli:DIGITS",
+    "swissroll": "heatbath.commands._dpm_train:SWISSROLL",
+    "heartbeat": "heatbath.commands._dpm_train:HEARTBEAT",
+    "digits": "heatbath.commands._dpm_train:DIGITS",
     "dtm-digits": "heatbath.commands.dtm:DTM_DIGITS",
     "dtm-fashion": "heatbath.commands.dtm_fashion:DTM_FASHION",
 }

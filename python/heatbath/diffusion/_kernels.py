@@ -9,7 +9,9 @@ Every sampler step is one call of :func:`fused_step`, the per-element map of
 with one float64 coefficient row per sample (or one row for all). numpy
 arrays run on ``heatbath._core``, cupy arrays on ``heatbath._cuda``; torch and
 jax tensors are taken by DLPack (:func:`to_backend`) and the results handed
-back in the caller's framework (:func:`from_backend`).
+back in the caller's framework (:func:`from_backend`). :func:`layout` and
+:func:`as_rows` give the 2-D views the kernel takes: one row per sample for
+per-sample timesteps, else one row for the whole array.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numpy as np
 
 from .. import _backend, _core
 
-__all__ = ["NCOEF", "new_coefs", "fused_step", "to_backend", "from_backend"]
+__all__ = ["NCOEF", "new_coefs", "fused_step", "to_backend", "from_backend", "Step", "layout", "as_rows"]
 
 NCOEF = 13
 AX, AM, C0, CH, PS, R, LO, HI, SCALE, SIGMA, MINLOG, MAXLOG, SWAP = range(NCOEF)
@@ -286,3 +288,59 @@ class BufferPool:
         if len(bufs) > self._size:
             bufs.pop(0)
         return b
+
+
+# ---- layouts ----------------------------------------------------------------
+
+
+class Step:
+    """One step's arrays as 2-D views and its per-sample timesteps."""
+
+    __slots__ = ("x", "m", "v", "fw", "t", "rows", "inner", "shape", "scalar_t", "xp")
+
+
+def layout(x: Any, t: np.ndarray, force_rows: bool) -> Step:
+    """2-D view of ``x``: one row per sample for per-sample timesteps (or when
+    asked), else one row for the whole array."""
+    st = Step()
+    st.shape = tuple(x.shape)
+    st.xp = _backend.array_namespace(x)
+    if t.ndim == 0:
+        st.scalar_t = True
+        if force_rows:
+            if x.ndim == 0 or x.shape[0] == 0:
+                raise ValueError(f"'sample': expected a batch axis, got shape {tuple(x.shape)}")
+            st.rows = int(x.shape[0])
+            st.t = np.full(st.rows, int(t), dtype=np.int64)
+        else:
+            st.rows = 1
+            st.t = t.reshape(1)
+    elif t.ndim == 1:
+        if x.ndim == 0 or x.shape[0] != t.shape[0]:
+            raise ValueError(
+                f"'timestep': {t.shape[0]} per-sample timesteps do not match the batch of 'sample' "
+                f"(shape {tuple(x.shape)})"
+            )
+        st.scalar_t = False
+        st.rows = int(t.shape[0])
+        st.t = t
+    else:
+        raise ValueError(f"'timestep': expected an int or a 1-D array (batch,), got shape {t.shape}")
+    size = int(np.prod(st.shape)) if st.shape else 1
+    st.inner = size // st.rows if st.rows else 0
+    xc = x if x.flags.c_contiguous else st.xp.ascontiguousarray(x)
+    st.x = xc.reshape(st.rows, st.inner)
+    return st
+
+
+def as_rows(a: Any, st: Step, name: str) -> Any:
+    """``a`` (an argument named ``name`` beside the sample) as rows of ``st``'s
+    2-D layout, after checking its shape, dtype and device against the sample's."""
+    if tuple(a.shape) != st.shape:
+        raise ValueError(f"'{name}': shape {tuple(a.shape)} does not match 'sample' shape {st.shape}")
+    if a.dtype != st.x.dtype:
+        raise TypeError(f"'{name}': dtype {a.dtype} does not match 'sample' dtype {st.x.dtype}")
+    if _backend.is_cupy(a) != _backend.is_cupy(st.x):
+        raise ValueError(f"'{name}': must be on the same device as 'sample'")
+    ac = a if a.flags.c_contiguous else st.xp.ascontiguousarray(a)
+    return ac.reshape(st.rows, st.inner)

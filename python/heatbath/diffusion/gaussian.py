@@ -16,7 +16,6 @@ import numpy as np
 from ..random import _as_u64, as_seed
 from ..schedules import NoiseSchedule, as_schedule
 from . import _kernels as K
-from .schedulers import _as_rows, _layout
 
 __all__ = ["q_sample", "posterior_mean_variance", "sohl_dickstein_step"]
 
@@ -62,14 +61,14 @@ def q_sample(
     if x.dtype not in (np.float32, np.float64):
         raise TypeError(f"'x0': expected dtype float32 or float64, got {x.dtype}")
     tt = sch.check_timesteps(t, "t")
-    st = _layout(x, tt, force_rows=False)
+    st = K.layout(x, tt, force_rows=False)
     coef = K.new_coefs(st.rows)
     coef[:, K.AX] = sch.sqrt_alphas_cumprod[st.t]
     coef[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod[st.t]
     z = None
     if noise is not None:
         zz, _ = K.to_backend(noise, "noise")
-        z = _as_rows(zz, st, "noise")
+        z = K.as_rows(zz, st, "noise")
     s, off = _seed_offset(0 if z is not None else seed, offset, st.rows * st.inner)
     out = K.empty_like(st.x)
     zout = K.empty_like(st.x) if (return_noise and z is None) else None
@@ -117,8 +116,8 @@ def posterior_mean_variance(
         raise TypeError(f"'x_t': expected dtype float32 or float64, got {x.dtype}")
     a, _ = K.to_backend(x0, "x0")
     tt = sch.check_timesteps(t, "t")
-    st = _layout(x, tt, force_rows=False)
-    m = _as_rows(a, st, "x0")
+    st = K.layout(x, tt, force_rows=False)
+    m = K.as_rows(a, st, "x0")
     coef = K.new_coefs(st.rows)
     coef[:, K.AX] = sch.posterior_mean_coef2[st.t]
     coef[:, K.AM] = sch.posterior_mean_coef1[st.t]
@@ -159,15 +158,15 @@ def sohl_dickstein_step(
     if m.dtype not in (np.float32, np.float64):
         raise TypeError(f"'mu': expected dtype float32 or float64, got {m.dtype}")
     v, _ = K.to_backend(sigma2, "sigma2")
-    st = _layout(m, np.asarray(0), force_rows=False)
-    vv = _as_rows(v, st, "sigma2")
+    st = K.layout(m, np.asarray(0), force_rows=False)
+    vv = K.as_rows(v, st, "sigma2")
     xp = st.xp
     if not bool(xp.all((vv >= 0) & (vv < np.inf))):
         raise ValueError("'sigma2': variances must be finite and >= 0")
     z = None
     if noise is not None:
         zz, _ = K.to_backend(noise, "noise")
-        z = _as_rows(zz, st, "noise")
+        z = K.as_rows(zz, st, "noise")
     s, off = _seed_offset(0 if z is not None else seed, offset, st.rows * st.inner)
     coef = K.new_coefs(1)
     coef[:, K.AM] = 1.0

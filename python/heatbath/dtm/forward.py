@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _backend
 from .. import random as hr
 from ..ebm.sparse import _as_int
 
@@ -108,16 +109,18 @@ class BitFlipForward:
         t = self._check_t(t, 0)
         return 0.5 + 0.5 * float(np.exp(-self.rate * self.times[t]))
 
-    def _flip(self, x: np.ndarray, p: float, seed: Any, offset: int, stream: int) -> np.ndarray:
-        u = hr.uniform(x.shape, seed, offset=offset, stream=stream, dtype="float64")
-        return (x.astype(np.uint8) ^ (u < p).astype(np.uint8)).astype(np.uint8)
+    def _flip(self, x: Any, p: float, seed: Any, offset: int, stream: int) -> Any:
+        u = hr.uniform(x.shape, seed, offset=offset, stream=stream, dtype="float64",
+                       device="cuda" if _backend.is_cupy(x) else None)
+        return x.astype(np.uint8) ^ (u < p).astype(np.uint8)
 
     def noise(self, x0: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> np.ndarray:
         """Draw x^t given x^0 (0/1 array of any shape) in one go: each bit flips
         with probability ``(1 - exp(-rate * times[t])) / 2``. Returns uint8.
-        The draw is element ``offset + k`` of Philox stream ``stream``."""
+        The draw is element ``offset + k`` of Philox stream ``stream``. A cupy
+        array is noised on its GPU (the same bits)."""
         t = self._check_t(t, 0)
-        x = np.asarray(x0)
+        x = _backend.array_namespace(x0).asarray(x0)
         if t == 0:
             return x.astype(np.uint8)
         p = 0.5 * (1.0 - np.exp(-self.rate * self.times[t]))
@@ -126,7 +129,8 @@ class BitFlipForward:
     def step(self, x_prev: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> np.ndarray:
         """Draw x^t given x^{t-1} (one step, t in 1..T). Returns uint8."""
         t = self._check_t(t, 1)
-        return self._flip(np.asarray(x_prev), float(self.flip_prob[t - 1]), seed, offset, stream)
+        x = _backend.array_namespace(x_prev).asarray(x_prev)
+        return self._flip(x, float(self.flip_prob[t - 1]), seed, offset, stream)
 
     def config(self) -> dict:
         return {"T": self.T, "rate": self.rate, "t_end": float(self.times[-1]), "schedule": self.schedule,

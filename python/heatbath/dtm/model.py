@@ -44,11 +44,11 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import _backend, checkpoint
+from .. import checkpoint
 from .. import random as hr
-from ..ebm.graphs import graph_from_edges
-from ..ebm.packed_rows import get_rows, reseed, set_rows, unpack_rows
-from ..ebm.sparse import SparseIsing, _as_int, _pack_spins
+from ..ebm.sparse import _as_int
+from . import _kernels as kern
+from ._step import Draws, StepEBM, StepEngine, pack_bits, random_words, unpack_bits
 from .forward import BitFlipForward
 from .graphs import DTMGraph, make_graph, torus_graph
 from .mixing import MixingReport, chain_statistic, mixing_report
@@ -104,216 +104,6 @@ def _check_bits(X: Any, name: str, n_features: Optional[int] = None) -> np.ndarr
     if not np.all((a == 0) | (a == 1)):
         raise ValueError(f"'{name}': values must be binary, 0 or 1")
     return a.astype(np.uint8)
-
-
-class _Draws:
-    """Consecutive Philox draws on one (seed, stream)."""
-
-    def __init__(self, seed: int, stream: int) -> None:
-        self.seed, self.stream, self.offset = int(seed), int(stream), 0
-
-    def uniform(self, shape: tuple) -> np.ndarray:
-        n = int(np.prod(shape))
-        u = hr.uniform(shape, self.seed, offset=self.offset, stream=self.stream, dtype="float64")
-        self.offset += n
-        return u
-
-    def spins(self, shape: tuple) -> np.ndarray:
-        return np.where(self.uniform(shape) < 0.5, 1, -1).astype(np.int8)
-
-
-def _pack_bits(x: np.ndarray, device: str):
-    """0/1 rows (n_chains, n) -> packed rows uint32 (n, ceil(n_chains / 32))
-    on ``device`` (the engines' layout: bit c % 32 of word c // 32 is chain c)."""
-    w = _pack_spins(np.ascontiguousarray(_spins(x).T))
-    return _backend.cupy_module().asarray(w) if device == "cuda" else w
-
-
-def _unpack_bits(words: Any, n_chains: int) -> np.ndarray:
-    """Packed rows -> uint8 0/1 (n_chains, n_rows), numpy."""
-    return (unpack_rows(words, n_chains) > 0).view(np.uint8)
-
-
-def _random_words(n_rows: int, n_chains: int, seed: int, stream: int, device: str):
-    """Fair random packed rows uint32 (n_rows, ceil(n_chains / 32)), drawn word
-    column by word column (chain-major), so that a chain's bits do not depend
-    on the chain count."""
-    W = (n_chains + 31) // 32
-    w = hr.integers(0, 1 << 32, (W, n_rows), seed, stream=stream, device="cuda" if device == "cuda" else None)
-    return w.T.astype(np.uint32)
-
-
-class _StepEBM:
-    """One sparse Boltzmann machine over the graph nodes, plus (for a DTM
-    step) one input node per visible node, coupled to it by a fixed weight.
-
-    Node numbering in the engine: graph nodes 0..n_nodes-1, then input k at
-    n_nodes + k."""
-
-    def __init__(self, graph: DTMGraph, coupling: Optional[float], device: str) -> None:
-        self.graph = graph
-        self.coupling = None if coupling is None else float(coupling)
-        self.device = device
-        n, nv = graph.n_nodes, graph.n_visible
-        self.n_in = nv if coupling is not None else 0
-        self.N = n + self.n_in
-        self.inputs = n + np.arange(self.n_in, dtype=np.int64)
-        fi = np.concatenate([graph.edges_i, graph.visible[: self.n_in]])
-        fj = np.concatenate([graph.edges_j, self.inputs])
-        self._order = np.lexsort((fj, fi))  # canonical (CSR) edge e is edge _order[e] of [graph, inputs]
-        self._fi, self._fj = fi[self._order], fj[self._order]
-        ncol = max(2, int(graph.colours.max()) + 1)
-        self.colours = np.concatenate(
-            [graph.colours, (graph.colours[graph.visible[: self.n_in]] + 1) % ncol]
-        ).astype(np.int32)
-        E = graph.n_edges
-        self.weights = np.zeros(E)
-        self.bias = np.zeros(n)
-        self._mw, self._vw = np.zeros(E), np.zeros(E)
-        self._mb, self._vb = np.zeros(n), np.zeros(n)
-        self.adam_t = 0
-        self.cp = 0.0
-        self._engines: dict = {}
-        self._samplers: list = []  # idle [engine, version] pairs for sampling (see sampler)
-        self._version = 0
-        self.last_stat: Optional[np.ndarray] = None
-
-    # ---- engine ---------------------------------------------------------
-    def full_weights(self) -> np.ndarray:
-        w = np.concatenate([self.weights, np.full(self.n_in, self.coupling if self.n_in else 0.0)])
-        return w[self._order]
-
-    def full_bias(self) -> np.ndarray:
-        return np.concatenate([self.bias, np.zeros(self.n_in)])
-
-    def new_engine(self, n_chains: int, seed: int) -> SparseIsing:
-        csr = graph_from_edges(self.N, self._fi, self._fj, self.full_weights(), "edges")
-        return SparseIsing(csr, self.full_bias(), n_chains=n_chains, colouring=self.colours, seed=seed,
-                           device=self.device)
-
-    def engine(self, key: tuple, n_chains: int, seed: int) -> SparseIsing:
-        """A cached engine (kept so that its chains and sweep counter persist),
-        brought up to date with the parameters."""
-        ent = self._engines.get(key)
-        if ent is None:
-            eng = self.new_engine(n_chains, seed)
-            self._engines[key] = [eng, self._version]
-            return eng
-        eng, ver = ent
-        if ver != self._version:
-            eng.set_parameters(self.full_weights(), self.full_bias())
-            ent[1] = self._version
-        return eng
-
-    def sampler(self, n_chains: int) -> SparseIsing:
-        """An engine for sampling ``n_chains`` chains, inputs clamped (their rows
-        are written per call), parameters up to date; built once and reused.
-        Take it with this method and hand it back with :meth:`release`: a
-        second caller meanwhile (another thread) gets an engine of its own."""
-        try:
-            ent = self._samplers.pop()
-        except IndexError:
-            ent = None
-        if ent is None or ent[0].n_chains != n_chains:
-            eng = self.new_engine(n_chains, 0)
-            if self.n_in:
-                eng.clamp(self.inputs, np.ones(self.n_in, dtype=np.int8))
-            return eng
-        eng, ver = ent
-        if ver != self._version:
-            eng.set_parameters(self.full_weights(), self.full_bias())
-        return eng
-
-    def release(self, eng: SparseIsing) -> None:
-        """Keep ``eng`` (from :meth:`sampler`) for the next sampling call."""
-        self._samplers[:] = [[eng, self._version]]
-
-    def draw(self, n: int, seed: int, rows: list, k: int, keep: int, beta: Optional[tuple],
-             out_nodes: np.ndarray) -> Any:
-        """Run ``n`` chains on the sampling engine: reseeded with ``seed``, the
-        packed ``rows`` ((nodes, words) pairs) written, ``k`` sweeps (beta
-        annealed over them when given). Returns the packed rows of
-        ``out_nodes``, or with ``keep`` the states of ``keep`` further
-        consecutive sweeps (keep, n, N) int8."""
-        eng = self.sampler(n)
-        reseed(eng, seed)
-        for nodes, words in rows:
-            set_rows(eng, nodes, words)
-        S = self.sweeps(eng, k, keep, beta)
-        out = S if keep else get_rows(eng, out_nodes)
-        self.release(eng)
-        return out
-
-    @staticmethod
-    def run(eng: SparseIsing, state0: Optional[np.ndarray], clamp_nodes: np.ndarray, clamp_vals: Any,
-            warmup: int, n_records: int, beta: Optional[tuple] = None) -> np.ndarray:
-        """Set the state (unless None), clamp, run ``warmup`` sweeps (beta
-        annealed over them when given) and record ``n_records`` consecutive
-        sweeps; returns states (n_records, n_chains, N) int8."""
-        eng.unclamp()
-        if state0 is not None:
-            eng.state = state0
-        if clamp_nodes.size:
-            eng.clamp(clamp_nodes, clamp_vals)
-        S = _StepEBM.sweeps(eng, warmup, n_records, beta)
-        return eng.state[None] if S is None else S
-
-    @staticmethod
-    def sweeps(eng: SparseIsing, warmup: int, n_records: int, beta: Optional[tuple] = None) -> Any:
-        """Run ``warmup`` sweeps (beta annealed over them when given), then
-        record ``n_records`` consecutive sweeps: states (n_records, n_chains, N)
-        int8; with n_records = 0 nothing is read (returns None)."""
-        if beta is None:
-            eng.beta = 1.0
-            eng.sweep(warmup)
-        else:
-            for b in np.linspace(beta[0], beta[1], max(warmup, 1))[:warmup]:
-                eng.beta = float(b)
-                eng.sweep(1)
-        if n_records == 0:
-            return None
-        out = np.empty((n_records, eng.n_chains, eng.n_nodes), dtype=np.int8)
-        for r in range(n_records):
-            eng.sweep(1)
-            out[r] = eng.state
-        return out
-
-    # ---- learning ---------------------------------------------------------
-    def moments(self, S: np.ndarray) -> tuple:
-        n = self.graph.n_nodes
-        X = S.reshape(-1, S.shape[-1])[:, :n].astype(np.float32)
-        m1 = X.mean(axis=0, dtype=np.float64)
-        G = X.T @ X  # float32 sums of +/-1 products: exact below 2^24 records
-        return m1, G[self.graph.edges_i, self.graph.edges_j].astype(np.float64) / X.shape[0]
-
-    def adam(self, gw: np.ndarray, gb: np.ndarray, lr: float, b1: float = 0.9, b2: float = 0.999,
-             eps: float = 1e-8) -> None:
-        """One Adam ascent step on (weights, bias)."""
-        self.adam_t += 1
-        c1, c2 = 1 - b1 ** self.adam_t, 1 - b2 ** self.adam_t
-        for p, g, m, v in ((self.weights, gw, self._mw, self._vw), (self.bias, gb, self._mb, self._vb)):
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            p += lr * (m / c1) / (np.sqrt(v / c2) + eps)
-        self._version += 1
-
-    def gradient(self, S_pos: np.ndarray, S_neg: np.ndarray, weight_decay: float) -> tuple:
-        p1, p2 = self.moments(S_pos)
-        n1, n2 = self.moments(S_neg)
-        gw = p2 - n2 - weight_decay * self.weights
-        if self.cp:
-            gw += self.cp * (n1[self.graph.edges_i] * n1[self.graph.edges_j] - n2)
-        return gw, p1 - n1
-
-    def state_arrays(self) -> dict:
-        return {"w": self.weights, "b": self.bias, "mw": self._mw, "vw": self._vw, "mb": self._mb,
-                "vb": self._vb}
-
-
-def _spins(x: np.ndarray) -> np.ndarray:
-    return (2 * x.astype(np.int8) - 1).astype(np.int8)
 
 
 class _Base(abc.ABC):
@@ -424,18 +214,19 @@ class _Base(abc.ABC):
 
         return tqdm(total=total, desc=desc, unit="epoch", disable=not self.progress, leave=False)
 
-    def _init_weights(self, step: _StepEBM, k: int) -> None:
+    def _init_weights(self, step: StepEBM, k: int) -> None:
         if self.init_scale > 0:
-            step.weights[:] = self.init_scale * hr.normal(step.weights.size, self._seed, stream=_STREAM_INIT,
-                                                          offset=k * (1 << 32), dtype="float64")
+            n = self.graph_.n_edges
+            step.set_parameters(weights=self.init_scale * hr.normal(n, self._seed, stream=_STREAM_INIT,
+                                                                    offset=k * (1 << 32), dtype="float64"))
 
-    def _mixing_of_batch(self, step: _StepEBM) -> Optional[MixingReport]:
+    def _mixing_of_batch(self, step: StepEBM) -> Optional[MixingReport]:
         if step.last_stat is None:
             return None
         return mixing_report(step.last_stat, threshold=self.decorrelation_threshold, center=self._center,
                              debias=self._center == "chain")
 
-    def _acp_update(self, step: _StepEBM, r: float) -> None:
+    def _acp_update(self, step: StepEBM, r: float) -> None:
         if not self.acp:
             return
         if r > self.acp_threshold:
@@ -481,48 +272,60 @@ class _Base(abc.ABC):
     def _setup(self, graph: DTMGraph) -> None:
         self._seed = hr.as_seed(self.seed)
         self.graph_ = graph
-        self.steps_ = [_StepEBM(graph, c, self.device) for c in self._couplings()]
+        self.steps_ = [StepEBM(graph, c, self.device) for c in self._couplings()]
         for k, step in enumerate(self.steps_):
             self._init_weights(step, k)
             step.cp = float(self.cp_init)
         self.epochs_trained_ = 0
         self.history_: list = []
         self.mixing_: list = []
-        self._draw_spins = _Draws(self._seed, _STREAM_SPINS)
+        self._draw_spins = Draws(self._seed, _STREAM_SPINS)
 
     @abc.abstractmethod
     def _couplings(self) -> list:
         """Per step: the fixed input coupling, or None for a step without inputs."""
 
     # ---- training phases ------------------------------------------------------
-    def _chain_init(self, step: _StepEBM, x_vis: np.ndarray, x_in: Optional[np.ndarray] = None) -> np.ndarray:
-        """(C, N) int8: visible nodes = x_vis, inputs = x_in (when given), the
-        rest random spins."""
-        s = self._draw_spins.spins((x_vis.shape[0], step.N))
-        s[:, self.graph_.visible] = _spins(x_vis)
+    def _chain_init(self, step: StepEBM, out: Any, x_vis: Any, x_in: Any = None) -> None:
+        """Packed chains into ``out`` (N, words): visible nodes = x_vis, inputs
+        = x_in (when given) (0/1 rows (C, n_visible) on the model's device),
+        the rest random spins."""
+        bits = self._draw_spins.below((x_vis.shape[0], step.N), 0.5, step.device)
+        bits[:, step.index["visible"]] = x_vis
         if x_in is not None:
-            s[:, step.inputs] = _spins(x_in)
-        return s
+            bits[:, step.index["inputs"]] = x_in
+        kern.pack_rows(bits, out)
 
-    def _positive_phase(self, step: _StepEBM, key: tuple, seed: int, x_vis: np.ndarray,
-                        x_in: Optional[np.ndarray] = None) -> np.ndarray:
-        """States (1, C, N) int8 with the visible nodes = x_vis and the inputs =
-        x_in clamped and the latents after ``pos_sweeps`` sweeps of the cached
-        engine ``key`` (built under ``seed``); no sweeps without latents."""
+    def _positive_phase(self, step: StepEBM, key: tuple, seed: int, x_vis: Any, x_in: Any = None) -> list:
+        """Moment counters of the chains with the visible nodes = x_vis and the
+        inputs = x_in clamped and the latents after ``pos_sweeps`` sweeps of
+        the cached engine ``key`` (built under ``seed``); no sweeps without
+        latents."""
         g = self.graph_
-        s0 = self._chain_init(step, x_vis, x_in)
+        C = x_vis.shape[0]
+        c = step.counts("pos", C)
         if not g.latent.size:
-            return s0[None]
-        eng = step.engine(key, x_vis.shape[0], seed)
-        clamp = np.concatenate([g.visible, step.inputs])
-        return step.run(eng, s0, clamp, s0[:, clamp], self.pos_sweeps, 0)
+            s = step.scratch(C)
+            self._chain_init(step, s, x_vis, x_in)
+            step.count(s, C, c)
+            return c
+        eng = step.engine(key, C, seed)
+        self._chain_init(step, eng._s, x_vis, x_in)
+        eng.set_clamped(np.concatenate([g.visible, step.inputs]))
+        eng.set_beta_value(1.0)
+        eng.sweep(self.pos_sweeps)
+        step.count(eng._s, C, c)
+        return c
 
-    def _learn(self, step: _StepEBM, S_pos: np.ndarray, S_neg: np.ndarray) -> None:
-        """One Adam step on the contrastive gradient; keeps the negative
-        chains' statistic for the epoch's mixing report."""
-        gw, gb = step.gradient(S_pos, S_neg, self.weight_decay)
-        step.adam(gw, gb, self.learning_rate)
-        step.last_stat = chain_statistic(S_neg, self.graph_.visible)
+    def _negative_phase(self, step: StepEBM, eng: StepEngine, clamp: np.ndarray, keep_rows: bool) -> list:
+        """Moment counters of ``n_records`` sweeps of ``eng`` after ``warmup``,
+        ``clamp`` nodes clamped."""
+        eng.set_clamped(clamp)
+        return step.record(eng, self.warmup, self.n_records, keep_rows)
+
+    def _learn(self, step: StepEBM, pos: list, neg: list) -> None:
+        """One Adam step on the contrastive gradient."""
+        step.adam(pos, neg, self.learning_rate, self.weight_decay)
 
     # ---- argument defaults ------------------------------------------------------
     def _sweeps(self, v: Any, name: str, minimum: int) -> int:
@@ -585,11 +388,9 @@ class _Base(abc.ABC):
             model = cls(graph=graph, device=device, **params)
             model._setup(graph)
             for k, step in enumerate(model.steps_):
-                for name, arr in step.state_arrays().items():
-                    arr[:] = arrays[name][k]
+                step.load_state_arrays({name: arrays[name][k] for name in StepEBM._PARAMS})
                 step.cp = float(arrays["cp"][k])
                 step.adam_t = int(arrays["adam_t"][k])
-                step._version += 1
             model.epochs_trained_ = int(cfg["epochs_trained"])
             model.history_ = list(cfg["history"])
         except (KeyError, TypeError, ValueError, IndexError) as exc:
@@ -620,15 +421,18 @@ class _Base(abc.ABC):
             self._setup(self._build_graph(Xb.shape[1]))
         n = Xb.shape[0]
         bs = min(self.batch_size, n)
+        xp = self.steps_[0].xp
+        Xd = xp.asarray(Xb)  # the data on the steps' device, once
         bar = self._progress(self.n_epochs, type(self).__name__)
         t0 = time.perf_counter()
         try:
             for _ in range(self.n_epochs):
                 epoch = self.epochs_trained_
-                perm = np.argsort(hr.uniform(n, self._seed, offset=epoch * n, stream=_STREAM_PERM,
-                                             dtype="float64"), kind="stable")
+                perm = xp.asarray(np.argsort(hr.uniform(n, self._seed, offset=epoch * n, stream=_STREAM_PERM,
+                                                        dtype="float64"), kind="stable"))
                 for start in range(0, n, bs):
-                    self._train_batch(Xb[perm[start:start + bs]], epoch, start // bs)
+                    # the last batch keeps its negative chains' rows for the mixing report
+                    self._train_batch(Xd[perm[start:start + bs]], epoch, start // bs, start + bs >= n)
                 self.epochs_trained_ += 1
                 self._after_epoch(epoch, bar)
         finally:
@@ -724,12 +528,14 @@ class DTM(_Base):
     def _setup(self, graph: DTMGraph) -> None:
         self.forward_ = BitFlipForward(self.T, self.rate, self.t_end, self.schedule, self.offset)
         super()._setup(graph)
-        self._draw_noise = _Draws(self._seed, _STREAM_NOISE)
+        self._draw_noise = Draws(self._seed, _STREAM_NOISE)
 
     def _couplings(self) -> list:
         return [float(c) for c in self.forward_.coupling]
 
-    def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
+    def _train_batch(self, x0: Any, epoch: int, batch: int, keep_rows: bool = False) -> None:
+        """One update of every step from the batch x0 (C, n_visible) uint8 on
+        the model's device."""
         C = x0.shape[0]
         fw = self.forward_
         for t in range(1, self.T + 1):
@@ -741,12 +547,12 @@ class DTM(_Base):
             d.offset += x0.size
             key, seed = ("train", C), _subseed(self._seed, 1, t, C)
             # positive phase: x^{t-1} and x^t clamped, latents sampled
-            S_pos = self._positive_phase(step, key, seed, x_prev, x_t)
+            pos = self._positive_phase(step, key, seed, x_prev, x_t)
             # negative phase: x^t clamped; visible nodes start at x^t
             eng = step.engine(key, C, seed)
-            s0 = self._chain_init(step, x_t, x_t)
-            S_neg = step.run(eng, s0, step.inputs, _spins(x_t), self.warmup, self.n_records)
-            self._learn(step, S_pos, S_neg)
+            self._chain_init(step, eng._s, x_t, x_t)
+            neg = self._negative_phase(step, eng, step.inputs, keep_rows)
+            self._learn(step, pos, neg)
 
     # ---- sampling -------------------------------------------------------------
     def sample_step(self, t: int, x_t: Any, n_sweeps: Optional[int] = None, beta: Any = None,
@@ -759,8 +565,8 @@ class DTM(_Base):
         t = self.forward_._check_t(t, 1)
         xt = _check_bits(x_t, "x_t", self.graph_.n_visible)
         k, b, s = self._sampling_args(n_sweeps, "n_sweeps", beta, seed, 7)
-        x = self._reverse(t, _pack_bits(xt, self.device), xt.shape[0], k, b, s)
-        return _unpack_bits(x, xt.shape[0])
+        x = self._reverse(t, pack_bits(xt, self.device), xt.shape[0], k, b, s)
+        return unpack_bits(x, xt.shape[0])
 
     def _reverse(self, t: int, x: Any, n: int, k: int, beta: Optional[tuple], seed: int,
                  keep: int = 0) -> Any:
@@ -772,10 +578,10 @@ class DTM(_Base):
         ``keep`` further consecutive sweeps (keep, n, N) int8."""
         step = self.steps_[t - 1]
         g = self.graph_
-        rows = [(g.visible, x), (step.inputs, x)]
+        rows = [("visible", x), ("inputs", x)]
         if g.latent.size:
-            rows.insert(0, (g.latent, _random_words(g.latent.size, n, seed, 100 + t, self.device)))
-        return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, g.visible)
+            rows.insert(0, ("latent", random_words(g.latent.size, n, seed, 100 + t, self.device)))
+        return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, "visible")
 
     def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
                return_steps: bool = False) -> Any:
@@ -786,14 +592,14 @@ class DTM(_Base):
         self._check_fitted()
         n = _as_int(n_samples, "n_samples", 1)
         k, b, s = self._sampling_args(K, "K", beta, seed, 8)
-        x = _random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
+        x = random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
         for t in range(self.T, 0, -1):
             x = self._reverse(t, x, n, k, b, s)
             out.append(x)
         if return_steps:
-            return [_unpack_bits(w, n) for w in out]
-        return _unpack_bits(x, n)
+            return [unpack_bits(w, n) for w in out]
+        return unpack_bits(x, n)
 
     def mixing(self, X: Any = None, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:
@@ -813,7 +619,7 @@ class DTM(_Base):
             xs = traj[::-1]
         reports = []
         for t in range(1, self.T + 1):
-            S = self._reverse(t, _pack_bits(xs[t], self.device), nc, w, None, _subseed(s, 3, t), keep=ns)
+            S = self._reverse(t, pack_bits(xs[t], self.device), nc, w, None, _subseed(s, 3, t), keep=ns)
             stat = chain_statistic(S, self.graph_.visible)
             reports.append(mixing_report(stat, threshold=self.decorrelation_threshold, debias=True))
         return reports
@@ -842,14 +648,14 @@ class MEBM(_Base):
     def _couplings(self) -> list:
         return [None]
 
-    def _train_batch(self, x0: np.ndarray, epoch: int, batch: int) -> None:
+    def _train_batch(self, x0: Any, epoch: int, batch: int, keep_rows: bool = False) -> None:
         step = self.steps_[0]
         C = x0.shape[0]
-        S_pos = self._positive_phase(step, ("pos", C), _subseed(self._seed, 1, C), x0)
+        pos = self._positive_phase(step, ("pos", C), _subseed(self._seed, 1, C), x0)
         P = self.batch_size
-        neg = step.engine(("neg", P), P, _subseed(self._seed, 2, P))  # persistent chains
-        S_neg = step.run(neg, None, np.zeros(0, np.int64), None, self.warmup, self.n_records)
-        self._learn(step, S_pos, S_neg)
+        eng = step.engine(("neg", P), P, _subseed(self._seed, 2, P))  # persistent chains
+        neg = self._negative_phase(step, eng, np.zeros(0, np.int64), keep_rows)
+        self._learn(step, pos, neg)
 
     def sample(self, n_samples: int = 100, K_total: Optional[int] = None, beta: Any = None, seed: Any = None
                ) -> np.ndarray:
@@ -858,15 +664,15 @@ class MEBM(_Base):
         self._check_fitted()
         n = _as_int(n_samples, "n_samples", 1)
         k, b, s = self._sampling_args(K_total, "K_total", beta, seed, 8)
-        return _unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
+        return unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
 
     def _run(self, n: int, k: int, keep: int, beta: Optional[tuple], seed: int, key: int, stream: int) -> Any:
         """``n`` chains from fair random spins (Philox (seed, stream)), ``k``
         sweeps under seed ``_subseed(seed, key)``; returns the packed visible
         rows, or with ``keep`` the states of ``keep`` further sweeps."""
         step = self.steps_[0]
-        rows = [(np.arange(step.N), _random_words(step.N, n, seed, stream, self.device))]
-        return step.draw(n, _subseed(seed, key), rows, k, keep, beta, self.graph_.visible)
+        rows = [("all", random_words(step.N, n, seed, stream, self.device))]
+        return step.draw(n, _subseed(seed, key), rows, k, keep, beta, "visible")
 
     def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:

@@ -27,7 +27,16 @@ import numpy as np
 from .. import _backend
 from .. import random as hr
 from ._estimates import LogZEstimate
-from .rbm import _TAG_AIS, _positive_int, _seed_from, _stream, _to_xp, bernoulli_units, gaussian_units
+from ._units import (
+    TAG_AIS,
+    RBMInterface,
+    bernoulli_units,
+    gaussian_units,
+    positive_int,
+    seed_from,
+    stream_of,
+    to_xp,
+)
 
 __all__ = [
     "ais",
@@ -64,13 +73,13 @@ def salakhutdinov_betas() -> np.ndarray:
 
 def linear_betas(n: int) -> np.ndarray:
     """``n`` equally spaced inverse temperatures from 0 to 1 (float64)."""
-    n = _positive_int(n, "n")
+    n = positive_int(n, "n")
     if n < 2:
         raise ValueError(f"'n': a path needs at least 2 temperatures, got {n}")
     return np.linspace(0.0, 1.0, n)
 
 
-def _as_betas(betas: Union[str, int, Any]) -> np.ndarray:
+def as_betas(betas: Union[str, int, Any]) -> np.ndarray:
     if isinstance(betas, str):
         if betas != "salakhutdinov":
             raise ValueError(f"'betas': expected 'salakhutdinov', an int or an array, got {betas!r}")
@@ -140,7 +149,7 @@ def ais(
             x = transition(x, float(betas[k]))
     if lw is None:
         raise ValueError("'betas': a path needs at least 2 temperatures")
-    return LogZEstimate.from_log_weights(_to_xp(lw, np), log_z0, "ais")
+    return LogZEstimate.from_log_weights(to_xp(lw, np), log_z0, "ais")
 
 
 def reverse_ais(
@@ -177,7 +186,7 @@ def reverse_ais(
             x = transition(x, float(betas[k - 1]))
     if lw is None:
         raise ValueError("'betas': a path needs at least 2 temperatures")
-    lw = _to_xp(lw, np)
+    lw = to_xp(lw, np)
     inv = LogZEstimate.from_log_weights(lw, 0.0, "raise")
     return LogZEstimate(log_z0 - inv.log_z, inv.stderr, inv.ess, "raise", lw)
 
@@ -190,37 +199,43 @@ def reverse_ais(
 def base_rate_biases(data: Any, pseudocount: float = 1.0) -> np.ndarray:
     """Log-odds of the feature means of binary data, ``(sum + pc) / (n + 2 pc)``
     (float64, shape (n_features,)): the base-rate model of AIS."""
-    d = _to_xp(data, np)
+    d = to_xp(data, np)
     if d.ndim != 2 or d.shape[0] == 0:
         raise ValueError(f"'data': expected a non-empty 2-D array, got shape {tuple(d.shape)}")
     p = (d.sum(axis=0, dtype=np.float64) + pseudocount) / (d.shape[0] + 2 * pseudocount)
     return np.log(p) - np.log1p(-p)
 
 
-class _RBMPath:
+class RBMPath:
     """log f_beta and the Gibbs transition of the AIS path of an RBM, on
     float64 states of n runs (numpy or cupy), without allocation per step.
 
     The log weights are computed in float64; the Gibbs transitions run in the
     model's dtype (float32 by default: the fast kernels), on the float64
-    pre-activations rounded to it."""
+    pre-activations rounded to it. With ``row0`` the n runs are runs
+    ``row0 .. row0 + n - 1`` of a larger run: the same Philox streams, each
+    draw moved to the elements of those rows (sharded AIS)."""
 
-    def __init__(self, rbm: Any, n: int, base: Any, xp, seed: int):
+    def __init__(self, rbm: RBMInterface, n: int, base: Any, xp, seed: int, row0: int = 0):
         self.rbm = rbm
+        self.row0 = int(row0)
         self.xp = xp
         self.seed = seed
         self.counter = 0
-        self.gauss = bool(rbm._gaussian)
-        W, c, b = (_to_xp(a, xp).astype(np.float64) for a in rbm._params(xp))
+        sigma = rbm._visible_sigma()
+        self.gauss = sigma is not None
+        params = rbm._params(xp)
+        dt = np.dtype(params[0].dtype)
+        W, c, b = (to_xp(a, xp).astype(np.float64) for a in params)
         nv, nh = rbm.n_features_in_, rbm.n_components
         self.W, self.Wt, self.c = xp.ascontiguousarray(W), xp.ascontiguousarray(W.T), c
         if self.gauss:
-            sigma = np.asarray(rbm._sigma_vec())
-            self.b_s = xp.asarray(_to_xp(b, np) / sigma)  # states hold v / sigma
+            sigma = np.asarray(sigma)
+            self.b_s = xp.asarray(to_xp(b, np) / sigma)  # states hold v / sigma
             self.a = None
             self.log_z0 = float(nv * 0.5 * np.log(2 * np.pi) + np.log(sigma).sum() + nh * np.log(2.0))
         else:
-            a = np.zeros(nv) if base is None else np.asarray(_to_xp(base, np), dtype=np.float64).ravel()
+            a = np.zeros(nv) if base is None else np.asarray(to_xp(base, np), dtype=np.float64).ravel()
             if a.shape != (nv,) or not np.all(np.isfinite(a)):
                 raise ValueError(f"'base': expected {nv} finite base-rate biases, got shape {a.shape}")
             self.a = xp.asarray(a)
@@ -229,7 +244,6 @@ class _RBMPath:
             self.log_z0 = float(np.logaddexp(0, a).sum() + nh * np.log(2.0))
         self.pre = xp.empty((n, nh))
         self.t = xp.empty((n, nh))
-        dt = np.dtype(rbm._dtype)
         self.low = dt != np.float64
         self.pre_k = xp.empty((n, nh), dtype=dt) if self.low else self.pre
         self.V_k = xp.empty((n, nv), dtype=dt) if self.low else None
@@ -249,18 +263,26 @@ class _RBMPath:
 
     def _next(self) -> int:
         self.counter += 1
-        return _stream(_TAG_AIS, self.counter)
+        return stream_of(TAG_AIS, self.counter)
 
     def initial(self):
         """n exact samples of the base distribution."""
         xp = self.xp
         V = xp.empty((self.n, self.nv))
         zeros = xp.zeros((self.n, self.nv))
+        off = self.row0 * self.nv
         if self.gauss:
-            gaussian_units(zeros, self.b_s, 1.0, V, seed=self.seed, stream=self._next())
+            gaussian_units(zeros, self.b_s, 1.0, V, seed=self.seed, stream=self._next(), offset=off)
         else:
             bernoulli_units(
-                zeros, xp.zeros(self.nv), V, seed=self.seed, stream=self._next(), scale=0.0, base=self.a
+                zeros,
+                xp.zeros(self.nv),
+                V,
+                seed=self.seed,
+                stream=self._next(),
+                scale=0.0,
+                base=self.a,
+                offset=off,
             )
         self.pre_valid = False
         return V
@@ -293,14 +315,32 @@ class _RBMPath:
             xp.add(self.pre, self.c, out=self.pre)
         if self.low:
             xp.copyto(self.pre_k, self.pre)
-        bernoulli_units(self.pre_k, self.zero_h_k, self.H, seed=self.seed, stream=self._next(), scale=beta)
+        bernoulli_units(
+            self.pre_k,
+            self.zero_h_k,
+            self.H,
+            seed=self.seed,
+            stream=self._next(),
+            scale=beta,
+            offset=self.row0 * self.H.shape[1],
+        )
         xp.matmul(self.H, self.W_k, out=self.pv)
         out = self.V_k if self.low else V
+        off = self.row0 * self.nv
         if self.gauss:
-            gaussian_units(self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(), scale=beta)
+            gaussian_units(
+                self.pv, self.b_s_k, 1.0, out, seed=self.seed, stream=self._next(), scale=beta, offset=off
+            )
         else:
             bernoulli_units(
-                self.pv, self.b_k, out, seed=self.seed, stream=self._next(), scale=beta, base=self.a_k
+                self.pv,
+                self.b_k,
+                out,
+                seed=self.seed,
+                stream=self._next(),
+                scale=beta,
+                base=self.a_k,
+                offset=off,
             )
         if self.low:
             xp.copyto(V, self.V_k)
@@ -308,22 +348,24 @@ class _RBMPath:
         return V
 
 
-def _path_for(rbm: Any, n_runs: int, data: Any, base: Any, seed: Any, device: Optional[str]) -> _RBMPath:
+def _path_for(
+    rbm: RBMInterface, n_runs: int, data: Any, base: Any, seed: Any, device: Optional[str]
+) -> RBMPath:
     rbm._check_fitted()
-    n = _positive_int(n_runs, "n_runs")
+    n = positive_int(n_runs, "n_runs")
     if device not in (None, "cpu", "cuda"):
         raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
     on_gpu = device == "cuda" or (device is None and _backend.is_cupy(rbm.components_))
     xp = _backend.cupy_module() if on_gpu else np
-    if base is None and data is not None and not rbm._gaussian:
+    if base is None and data is not None and rbm._visible_sigma() is None:
         d = rbm._X(data, "data")
         base = base_rate_biases(d)
     if seed is None:  # a fresh key from the model's own stream
-        rbm._ensure_rng()
-        key = int(hr.integers(0, 1 << 63, shape=1, seed=rbm._hb_seed, stream=rbm._next_stream(_TAG_AIS))[0])
+        model_seed, stream = rbm._draw_key(TAG_AIS)
+        key = int(hr.integers(0, 1 << 63, shape=1, seed=model_seed, stream=stream)[0])
     else:
-        key = _seed_from(seed)
-    return _RBMPath(rbm, n, base, xp, key)
+        key = seed_from(seed)
+    return RBMPath(rbm, n, base, xp, key)
 
 
 def rbm_ais(
@@ -359,7 +401,7 @@ def rbm_ais(
     LogZEstimate with stderr (delta method) and ESS of the importance weights.
     """
     path = _path_for(rbm, n_runs, data, base, seed, device)
-    return ais(path.initial(), _as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio)
+    return ais(path.initial(), as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio)
 
 
 def rbm_raise(
@@ -389,15 +431,16 @@ def rbm_raise(
     LogZEstimate (method "raise")
     """
     if start is None:
-        n = _positive_int(n_runs, "n_runs")
-        start = rbm.sample(n, k=_positive_int(n_burn, "n_burn"), device=device)
+        n = positive_int(n_runs, "n_runs")
+        start = rbm.sample(n, k=positive_int(n_burn, "n_burn"), device=device)
     X = rbm._X(start, "start")
     path = _path_for(rbm, X.shape[0], data, base, seed, device)
     xp = path.xp
-    V = xp.ascontiguousarray(_to_xp(X, xp), dtype=np.float64)
-    if rbm._gaussian:
-        V /= xp.asarray(rbm._sigma_vec())
-    return reverse_ais(V, _as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio)
+    V = xp.ascontiguousarray(to_xp(X, xp), dtype=np.float64)
+    sigma = rbm._visible_sigma()
+    if sigma is not None:
+        V /= xp.asarray(sigma)
+    return reverse_ais(V, as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio)
 
 
 def _bits(start: int, count: int, m: int) -> np.ndarray:
@@ -417,11 +460,11 @@ def rbm_exact_log_z(rbm: Any, max_units: int = 24, chunk: int = 1 << 16) -> LogZ
         When the enumerated layer has more than ``max_units`` units.
     """
     rbm._check_fitted()
-    W, c, b = (_to_xp(a, np).astype(np.float64) for a in rbm._params(np))
+    W, c, b = (to_xp(a, np).astype(np.float64) for a in rbm._params(np))
     nh, nv = W.shape
-    if rbm._gaussian:
+    sigma = rbm._visible_sigma()
+    if sigma is not None:
         m = nh
-        sigma = rbm._sigma_vec()
         const = float(nv * 0.5 * np.log(2 * np.pi) + np.log(sigma).sum())
     else:
         m = min(nh, nv)
@@ -435,7 +478,7 @@ def rbm_exact_log_z(rbm: Any, max_units: int = 24, chunk: int = 1 << 16) -> LogZ
     parts = []
     for s in range(0, total, chunk):
         S = _bits(s, min(chunk, total - s), m)
-        if rbm._gaussian:
+        if sigma is not None:
             u = S @ W  # (states, nv)
             lf = S @ c + (u * (b / sigma) + 0.5 * u * u).sum(axis=1)
         elif nh <= nv:

@@ -23,15 +23,28 @@ Energy (Bernoulli visible units v, Bernoulli hidden units h):
 
 from __future__ import annotations
 
-import operator
 import sys
 from typing import Any, Callable, Optional, Union
 
 import numpy as np
 
-from .. import _backend, _core
+from .. import _backend
 from .. import random as hr
 from ._estimates import LogZEstimate
+from ._rbm_trainer import Trainer
+from ._units import (
+    TAG_GIBBS,
+    TAG_INIT,
+    TAG_SCORE,
+    bernoulli_units,
+    gaussian_units,
+    nonneg_float,
+    positive_int,
+    seed_from,
+    stream_of,
+    to_xp,
+    xp_of,
+)
 
 try:  # scikit-learn is optional: its base classes give clone(), tags, repr
     from sklearn.base import BaseEstimator as _Base
@@ -71,260 +84,6 @@ except ImportError:  # pragma: no cover - exercised only without scikit-learn
 
 __all__ = ["BernoulliRBM", "GaussianBernoulliRBM", "bernoulli_units", "gaussian_units", "NotFittedError"]
 
-# Stream numbers: a purpose tag in the top byte, a running counter below, so
-# that no two kernel calls of one model share a stream.
-_TAG_INIT, _TAG_TRAIN, _TAG_GIBBS, _TAG_SCORE, _TAG_AIS, _TAG_PT = 1, 2, 3, 4, 5, 6
-
-
-def _stream(tag: int, counter: int) -> int:
-    return (tag << 56) | (counter & ((1 << 56) - 1))
-
-
-# ---------------------------------------------------------------------------
-# kernels
-# ---------------------------------------------------------------------------
-
-
-def _mat_ld(a: Any, name: str) -> int:
-    """Row stride in elements of a 2-D array with unit column stride (cupy)."""
-    if a.ndim != 2:
-        raise ValueError(f"'{name}': expected a 2-D array, got shape {tuple(a.shape)}")
-    item = a.dtype.itemsize
-    if a.size == 0:
-        return a.shape[1]
-    if a.shape[1] > 1 and a.strides[1] != item:
-        raise ValueError(f"'{name}': columns must be contiguous (unit stride)")
-    if a.shape[0] > 1 and (a.strides[0] % item or a.strides[0] < a.shape[1] * item):
-        raise ValueError(f"'{name}': rows must have a positive stride of at least one row")
-    return a.strides[0] // item if a.shape[0] > 1 else a.shape[1]
-
-
-def _gpu_check(a: Any, name: str, dtype: Any, shape: Optional[tuple] = None) -> None:
-    if not _backend.is_cupy(a):
-        raise ValueError(f"'{name}': expected a cupy array like 'x' (all arrays on one device)")
-    if a.dtype != dtype:
-        raise TypeError(f"'{name}': expected dtype {np.dtype(dtype)} (the dtype of 'x'), got {a.dtype}")
-    if shape is not None and tuple(a.shape) != shape:
-        raise ValueError(f"'{name}': expected shape {shape}, got {tuple(a.shape)}")
-    if a.ndim == 1 and a.size > 1 and a.strides[0] != a.dtype.itemsize:
-        raise ValueError(f"'{name}': array must be contiguous")
-
-
-def bernoulli_units(
-    x: Any,
-    bias: Any,
-    sample: Any = None,
-    prob: Any = None,
-    *,
-    seed: int,
-    stream: int,
-    offset: int = 0,
-    scale: Union[float, Any] = 1.0,
-    base: Any = None,
-) -> None:
-    """One pass over a layer of Bernoulli units, in place.
-
-    ``prob = sigmoid(scale_r * (x + bias) + (1 - scale_r) * base)`` and
-    ``sample = [w < floor(prob 2^32)]`` with ``w`` the Philox word of stream
-    element ``offset + r * cols + c`` of ``(seed, stream)``: the draw equals
-    ``heatbath.random.bernoulli(prob, seed, offset, stream=stream)``.
-
-    Parameters
-    ----------
-    x : float32 or float64 array of shape (rows, cols), numpy or cupy
-        Pre-activations (a GEMM's output); rows may be strided, columns contiguous.
-    bias : array of shape (cols,), dtype of x
-    sample : array of shape (rows, cols), dtype of x, optional
-        Receives 0.0 / 1.0.
-    prob : array of shape (rows, cols), dtype of x, optional
-        Receives the probabilities; may be ``x`` itself.
-    seed, stream, offset : int
-        Philox key, stream number and first stream element.
-    scale : float or array of shape (rows,)
-        Inverse temperature of each row (1 for the model).
-    base : array of shape (cols,), optional
-        Base-rate biases mixed in with weight ``1 - scale`` (AIS, tempering).
-    """
-    seed, stream, offset = (
-        hr._as_u64(seed, "seed"),
-        hr._as_u64(stream, "stream"),
-        hr._as_u64(offset, "offset"),
-    )
-    if _backend.is_cupy(x):
-        dt = x.dtype
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"'x': expected dtype float32 or float64, got {dt}")
-        ldx = _mat_ld(x, "x")
-        rows, cols = x.shape
-        _gpu_check(bias, "bias", dt, (cols,))
-        ptrs = {}
-        for name, a in (("sample", sample), ("prob", prob)):
-            if a is None:
-                ptrs[name] = (0, cols)
-            else:
-                _gpu_check(a, name, dt, (rows, cols))
-                ptrs[name] = (_backend.device_pointer(a), _mat_ld(a, name))
-        sc_ptr, sc_val = 0, 1.0
-        if np.ndim(scale) == 0 and not _backend.is_cupy(scale):
-            sc_val = float(scale)
-        else:
-            _gpu_check(scale, "scale", dt, (rows,))
-            sc_ptr = _backend.device_pointer(scale)
-        if base is not None:
-            _gpu_check(base, "base", dt, (cols,))
-        cu = _backend.cuda_module()
-        with _backend.on_device(x):
-            cu.rbm_bernoulli(
-                rows,
-                cols,
-                dt == np.float64,
-                _backend.device_pointer(x),
-                ldx,
-                _backend.device_pointer(bias),
-                0 if base is None else _backend.device_pointer(base),
-                sc_ptr,
-                sc_val,
-                ptrs["sample"][0],
-                ptrs["sample"][1],
-                ptrs["prob"][0],
-                ptrs["prob"][1],
-                seed,
-                stream,
-                offset,
-                _backend.current_stream(),
-            )
-        return
-    if not isinstance(scale, np.ndarray):
-        scale = float(scale)
-    _core.rbm_bernoulli(x, bias, sample, prob, scale, base, seed, stream, offset)
-
-
-def gaussian_units(
-    x: Any,
-    bias: Any,
-    sigma: Union[float, Any],
-    sample: Any = None,
-    mean: Any = None,
-    *,
-    seed: int,
-    stream: int,
-    offset: int = 0,
-    scale: Union[float, Any] = 1.0,
-) -> None:
-    """One pass over a layer of Gaussian units, in place:
-    ``mean = bias + sigma * scale_r * x`` and ``sample = mean + sigma * z`` with
-    ``z`` the standard normal of stream element ``offset + r * cols + c``
-    (that of ``heatbath.random.normal(..., seed, offset, stream=stream)``).
-
-    Parameters
-    ----------
-    x : float32 or float64 array of shape (rows, cols)
-    bias : array of shape (cols,)
-    sigma : float or array of shape (cols,)
-    sample, mean : arrays of shape (rows, cols), optional
-    seed, stream, offset, scale : as in :func:`bernoulli_units`
-    """
-    seed, stream, offset = (
-        hr._as_u64(seed, "seed"),
-        hr._as_u64(stream, "stream"),
-        hr._as_u64(offset, "offset"),
-    )
-    if _backend.is_cupy(x):
-        dt = x.dtype
-        if dt not in (np.float32, np.float64):
-            raise TypeError(f"'x': expected dtype float32 or float64, got {dt}")
-        ldx = _mat_ld(x, "x")
-        rows, cols = x.shape
-        _gpu_check(bias, "bias", dt, (cols,))
-        ptrs = {}
-        for name, a in (("sample", sample), ("mean", mean)):
-            if a is None:
-                ptrs[name] = (0, cols)
-            else:
-                _gpu_check(a, name, dt, (rows, cols))
-                ptrs[name] = (_backend.device_pointer(a), _mat_ld(a, name))
-        vals = {}
-        for name, v, n in (("sigma", sigma, cols), ("scale", scale, rows)):
-            if np.ndim(v) == 0 and not _backend.is_cupy(v):
-                vals[name] = (0, float(v))
-            else:
-                _gpu_check(v, name, dt, (n,))
-                vals[name] = (_backend.device_pointer(v), 1.0)
-        cu = _backend.cuda_module()
-        with _backend.on_device(x):
-            cu.rbm_gaussian(
-                rows,
-                cols,
-                dt == np.float64,
-                _backend.device_pointer(x),
-                ldx,
-                _backend.device_pointer(bias),
-                vals["sigma"][0],
-                vals["sigma"][1],
-                vals["scale"][0],
-                vals["scale"][1],
-                ptrs["sample"][0],
-                ptrs["sample"][1],
-                ptrs["mean"][0],
-                ptrs["mean"][1],
-                seed,
-                stream,
-                offset,
-                _backend.current_stream(),
-            )
-        return
-    if not isinstance(sigma, np.ndarray):
-        sigma = float(sigma)
-    if not isinstance(scale, np.ndarray):
-        scale = float(scale)
-    _core.rbm_gaussian(x, bias, sigma, sample, mean, scale, seed, stream, offset)
-
-
-# ---------------------------------------------------------------------------
-# validation
-# ---------------------------------------------------------------------------
-
-
-def _xp_of(x: Any):
-    return _backend.cupy_module() if _backend.is_cupy(x) else np
-
-
-def _to_xp(a: Any, xp) -> Any:
-    """``a`` as an array of namespace xp (copied across devices when needed)."""
-    if xp is np and _backend.is_cupy(a):
-        return a.get()
-    return xp.asarray(a)
-
-
-def _seed_from(random_state: Any) -> int:
-    """A 64-bit Philox key from an int, a numpy Generator or RandomState, or None."""
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1)) | (int(random_state.randint(0, 2**31 - 1)) << 31)
-    return hr.as_seed(random_state, "random_state")
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"'{name}': expected an integer, got bool")
-    try:
-        v = operator.index(value)
-    except TypeError:
-        raise TypeError(f"'{name}': expected an integer, got {type(value).__name__}") from None
-    if v < 1:
-        raise ValueError(f"'{name}': must be >= 1, got {v}")
-    return v
-
-
-def _nonneg_float(value: Any, name: str, upper: Optional[float] = None) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"'{name}': expected a number, got {type(value).__name__}") from None
-    if not np.isfinite(v) or v < 0 or (upper is not None and v >= upper):
-        bound = f"[0, {upper})" if upper is not None else "[0, inf)"
-        raise ValueError(f"'{name}': must lie in {bound}, got {value!r}")
-    return v
-
 
 def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str, binary: bool = False):
     """X as a C-contiguous 2-D float array of ``dtype`` (numpy or cupy), with
@@ -333,7 +92,7 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
         raise TypeError(
             f"'{name}': sparse input is not supported; pass a dense array (e.g. {name}.toarray())"
         )
-    xp = _xp_of(X)
+    xp = xp_of(X)
     try:
         arr = xp.asarray(X)
     except (TypeError, ValueError) as exc:
@@ -373,251 +132,6 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
 
 
 # ---------------------------------------------------------------------------
-# training state
-# ---------------------------------------------------------------------------
-
-
-class _Trainer:
-    """Buffers of CD-k / PCD / PT-PCD updates for one model and one batch
-    size; one update is a fixed sequence of GEMMs and fused kernels, with no
-    allocation.
-
-    Layout: ``Wa`` is the augmented parameter matrix of shape
-    ``(n_v + 1, n_h + 1)``: ``Wa[:n_v, :n_h] = W^T``, ``Wa[n_v, :n_h] = c``,
-    ``Wa[:n_v, n_h] = b``. Visible states carry a trailing column of ones, so
-    ``[v, 1] @ Wa[:, :n_h] = v W^T + c``; positive and negative statistics
-    are stacked so one GEMM gives the gradient of W, b and c together.
-    """
-
-    def __init__(self, model: "_RBMBase", xp, max_batch: int):
-        self.m = model
-        self.xp = xp
-        dt = model._dtype
-        nv, nh = model.n_features_in_, model.n_components
-        self.nv, self.nh, self.B = nv, nh, max_batch
-        self.persistent = bool(model.persistent)
-        self.C = model.batch_size if self.persistent else max_batch
-        C, B = self.C, max_batch
-        self.gauss = model._gaussian
-        Wa = xp.zeros((nv + 1, nh + 1), dtype=dt)
-        W, c, b = model._params(xp)
-        Wa[:nv, :nh] = W.T
-        Wa[nv, :nh] = c
-        Wa[:nv, nh] = b
-        self.Wa = Wa
-        self.G = xp.empty_like(Wa)
-        vel = getattr(model, "_velocity", None)
-        self.vel = xp.zeros_like(Wa) if vel is None or vel.shape != Wa.shape else xp.asarray(vel, dtype=dt)
-        self.V2 = xp.ones((B + C, nv + 1), dtype=dt)
-        self.P2 = xp.ones((B + C, nh + 1), dtype=dt)
-        # hidden samples of the stacked rows; the chains' states are its last C rows
-        self.H2 = xp.ones((B + C, nh + 1), dtype=dt)
-        self.Hc = self.H2[B:]
-        self.pre_h = xp.empty((B + C, nh), dtype=dt)
-        self.pre_v = xp.empty((C, nv), dtype=dt)
-        self.zero_h = xp.zeros(nh, dtype=dt)
-        self.zero_v = xp.zeros(nv, dtype=dt)
-        self.tmpW = xp.empty((nv, nh), dtype=dt)
-        self.neg_scale: Optional[float] = None
-        if self.gauss:
-            self.sigma = xp.asarray(model._sigma_vec(), dtype=dt)
-            self.inv_sigma = 1 / self.sigma
-            self.b_over_sigma = xp.empty(nv, dtype=dt)
-        if self.persistent:
-            hs = getattr(model, "h_samples_", None)
-            if hs is not None and tuple(hs.shape) == (C, nh):
-                self.Hc[:, :nh] = xp.asarray(hs, dtype=dt)
-            else:
-                self.Hc[:, :nh] = 0
-        self.pt = None
-        self._views: dict = {}
-        self.fast = xp is np and self.persistent and not self.gauss and model.n_temperatures == 1
-        if self.persistent and model.n_temperatures > 1:
-            from .tempering import ParallelTempering
-
-            self.pt = ParallelTempering(model, n_chains=C, n_temperatures=model.n_temperatures, _params=self)
-
-    # views of the parameters
-    def W_T(self):
-        return self.Wa[: self.nv, : self.nh]
-
-    def c(self):
-        return self.Wa[self.nv, : self.nh]
-
-    def b(self):
-        return self.Wa[: self.nv, self.nh]
-
-    def _bern(self, x, bias, sample, prob) -> None:
-        """The fused kernel without the public wrapper's checks (CPU) on
-        arrays this trainer allocated."""
-        m = self.m
-        m._hb_counter += 1
-        stream = _stream(_TAG_TRAIN, m._hb_counter)
-        if self.xp is np:
-            _core.rbm_bernoulli(x, bias, sample, prob, 1.0, None, m._hb_seed, stream, 0)
-        else:
-            bernoulli_units(x, bias, sample, prob, seed=m._hb_seed, stream=stream)
-
-    def visible_half(self, H, out_v) -> None:
-        """out_v[:, :nv] <- sample of v | H[:, :nh] (scaled by 1/sigma for
-        Gaussian units, so it feeds the next GEMM directly)."""
-        m, xp, nv, nh = self.m, self.xp, self.nv, self.nh
-        rows = H.shape[0]
-        pre = self.pre_v[:rows]
-        if self.gauss:
-            xp.matmul(H[:, :nh], self.Wa[:nv, :nh].T, out=pre)
-            xp.multiply(self.b(), self.inv_sigma, out=self.b_over_sigma)
-            gaussian_units(
-                pre, self.b_over_sigma, 1.0, out_v[:, :nv], seed=m._hb_seed, stream=m._next_stream(_TAG_TRAIN)
-            )
-        else:
-            xp.matmul(H, self.Wa[:nv, :].T, out=pre)
-            self._bern(pre, self.zero_v, out_v[:, :nv], None)
-
-    def hidden_half(self, V, pre, H=None, P=None) -> None:
-        """H[:, :nh] <- sample, P[:, :nh] <- probabilities of h | V."""
-        self.xp.matmul(V, self.Wa[:, : self.nh], out=pre)
-        self._bern(
-            pre, self.zero_h, None if H is None else H[:, : self.nh], None if P is None else P[:, : self.nh]
-        )
-
-    def _fast_views(self, b: int):
-        """Views of the buffers for PCD-k on CPU Bernoulli units and batch size b
-        (built once per batch size: the update then only calls numpy and the kernel)."""
-        v = self._views.get(b)
-        if v is None:
-            B, C, nv, nh = self.B, self.C, self.nv, self.nh
-            v = (
-                self.V2[B - b : B],  # positive visible rows
-                self.V2[B : B + C, :nv],  # negative visible samples
-                self.V2[B : B + C],  # negative rows with their ones column
-                self.V2[B - b : B + C],  # stacked rows
-                self.V2[B - b : B + C].T,
-                self.pre_h[: b + C],
-                self.pre_h[B : B + C],
-                self.H2[B - b : B + C, :nh],
-                self.P2[B - b : B + C, :nh],
-                self.P2[B - b : B + C],
-                self.P2[B : B + C, :nh],
-                self.Wa[:, :nh],
-                self.Wa[:nv, :].T,
-                self.Hc[:, :nh],
-            )
-            self._views[b] = v
-        return v
-
-    def _fast_update(self, Xa_batch) -> None:
-        m, np_ = self.m, np
-        b = Xa_batch.shape[0]
-        views = self._fast_views(b)
-        pos_v, neg_s, neg_v, rows_v, rows_vT, pre, pre_neg, H, P, P_all, neg_p, Wh, WvT, Hc = views
-        seed, rb = m._hb_seed, _core.rbm_bernoulli
-        np_.copyto(pos_v, Xa_batch)
-        for _ in range(m.k - 1):
-            np_.matmul(self.Hc, WvT, out=self.pre_v)
-            m._hb_counter += 1
-            rb(self.pre_v, self.zero_v, neg_s, None, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
-            np_.matmul(neg_v, Wh, out=pre_neg)
-            m._hb_counter += 1
-            rb(pre_neg, self.zero_h, Hc, None, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
-        np_.matmul(self.Hc, WvT, out=self.pre_v)
-        m._hb_counter += 1
-        rb(self.pre_v, self.zero_v, neg_s, None, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
-        np_.matmul(rows_v, Wh, out=pre)
-        m._hb_counter += 1
-        rb(pre, self.zero_h, H, P, 1.0, None, seed, _stream(_TAG_TRAIN, m._hb_counter), 0)
-        s = -(b / self.C)
-        if self.neg_scale != s:
-            self.P2[self.B :, self.nh] = s
-            self.neg_scale = s
-        np_.multiply(neg_p, s, out=neg_p)
-        G = self.G
-        np_.matmul(rows_vT, P_all, out=G)
-        np_.multiply(G, float(m.learning_rate) / b, out=G)
-        if m.weight_decay:
-            np_.multiply(self.W_T(), float(m.learning_rate) * float(m.weight_decay), out=self.tmpW)
-            np_.subtract(G[: self.nv, : self.nh], self.tmpW, out=G[: self.nv, : self.nh])
-        if m.momentum:
-            np_.multiply(self.vel, float(m.momentum), out=self.vel)
-            np_.add(self.vel, G, out=self.vel)
-            np_.add(self.Wa, self.vel, out=self.Wa)
-        else:
-            np_.add(self.Wa, G, out=self.Wa)
-
-    def update(self, Xa_batch) -> None:
-        """One CD-k / PCD update on a batch (rows of the augmented data)."""
-        m, xp, nv, nh, B = self.m, self.xp, self.nv, self.nh, self.B
-        if self.fast:
-            self._fast_update(Xa_batch)
-            return
-        b = Xa_batch.shape[0]
-        k = m.k
-        pos_v = self.V2[B - b : B]
-        pos_v[...] = Xa_batch
-        C = self.C if self.persistent else b
-        neg_v = self.V2[B : B + C]
-        neg_p = self.P2[B : B + C]
-        if self.persistent:
-            # negative chains first, then one GEMM and one kernel give p(h | data)
-            # and p(h | v_neg) of the stacked rows (the last also the chains' new h)
-            if self.pt is not None:
-                self.pt.run(k)
-                self.pt.take_cold(neg_v[:, :nv])
-            else:
-                H = self.Hc
-                for _ in range(k - 1):
-                    self.visible_half(H, neg_v)
-                    self.hidden_half(neg_v, self.pre_h[B : B + C], H=H)
-                self.visible_half(H, neg_v)
-            self.hidden_half(
-                self.V2[B - b : B + C],
-                self.pre_h[: b + C],
-                H=self.H2[B - b : B + C],
-                P=self.P2[B - b : B + C],
-            )
-        else:
-            # CD-k: chains start from a sample of h | data
-            self.hidden_half(pos_v, self.pre_h[:b], H=self.Hc[:b], P=self.P2[B - b : B])
-            H = self.Hc[:C]
-            for step in range(k):
-                self.visible_half(H, neg_v)
-                self.hidden_half(neg_v, self.pre_h[B : B + C], H=H, P=neg_p if step == k - 1 else None)
-        # stacked gradient: [v_pos; v_neg]^T [p_pos; -(b/C) p_neg]
-        s = -(b / C)
-        if self.neg_scale != s:
-            self.P2[B : B + C, nh] = s
-            self.neg_scale = s
-        xp.multiply(neg_p[:, :nh], s, out=neg_p[:, :nh])
-        G = self.G
-        xp.matmul(self.V2[B - b : B + C].T, self.P2[B - b : B + C], out=G)
-        if self.gauss:  # d/db of (v - b)^2 / 2 sigma^2: the visible column is in units of v / sigma
-            xp.multiply(G[:nv, nh], self.inv_sigma, out=G[:nv, nh])
-        lr = float(m.learning_rate) / b
-        xp.multiply(G, lr, out=G)
-        decay = float(m.weight_decay)
-        if decay:
-            xp.multiply(self.W_T(), float(m.learning_rate) * decay, out=self.tmpW)
-            xp.subtract(G[:nv, :nh], self.tmpW, out=G[:nv, :nh])
-        mom = float(m.momentum)
-        if mom:
-            xp.multiply(self.vel, mom, out=self.vel)
-            xp.add(self.vel, G, out=self.vel)
-            xp.add(self.Wa, self.vel, out=self.Wa)
-        else:
-            xp.add(self.Wa, G, out=self.Wa)
-
-    def write_back(self) -> None:
-        m, xp, nv, nh = self.m, self.xp, self.nv, self.nh
-        m.components_ = xp.ascontiguousarray(self.Wa[:nv, :nh].T)
-        m.intercept_hidden_ = self.Wa[nv, :nh].copy()
-        m.intercept_visible_ = self.Wa[:nv, nh].copy()
-        if m.momentum:
-            m._velocity = self.vel
-        if self.persistent:
-            m.h_samples_ = self.Hc[:, :nh].copy()
-
-
-# ---------------------------------------------------------------------------
 # estimators
 # ---------------------------------------------------------------------------
 
@@ -637,16 +151,16 @@ class _RBMBase(_TransformerMixin, _Base):
         return dt
 
     def _check_params(self) -> None:
-        _positive_int(self.n_components, "n_components")
-        _positive_int(self.batch_size, "batch_size")
-        _positive_int(self.n_iter, "n_iter")
-        _positive_int(self.k, "k")
-        _positive_int(self.n_temperatures, "n_temperatures")
-        lr = _nonneg_float(self.learning_rate, "learning_rate")
+        positive_int(self.n_components, "n_components")
+        positive_int(self.batch_size, "batch_size")
+        positive_int(self.n_iter, "n_iter")
+        positive_int(self.k, "k")
+        positive_int(self.n_temperatures, "n_temperatures")
+        lr = nonneg_float(self.learning_rate, "learning_rate")
         if lr == 0:
             raise ValueError("'learning_rate': must be > 0, got 0")
-        _nonneg_float(self.momentum, "momentum", upper=1.0)
-        _nonneg_float(self.weight_decay, "weight_decay")
+        nonneg_float(self.momentum, "momentum", upper=1.0)
+        nonneg_float(self.weight_decay, "weight_decay")
         if self.n_temperatures > 1 and not self.persistent:
             raise ValueError("'n_temperatures': parallel tempering needs persistent=True")
         _ = self._dtype  # raises on an unsupported dtype
@@ -665,9 +179,9 @@ class _RBMBase(_TransformerMixin, _Base):
     def _params(self, xp):
         """(W, c, b) as C-contiguous arrays of the model dtype on xp's device."""
         dt = self._dtype
-        W = xp.ascontiguousarray(_to_xp(self.components_, xp), dtype=dt)
-        c = xp.ascontiguousarray(_to_xp(self.intercept_hidden_, xp), dtype=dt)
-        b = xp.ascontiguousarray(_to_xp(self.intercept_visible_, xp), dtype=dt)
+        W = xp.ascontiguousarray(to_xp(self.components_, xp), dtype=dt)
+        c = xp.ascontiguousarray(to_xp(self.intercept_hidden_, xp), dtype=dt)
+        b = xp.ascontiguousarray(to_xp(self.intercept_visible_, xp), dtype=dt)
         nh, nv = self.n_components, self.n_features_in_
         if W.shape != (nh, nv) or c.shape != (nh,) or b.shape != (nv,):
             raise ValueError(
@@ -678,20 +192,30 @@ class _RBMBase(_TransformerMixin, _Base):
 
     def _ensure_rng(self) -> None:
         if not hasattr(self, "_hb_seed"):
-            self._hb_seed = _seed_from(self.random_state)
+            self._hb_seed = seed_from(self.random_state)
             self._hb_counter = 0
 
     def _next_stream(self, tag: int) -> int:
         self._hb_counter += 1
-        return _stream(tag, self._hb_counter)
+        return stream_of(tag, self._hb_counter)
+
+    # -- the interface AIS and tempering use (heatbath.ebm._units.RBMInterface)
+
+    def _visible_sigma(self) -> Optional[np.ndarray]:
+        return None
+
+    def _draw_key(self, tag: int) -> "tuple[int, int]":
+        self._ensure_rng()
+        seed = self._hb_seed
+        return seed, self._next_stream(tag)
 
     def _init_params(self, X, xp) -> None:
         dt = self._dtype
         nv, nh = X.shape[1], self.n_components
         self.n_features_in_ = nv
-        self._hb_seed = _seed_from(self.random_state)
+        self._hb_seed = seed_from(self.random_state)
         self._hb_counter = 0
-        W = hr.normal((nh, nv), self._hb_seed, stream=_stream(_TAG_INIT, 0), dtype=dt)
+        W = hr.normal((nh, nv), self._hb_seed, stream=stream_of(TAG_INIT, 0), dtype=dt)
         W *= dt.type(0.01)
         self.components_ = xp.asarray(W)
         self.intercept_hidden_ = xp.zeros(nh, dtype=dt)
@@ -724,7 +248,7 @@ class _RBMBase(_TransformerMixin, _Base):
         """
         self._check_params()
         X = _as_2d(X, "X", self._dtype, None, type(self).__name__)
-        xp = _xp_of(X)
+        xp = xp_of(X)
         self.n_features_in_ = X.shape[1]
         X = self._prepare_data(X)
         self._init_params(X, xp)
@@ -735,7 +259,7 @@ class _RBMBase(_TransformerMixin, _Base):
         edges = [(i * n) // n_batches for i in range(n_batches + 1)]
         Xa = xp.ones((n, X.shape[1] + 1), dtype=self._dtype)
         Xa[:, :-1] = X
-        tr = _Trainer(self, xp, max(edges[i + 1] - edges[i] for i in range(n_batches)))
+        tr = Trainer(self, xp, max(edges[i + 1] - edges[i] for i in range(n_batches)))
         for epoch in range(self.n_iter):
             for i in range(n_batches):
                 tr.update(Xa[edges[i] : edges[i + 1]])
@@ -764,7 +288,7 @@ class _RBMBase(_TransformerMixin, _Base):
         self._check_params()
         first = not hasattr(self, "components_")
         X = _as_2d(X, "X", self._dtype, None if first else self.n_features_in_, type(self).__name__)
-        xp = _xp_of(X)
+        xp = xp_of(X)
         if first:
             self.n_features_in_ = X.shape[1]
         X = self._prepare_data(X)
@@ -773,7 +297,7 @@ class _RBMBase(_TransformerMixin, _Base):
         self._ensure_rng()
         Xa = xp.ones((X.shape[0], X.shape[1] + 1), dtype=self._dtype)
         Xa[:, :-1] = X
-        tr = _Trainer(self, xp, X.shape[0])
+        tr = Trainer(self, xp, X.shape[0])
         tr.update(Xa)
         tr.write_back()
         return self
@@ -796,7 +320,7 @@ class _RBMBase(_TransformerMixin, _Base):
         """
         self._check_fitted()
         X = self._X(X)
-        xp = _xp_of(X)
+        xp = xp_of(X)
         W, c, _ = self._params(xp)
         out = xp.matmul(self._prepare_data(X), W.T)
         bernoulli_units(out, c, None, out, seed=0, stream=0)
@@ -810,14 +334,14 @@ class _RBMBase(_TransformerMixin, _Base):
     def _gibbs_loop(self, V, k: int, W, c, b) -> Any:
         """k sweeps v -> h -> v in place on V (the model's visible scaling);
         returns the last hidden sample. No allocation inside the loop."""
-        xp = _xp_of(V)
+        xp = xp_of(V)
         H, pre_h, pre_v = self._gibbs_buffers(xp, V.shape[0])
         Wt = W.T
         for _ in range(k):
             xp.matmul(V, Wt, out=pre_h)
-            bernoulli_units(pre_h, c, H, seed=self._hb_seed, stream=self._next_stream(_TAG_GIBBS))
+            bernoulli_units(pre_h, c, H, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
             xp.matmul(H, W, out=pre_v)
-            bernoulli_units(pre_v, b, V, seed=self._hb_seed, stream=self._next_stream(_TAG_GIBBS))
+            bernoulli_units(pre_v, b, V, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
         return H
 
     def gibbs(self, v: Any, k: int = 1):
@@ -834,10 +358,10 @@ class _RBMBase(_TransformerMixin, _Base):
         array of shape (n_samples, n_features): the visible sample after k sweeps.
         """
         self._check_fitted()
-        k = _positive_int(k, "k")
+        k = positive_int(k, "k")
         V = self._X(v, "v").copy()
         self._ensure_rng()
-        xp = _xp_of(V)
+        xp = xp_of(V)
         W, c, b = self._params(xp)
         V = self._prepare_data(V)
         self._gibbs_loop(V, k, W, c, b)
@@ -863,8 +387,8 @@ class _RBMBase(_TransformerMixin, _Base):
         array of shape (n_samples, n_features), the model dtype
         """
         self._check_fitted()
-        n = _positive_int(n_samples, "n_samples")
-        k = _positive_int(k, "k")
+        n = positive_int(n_samples, "n_samples")
+        k = positive_int(k, "k")
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
         xp = (
@@ -882,7 +406,7 @@ class _RBMBase(_TransformerMixin, _Base):
         dt = self._dtype
         V = xp.empty((n, self.n_features_in_), dtype=dt)
         x = xp.zeros((n, self.n_features_in_), dtype=dt)
-        bernoulli_units(x, b, V, seed=self._hb_seed, stream=self._next_stream(_TAG_GIBBS))
+        bernoulli_units(x, b, V, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
         return V
 
     def free_energy(self, v: Any):
@@ -898,12 +422,12 @@ class _RBMBase(_TransformerMixin, _Base):
         """
         self._check_fitted()
         V = self._X(v, "v")
-        xp = _xp_of(V)
+        xp = xp_of(V)
         W, c, b = (a.astype(np.float64) for a in self._params(xp))
         return self._free_energy64(V.astype(np.float64), W, c, b)
 
     def _free_energy64(self, V, W, c, b):
-        xp = _xp_of(V)
+        xp = xp_of(V)
         return -(V @ b) - xp.logaddexp(0, V @ W.T + c).sum(axis=1)
 
     def log_partition(self, method: str = "ais", **kwargs: Any) -> LogZEstimate:
@@ -1046,10 +570,10 @@ class BernoulliRBM(_RBMBase):
         """
         self._check_fitted()
         X = self._X(X)
-        xp = _xp_of(X)
+        xp = xp_of(X)
         n, nv = X.shape
-        seed = _seed_from(self.random_state)
-        idx = xp.asarray(hr.integers(0, nv, shape=n, seed=seed, stream=_stream(_TAG_SCORE, 0)))
+        seed = seed_from(self.random_state)
+        idx = xp.asarray(hr.integers(0, nv, shape=n, seed=seed, stream=stream_of(TAG_SCORE, 0)))
         rows = xp.arange(n)
         Xc = X.copy()
         Xc[rows, idx] = 1 - Xc[rows, idx]
@@ -1123,6 +647,9 @@ class GaussianBernoulliRBM(_RBMBase):
         if self.n_temperatures > 1:
             raise ValueError("'n_temperatures': parallel tempering is implemented for BernoulliRBM only")
 
+    def _visible_sigma(self) -> Optional[np.ndarray]:
+        return self._sigma_vec()
+
     def _sigma_vec(self) -> np.ndarray:
         s = np.asarray(self.sigma.get() if _backend.is_cupy(self.sigma) else self.sigma, dtype=np.float64)
         nv = self.n_features_in_
@@ -1139,23 +666,23 @@ class GaussianBernoulliRBM(_RBMBase):
 
     def _prepare_data(self, X):
         """Visible states are held as v / sigma (that feeds the GEMMs)."""
-        xp = _xp_of(X)
+        xp = xp_of(X)
         return X / xp.asarray(self._sigma_vec(), dtype=self._dtype)
 
     def _unprepare(self, V):
-        xp = _xp_of(V)
+        xp = xp_of(V)
         return V * xp.asarray(self._sigma_vec(), dtype=self._dtype)
 
     def _gibbs_loop(self, V, k: int, W, c, b) -> Any:
-        xp = _xp_of(V)
+        xp = xp_of(V)
         H, pre_h, pre_v = self._gibbs_buffers(xp, V.shape[0])
         b_s = xp.ascontiguousarray(b / xp.asarray(self._sigma_vec(), dtype=self._dtype))
         Wt = W.T
         for _ in range(k):
             xp.matmul(V, Wt, out=pre_h)
-            bernoulli_units(pre_h, c, H, seed=self._hb_seed, stream=self._next_stream(_TAG_GIBBS))
+            bernoulli_units(pre_h, c, H, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
             xp.matmul(H, W, out=pre_v)
-            gaussian_units(pre_v, b_s, 1.0, V, seed=self._hb_seed, stream=self._next_stream(_TAG_GIBBS))
+            gaussian_units(pre_v, b_s, 1.0, V, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
         return H
 
     def _initial_chains(self, xp, n: int, b):
@@ -1163,10 +690,10 @@ class GaussianBernoulliRBM(_RBMBase):
         V = xp.empty((n, self.n_features_in_), dtype=dt)
         x = xp.zeros((n, self.n_features_in_), dtype=dt)
         b_s = xp.ascontiguousarray(b / xp.asarray(self._sigma_vec(), dtype=dt))
-        gaussian_units(x, b_s, 1.0, V, seed=self._hb_seed, stream=self._next_stream(_TAG_GIBBS))
+        gaussian_units(x, b_s, 1.0, V, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
         return V
 
     def _free_energy64(self, V, W, c, b):
-        xp = _xp_of(V)
+        xp = xp_of(V)
         s = xp.asarray(self._sigma_vec())
         return (((V - b) / s) ** 2).sum(axis=1) / 2 - xp.logaddexp(0, (V / s) @ W.T + c).sum(axis=1)

@@ -24,7 +24,8 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import random as hr
-from .rbm import _TAG_PT, _positive_int, _to_xp, bernoulli_units
+from .. import _backend
+from ._units import TAG_PT, RBMInterface, bernoulli_units, positive_int, to_xp
 
 __all__ = ["ParallelTempering", "geometric_betas"]
 
@@ -32,7 +33,7 @@ __all__ = ["ParallelTempering", "geometric_betas"]
 def geometric_betas(n_temperatures: int, beta_min: float = 0.1) -> np.ndarray:
     """``n_temperatures`` inverse temperatures from 1 down to ``beta_min``,
     geometrically spaced (float64, decreasing)."""
-    n = _positive_int(n_temperatures, "n_temperatures")
+    n = positive_int(n_temperatures, "n_temperatures")
     if not 0 < beta_min <= 1:
         raise ValueError(f"'beta_min': must lie in (0, 1], got {beta_min}")
     if n == 1:
@@ -70,7 +71,7 @@ class ParallelTempering:
 
     def __init__(
         self,
-        rbm: Any,
+        rbm: RBMInterface,
         n_chains: int = 100,
         n_temperatures: Optional[int] = None,
         betas: Any = None,
@@ -79,10 +80,8 @@ class ParallelTempering:
         device: Optional[str] = None,
         _params: Any = None,
     ):
-        from .. import _backend
-
         self.rbm = rbm
-        C = _positive_int(n_chains, "n_chains")
+        C = positive_int(n_chains, "n_chains")
         if betas is None:
             betas = geometric_betas(10 if n_temperatures is None else n_temperatures, beta_min)
         betas = np.asarray(betas, dtype=np.float64).ravel()
@@ -106,7 +105,6 @@ class ParallelTempering:
             Wa[nv, :nh] = c
             Wa[:nv, nh] = b
             self._src = SimpleNamespace(Wa=Wa, nv=nv, nh=nh, xp=xp)
-        rbm._ensure_rng()
         self.xp = xp
         nv, nh = self._src.nv, self._src.nh
         dt = self._src.Wa.dtype
@@ -119,7 +117,7 @@ class ParallelTempering:
         self.zero_h = xp.zeros(nh, dtype=dt)
         self.zero_v = xp.zeros(nv, dtype=dt)
         self.base = (
-            xp.zeros(nv, dtype=dt) if base is None else xp.ascontiguousarray(_to_xp(base, xp), dtype=dt)
+            xp.zeros(nv, dtype=dt) if base is None else xp.ascontiguousarray(to_xp(base, xp), dtype=dt)
         )
         if self.base.shape != (nv,):
             raise ValueError(f"'base': expected shape ({nv},), got {tuple(self.base.shape)}")
@@ -136,24 +134,26 @@ class ParallelTempering:
             x,
             self.zero_v,
             self.V[:, :nv],
-            seed=rbm._hb_seed,
-            stream=rbm._next_stream(_TAG_PT),
+            **self._key(),
             scale=0.0,
             base=self.base,
         )
 
+    def _key(self) -> dict:
+        seed, stream = self.rbm._draw_key(TAG_PT)
+        return {"seed": seed, "stream": stream}
+
     def sweep(self) -> None:
         """One Gibbs sweep of every replica, then one round of exchanges
         (even pairs on even sweeps, odd pairs on odd sweeps)."""
-        src, xp, rbm = self._src, self.xp, self.rbm
+        src, xp = self._src, self.xp
         nv, nh = src.nv, src.nh
         xp.matmul(self.V, src.Wa[:, :nh], out=self.pre_h)
         bernoulli_units(
             self.pre_h,
             self.zero_h,
             self.H[:, :nh],
-            seed=rbm._hb_seed,
-            stream=rbm._next_stream(_TAG_PT),
+            **self._key(),
             scale=self.scale,
         )
         xp.matmul(self.H, src.Wa[:nv, :].T, out=self.pre_v)
@@ -161,8 +161,7 @@ class ParallelTempering:
             self.pre_v,
             self.zero_v,
             self.V[:, :nv],
-            seed=rbm._hb_seed,
-            stream=rbm._next_stream(_TAG_PT),
+            **self._key(),
             scale=self.scale,
             base=self.base,
         )
@@ -176,16 +175,15 @@ class ParallelTempering:
         V = self.V[:, :nv]
         # phi(v, h) = v.(W^T h + b) + c.h - v.a  (pre_v holds W^T h + b of this sweep)
         phi = (V * self.pre_v).sum(axis=1) + self.H[:, :nh] @ src.Wa[nv, :nh] - V @ self.base
-        phi = _to_xp(phi, np).astype(np.float64)
+        phi = to_xp(phi, np).astype(np.float64)
         t = np.arange(parity, self.R - 1, 2)
         if t.size == 0:
             return
         i = self.rows_at[t]  # (P, C)
         j = self.rows_at[t + 1]
         d = (self.betas[t] - self.betas[t + 1])[:, None] * (phi[j] - phi[i])
-        u = hr.uniform(i.size, rbm._hb_seed, stream=rbm._next_stream(_TAG_PT), dtype="float64").reshape(
-            i.shape
-        )
+        seed, stream = rbm._draw_key(TAG_PT)
+        u = hr.uniform(i.size, seed, stream=stream, dtype="float64").reshape(i.shape)
         acc = np.log(u) < d
         self.n_swaps_proposed[t] += i.shape[1]
         self.n_swaps_accepted[t] += acc.sum(axis=1)
@@ -198,7 +196,7 @@ class ParallelTempering:
 
     def run(self, n_sweeps: int) -> "ParallelTempering":
         """``n_sweeps`` sweeps (each with an exchange round)."""
-        for _ in range(_positive_int(n_sweeps, "n_sweeps")):
+        for _ in range(positive_int(n_sweeps, "n_sweeps")):
             self.sweep()
         return self
 

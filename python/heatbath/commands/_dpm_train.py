@@ -1,6 +1,6 @@
-"""Command-line front ends of the diffusion models: the trainers of
-``heatbath train swissroll|heartbeat|digits`` and the ``heatbath sample``,
-``evaluate`` and ``inpaint`` commands (registered in heatbath.commands.dpm)."""
+"""``heatbath train swissroll|heartbeat|digits``: the trainers of the
+diffusion models (registered in :data:`heatbath.commands.train.TRAINERS`;
+``heatbath sample|evaluate|inpaint`` live in :mod:`heatbath.commands.dpm`)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import time
 
 import numpy as np
 
-from ..commands.train import Trainer, _positive_int
-from . import tasks
+from ..diffusion import tasks
+from .train import Trainer, _positive_int
 
 
 def _device_xp(device: str):
