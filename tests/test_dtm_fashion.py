@@ -124,9 +124,7 @@ def small_labelled_dtm():
     m.fit(X, np.array([0, 1, 0]))
     step = m.steps_[0]
     rng = np.random.default_rng(0)
-    step.weights[:] = 0.6 * rng.standard_normal(step.weights.size)
-    step.bias[:] = 0.3 * rng.standard_normal(step.bias.size)
-    step._version += 1
+    step.set_parameters(0.6 * rng.standard_normal(step.weights.size), 0.3 * rng.standard_normal(step.bias.size))
     return m
 
 
@@ -184,9 +182,7 @@ def test_mebm_label_clamped_sampling_matches_enumeration():
     m.fit(np.array([[1, 1], [0, 0], [1, 0]], dtype=np.uint8), np.array([0, 1, 0]))
     step = m.steps_[0]
     rng = np.random.default_rng(1)
-    step.weights[:] = 0.6 * rng.standard_normal(step.weights.size)
-    step.bias[:] = 0.3 * rng.standard_normal(step.bias.size)
-    step._version += 1
+    step.set_parameters(0.6 * rng.standard_normal(step.weights.size), 0.3 * rng.standard_normal(step.bias.size))
     n = 20_000
     out = m.sample(n, seed=3, labels=np.ones(n, dtype=np.int64))
     np.testing.assert_array_equal(out[:, 2:], np.tile([0, 1], (n, 1)))

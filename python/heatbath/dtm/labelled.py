@@ -25,11 +25,13 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from ..ebm.packed_rows import get_rows, reseed, set_rows
+from .. import _backend
+from ..ebm.packed_rows import reseed
 from ..ebm.sparse import _as_int
 from .forward import BitFlipForward, forward_coupling
 from .graphs import DTMGraph, make_graph, torus_graph
-from .model import DTM, MEBM, _check_bits, _pack_bits, _random_words, _StepEBM, _subseed, _unpack_bits
+from ._step import StepEBM, pack_bits, random_words, unpack_bits
+from .model import DTM, MEBM, _check_bits, _subseed
 
 __all__ = [
     "LabelledDTM",
@@ -38,6 +40,7 @@ __all__ = [
     "labelled_torus_graph",
     "one_hot_labels",
     "read_labels",
+    "set_input_couplings",
 ]
 
 
@@ -116,7 +119,7 @@ def labelled_torus_graph(
 class MixedRateForward(BitFlipForward):
     """The bit-flip forward process with a rate per data column: ``rates``
     (n_columns,); ``flip_prob`` and ``coupling`` are (T, n_columns). Other
-    arguments as :class:`BitFlipForward`."""
+    arguments as :class:`BitFlipForward`; numpy or cupy data."""
 
     def __init__(
         self, T: int, rates: Any, t_end: float = 3.0, schedule: str = "log", offset: float = 0.15
@@ -135,59 +138,60 @@ class MixedRateForward(BitFlipForward):
         t = self._check_t(t, 0)
         return 0.5 + 0.5 * np.exp(-self.rates * self.times[t])
 
-    def _columns(self, x: np.ndarray) -> None:
+    def _columns(self, x: Any) -> Any:
         if x.shape[-1] != self.rates.size:
             raise ValueError(f"'x': expected {self.rates.size} columns (one per rate), got shape {x.shape}")
+        return _backend.array_namespace(x)
 
-    def noise(self, x0: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> np.ndarray:
+    def noise(self, x0: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> Any:
         t = self._check_t(t, 0)
-        x = np.asarray(x0)
-        self._columns(x)
+        xp = self._columns(x0)
+        x = xp.asarray(x0)
         if t == 0:
             return x.astype(np.uint8)
         p = 0.5 * (1.0 - np.exp(-self.rates * self.times[t]))
-        return self._flip(x, p, seed, offset, stream)
+        return self._flip(x, xp.asarray(p), seed, offset, stream)
 
-    def step(self, x_prev: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> np.ndarray:
+    def step(self, x_prev: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> Any:
         t = self._check_t(t, 1)
-        x = np.asarray(x_prev)
-        self._columns(x)
-        return self._flip(x, self.flip_prob[t - 1], seed, offset, stream)
+        xp = self._columns(x_prev)
+        return self._flip(xp.asarray(x_prev), xp.asarray(self.flip_prob[t - 1]), seed, offset, stream)
 
 
-class _ColumnCoupledStep(_StepEBM):
-    """A reverse step whose input couplings differ per data column."""
-
-    def __init__(self, graph: DTMGraph, couplings: np.ndarray, device: str) -> None:
-        super().__init__(graph, float(couplings[0]), device)
-        self.input_couplings = np.asarray(couplings, dtype=np.float64).copy()
-
-    def full_weights(self) -> np.ndarray:
-        return np.concatenate([self.weights, self.input_couplings])[self._order]
+def set_input_couplings(step: StepEBM, couplings: Any) -> None:
+    """Give the inputs of a reverse step one fixed coupling each, written into
+    the step's float32 engine weights (and its CSR structure's weights); kept
+    in ``step.input_couplings``."""
+    c = np.asarray(couplings, dtype=np.float64).reshape(-1)
+    if c.size != step.n_in:
+        raise ValueError(f"'couplings': expected {step.n_in} values (one per input), got {c.size}")
+    N, csr = step.N, step.csr
+    key = np.repeat(np.arange(N, dtype=np.int64), np.diff(csr.row)) * N + csr.col
+    vis = step.graph.visible[: step.n_in].astype(np.int64)
+    pos = np.concatenate(
+        [np.searchsorted(key, vis * N + step.inputs), np.searchsorted(key, step.inputs * N + vis)]
+    )
+    vals = np.concatenate([c, c]).astype(np.float32)
+    csr.weights[pos] = vals
+    step.w32[step.xp.asarray(pos)] = step.xp.asarray(vals)
+    step.input_couplings = c.copy()
 
 
 def _draw_clamped(
-    step: _StepEBM,
-    n: int,
-    seed: int,
-    rows: list,
-    k: int,
-    beta: Optional[tuple],
-    clamp_nodes: np.ndarray,
-    out_nodes: np.ndarray,
-):
-    """Like ``_StepEBM.draw`` with ``clamp_nodes`` held at the values written
-    in ``rows`` during the sweeps (released afterwards)."""
+    step: StepEBM, n: int, seed: int, rows: list, k: int, beta: Optional[tuple], label_nodes: np.ndarray
+) -> Any:
+    """Like ``StepEBM.draw`` (returns the packed visible rows) with
+    ``label_nodes`` held during the sweeps at the values written in ``rows``."""
     eng = step.sampler(n)
     try:
         reseed(eng, seed)
-        eng.clamp(clamp_nodes, np.ones(clamp_nodes.size, dtype=np.int8))
-        for nodes, words in rows:
-            set_rows(eng, nodes, words)
+        eng.set_clamped(np.concatenate([step.inputs, label_nodes]))
+        for name, words in rows:
+            eng._s[step.index[name]] = words
         step.sweeps(eng, k, 0, beta)
-        out = get_rows(eng, out_nodes)
+        out = eng._s[step.index["visible"]]
     finally:
-        eng.unclamp(clamp_nodes)
+        eng.set_clamped(step.inputs)
         step.release(eng)
     return out
 
@@ -222,9 +226,9 @@ class _LabelMixin:
         nb = self.n_label_bits
         return r[:, :-nb], read_labels(r[:, -nb:], self.n_classes, self.label_spots)
 
-    def _clamp_words(self, labels: Any, n: int):
+    def _clamp_words(self, labels: Any, n: int) -> Any:
         lab = _check_labels(labels, int(self.n_classes), n, "labels")
-        return _pack_bits(one_hot_labels(lab, self.n_classes, self.label_spots), self.device)
+        return pack_bits(one_hot_labels(lab, self.n_classes, self.label_spots), self.device)
 
     def _label_nodes(self) -> np.ndarray:
         return self.graph_.visible[-self.n_label_bits :]
@@ -234,16 +238,14 @@ class _LabelMixin:
         if self.graph is not None:
             if self.graph.n_visible != n_features:
                 raise ValueError(
-                    f"'graph': {self.graph.n_visible} visible nodes, but the data have "
-                    f"{n_features - nb} pixels + {nb} label bits (n_classes {self.n_classes} x "
-                    f"label_spots {self.label_spots}) = {n_features}"
+                    f"'graph': {self.graph.n_visible} visible nodes, but the data have {n_features - nb} "
+                    f"pixels + {nb} label bits (n_classes {self.n_classes} x label_spots {self.label_spots}) "
+                    f"= {n_features}"
                 )
             return self.graph
         n_pix = n_features - nb
         if n_pix < 1:
-            raise ValueError(
-                f"'X': {n_features} columns leave no pixels beside {self.n_label_bits} label bits"
-            )
+            raise ValueError(f"'X': {n_features} columns leave no pixels beside {nb} label bits")
         w = math.isqrt(n_pix)
         shape = (w, w) if w * w == n_pix else (1, n_pix)
         side = self.side if self.side is not None else 2 * math.ceil(0.75 * math.sqrt(n_features))
@@ -314,13 +316,8 @@ class LabelledDTM(_LabelMixin, DTM):
         self.forward_ = MixedRateForward(
             self.T, self._rates(graph.n_visible), self.t_end, self.schedule, self.offset
         )
-        steps = []
-        for k, old in enumerate(self.steps_):
-            step = _ColumnCoupledStep(graph, self.forward_.coupling[k], self.device)
-            step.weights[:] = old.weights
-            step.cp = old.cp
-            steps.append(step)
-        self.steps_ = steps
+        for k, step in enumerate(self.steps_):
+            set_input_couplings(step, self.forward_.coupling[k])
 
     def fit(self, X: Any, y: Any = None):
         """Train on images X (n, n_pixels) of 0/1 and class labels y (n,)."""
@@ -344,14 +341,14 @@ class LabelledDTM(_LabelMixin, DTM):
         n = _as_int(n_samples, "n_samples", 1)
         clamp = self._clamp_words(labels, n)
         k, b, s = self._sampling_args(K, "K", beta, seed, 8)
-        x = _random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
+        x = random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
         for t in range(self.T, 0, -1):
             x = self._reverse_clamped(t, x, n, k, b, s, clamp)
             out.append(x)
         if return_steps:
-            return [_unpack_bits(w, n) for w in out]
-        return _unpack_bits(x, n)
+            return [unpack_bits(w, n) for w in out]
+        return unpack_bits(x, n)
 
     def sample_step(
         self,
@@ -371,8 +368,8 @@ class LabelledDTM(_LabelMixin, DTM):
         xt = _check_bits(x_t, "x_t", self.graph_.n_visible)
         clamp = self._clamp_words(labels, xt.shape[0])
         k, b, s = self._sampling_args(n_sweeps, "n_sweeps", beta, seed, 7)
-        x = self._reverse_clamped(t, _pack_bits(xt, self.device), xt.shape[0], k, b, s, clamp)
-        return _unpack_bits(x, xt.shape[0])
+        x = self._reverse_clamped(t, pack_bits(xt, self.device), xt.shape[0], k, b, s, clamp)
+        return unpack_bits(x, xt.shape[0])
 
     def _reverse_clamped(self, t: int, x: Any, n: int, k: int, beta: Optional[tuple], seed: int, clamp: Any):
         """:meth:`DTM._reverse` with the label nodes clamped to ``clamp``
@@ -381,10 +378,10 @@ class LabelledDTM(_LabelMixin, DTM):
         g = self.graph_
         xv = x.copy()
         xv[-self.n_label_bits :] = clamp
-        rows = [(g.visible, xv), (step.inputs, x)]
+        rows = [("visible", xv), ("inputs", x)]
         if g.latent.size:
-            rows.insert(0, (g.latent, _random_words(g.latent.size, n, seed, 100 + t, self.device)))
-        return _draw_clamped(step, n, _subseed(seed, 2, t), rows, k, beta, self._label_nodes(), g.visible)
+            rows.insert(0, ("latent", random_words(g.latent.size, n, seed, 100 + t, self.device)))
+        return _draw_clamped(step, n, _subseed(seed, 2, t), rows, k, beta, self._label_nodes())
 
     def mixing(
         self,
@@ -444,9 +441,7 @@ class LabelledMEBM(_LabelMixin, MEBM):
         clamp = self._clamp_words(labels, n)
         k, b, s = self._sampling_args(K_total, "K_total", beta, seed, 8)
         step = self.steps_[0]
-        words = _random_words(step.N, n, s, 100, self.device)
-        words[self._label_nodes()] = clamp
-        rows = [(np.arange(step.N), words)]
-        return _unpack_bits(
-            _draw_clamped(step, n, _subseed(s, 2), rows, k, b, self._label_nodes(), self.graph_.visible), n
-        )
+        words = random_words(step.N, n, s, 100, self.device)
+        words[step.xp.asarray(self._label_nodes())] = clamp
+        out = _draw_clamped(step, n, _subseed(s, 2), [("all", words)], k, b, self._label_nodes())
+        return unpack_bits(out, n)
