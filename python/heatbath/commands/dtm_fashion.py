@@ -123,7 +123,8 @@ def run(args: argparse.Namespace) -> int:
     )
     print()
     print(format_results(results))
-    print(f"total {results['total_seconds']:.0f} s; samples and results.json in {args.out}")
+    print(f"total {results['total_seconds']:.0f} s ({results['total_cpu_seconds']:.0f} s of CPU time); samples and "
+          f"results.json in {args.out}")
     return 0
 
 
