@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from heatbath import random as hr
 from heatbath.diffusion import (
+    check_errors,
     DDIMScheduler,
     DDPMScheduler,
     DPMSolverMultistepScheduler,
@@ -76,11 +77,22 @@ def test_ddim_and_dpm_match_cpu(dtype, eta):
     d.set_timesteps(50)
     t = np.array([980, 500, 0, 20, 300, 700])
     _close(
-        d.step(cp.asarray(m), t, cp.asarray(x), eta=eta, seed=3).prev_sample,
-        d.step(m, t, x, eta=eta, seed=3).prev_sample,
+        d.step(cp.asarray(m), t, cp.asarray(x), eta=eta, seed=3, offset=0).prev_sample,
+        d.step(m, t, x, eta=eta, seed=3, offset=0).prev_sample,
         dtype,
         exact=True,
     )
+    # offset=None continues the stream on both sides alike
+    d1, d2 = DDIMScheduler(), DDIMScheduler()
+    d1.set_timesteps(50)
+    d2.set_timesteps(50)
+    for _ in range(2):
+        _close(
+            d1.step(cp.asarray(m), t, cp.asarray(x), eta=eta, seed=3).prev_sample,
+            d2.step(m, t, x, eta=eta, seed=3).prev_sample,
+            dtype,
+            exact=True,
+        )
     p1, p2 = DPMSolverMultistepScheduler(), DPMSolverMultistepScheduler()
     p1.set_timesteps(10)
     p2.set_timesteps(10)
@@ -118,10 +130,19 @@ def test_gpu_errors_and_sampler():
     s.set_timesteps(10)
     bad = m.copy()
     bad[1, 2, 3, 4] = np.nan
-    with pytest.raises(ValueError, match="'model_output'"):
-        s.step(cp.asarray(bad), int(s.timesteps[0]), cp.asarray(x))
+    check_errors()  # nothing pending
+    # a GPU step does not wait for the device: the NaN is counted there and
+    # reported by the next check
+    out = s.step(cp.asarray(bad), int(s.timesteps[0]), cp.asarray(x))
+    assert isinstance(out.prev_sample, cp.ndarray)
+    with pytest.raises(ValueError, match="'model_output': contains NaN or infinite values \\(1 elements"):
+        check_errors()
+    check_errors()  # the counters were reset
     with pytest.raises(ValueError, match="'model_output'"):
         s.step(m, int(s.timesteps[0]), cp.asarray(x))  # CPU model output, GPU sample
+    with pytest.raises(ValueError, match="'model_output'"):
+        sample(lambda a, t: a * np.float32(np.nan), SHAPE, DDIMScheduler(), steps=3, seed=1, device="cuda",
+               progress=False)
     out = sample(
         lambda a, t: 0.1 * a,
         SHAPE,

@@ -122,6 +122,6 @@ HB_BIND(bind_diffusion) {
       py::arg("x0_out") = py::none(), py::arg("noise_out") = py::none(), py::arg("clip") = false,
       py::arg("use_x0") = false, py::arg("draw") = false, py::arg("var_mode") = 0, py::arg("seed") = 0,
       py::arg("stream") = 0, py::arg("offset") = 0,
-      "One fused Gaussian-diffusion step over 2-D views [n_samples, inner]; returns a positive count when a "
-      "model output is not finite.");
+      "One fused Gaussian-diffusion step over 2-D views [n_samples, inner]; returns flags: 1 when a model "
+      "output (or variance) is not finite, 2 when the sample x is not, 4 when the noise is not.");
 }

@@ -6,6 +6,7 @@
 
 #include "cpu/ising.h"
 #include "registry.h"
+#include "slices.h"
 
 namespace py = pybind11;
 using heatbath::cpu::i64;
@@ -40,6 +41,10 @@ IsingShape shape_of(i64 lx, i64 ly, i64 lz, int dim, i64 chains) {
       fail_value(name, "lattice sides must be even and >= 2, got " + std::to_string(v));
   if (lx > 64 && lx % 64 != 0) fail_value("lx", "must be <= 64 or a multiple of 64, got " + std::to_string(lx));
   if (chains < 0) fail_value("chains", "must be >= 0");
+  if (lx > (i64(1) << 20) || ly > (i64(1) << 20) || lz > (i64(1) << 20) || chains > (i64(1) << 40) ||
+      (chains > 0 && lx * ly * lz > (i64(1) << 56) / chains))
+    fail_value("chains", "lattice too large: " + std::to_string(chains) + " chains of " + std::to_string(lx) +
+                             " x " + std::to_string(ly) + " x " + std::to_string(lz));
   return IsingShape{lx, ly, lz, dim, chains};
 }
 
@@ -61,21 +66,33 @@ HB_BIND(bind_ising) {
   m.def(
       "ising_sweep",
       [](py::array spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array th, bool metropolis, u64 seed,
-         u64 sweep0, i64 nsweeps, i64 rec_every, py::array up, py::array agree, u64 chain0) {
+         u64 sweep0, i64 nsweeps, i64 rec_every, py::array up, py::array agree, u64 chain0,
+         const py::object& progress) {
         const IsingShape s = shape_of(lx, ly, lz, dim, chains);
         check_chain0(s, chain0);
         u32* sp = checked<u32>(spins, "spins", packed_words(s), true);
         const u32* t = checked<u32>(th, "thresholds", chains * 33, false);
-        if (nsweeps < 0) fail_value("nsweeps", "must be >= 0");
+        if (nsweeps < 0) fail_value("nsweeps", "must be >= 0, got " + std::to_string(nsweeps));
+        if (rec_every < 0) fail_value("rec_every", "must be >= 0, got " + std::to_string(rec_every));
         const i64 nrec = rec_every > 0 ? nsweeps / rec_every : 0;
         i64* u = checked<i64>(up, "up", nrec * chains, true);
         i64* a = checked<i64>(agree, "agree", nrec * chains, true);
-        py::gil_scoped_release nogil;
-        heatbath::cpu::ising_table().sweep(sp, s, t, metropolis, seed, sweep0, nsweeps, rec_every, u, a, chain0);
+        // slices of whole recording periods; a slice's records follow the earlier ones
+        const i64 granule = rec_every > 0 ? rec_every : 1;
+        heatbath::bind::run_in_slices(nsweeps, granule, heatbath::bind::progress_ptr(progress),
+                                      [&](i64 first, i64 count) {
+                                        const i64 r0 = rec_every > 0 ? first / rec_every * chains : 0;
+                                        heatbath::cpu::ising_table().sweep(sp, s, t, metropolis, seed,
+                                                                           sweep0 + static_cast<u64>(first), count,
+                                                                           rec_every, u + r0, a + r0, chain0);
+                                      });
       },
       py::arg("spins"), py::arg("lx"), py::arg("ly"), py::arg("lz"), py::arg("dim"), py::arg("chains"),
       py::arg("thresholds"), py::arg("metropolis"), py::arg("seed"), py::arg("sweep0"), py::arg("nsweeps"),
-      py::arg("rec_every"), py::arg("up"), py::arg("agree"), py::arg("chain0") = 0);
+      py::arg("rec_every"), py::arg("up"), py::arg("agree"), py::arg("chain0") = 0,
+      py::arg("progress") = py::none(),
+      "Checkerboard sweeps in slices (Ctrl-C raises KeyboardInterrupt between them); progress[0] receives the "
+      "sweeps done.");
   m.def(
       "ising_observe",
       [](py::array spins, i64 lx, i64 ly, i64 lz, int dim, i64 chains, py::array up, py::array agree) {

@@ -25,9 +25,22 @@ PYBIND11_MODULE(_core, m) {
       heatbath::bind::fail_value("level", "'" + name + "' is not one of the supported levels");
   });
   m.def("get_num_threads", &heatbath::cpu::max_threads);
-  m.def("set_num_threads", [](int n) {
-    if (n < 1) heatbath::bind::fail_value("n", "must be >= 1, got " + std::to_string(n));
-    heatbath::cpu::set_threads(n);
-  });
+  m.attr("MAX_THREADS") = heatbath::cpu::kMaxThreads;
+  m.def(
+      "set_num_threads",
+      [](const py::int_& value) {
+        // a Python int of any size: out-of-range values get this message, not pybind11's
+        const long long n = PyLong_AsLongLong(value.ptr());
+        if (n == -1 && PyErr_Occurred()) {
+          PyErr_Clear();
+          heatbath::bind::fail_value("n", "must lie in [1, " + std::to_string(heatbath::cpu::kMaxThreads) +
+                                              "], got " + py::str(value).cast<std::string>());
+        }
+        if (n < 1 || n > heatbath::cpu::kMaxThreads)
+          heatbath::bind::fail_value("n", "must lie in [1, " + std::to_string(heatbath::cpu::kMaxThreads) +
+                                              "], got " + std::to_string(n));
+        heatbath::cpu::set_threads(static_cast<int>(n));
+      },
+      py::arg("n"));
   heatbath::bind::bind_all(m);
 }

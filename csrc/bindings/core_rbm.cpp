@@ -1,8 +1,10 @@
 // heatbath._core: restricted Boltzmann machine kernels (csrc/cpu/rbm.h).
-// Checks dtype, shape, strides and writeability, naming the argument; releases
-// the GIL around the kernel.
+// Checks dtype, shape, strides, writeability and finiteness, naming the
+// argument; releases the GIL around the kernel. Non-finite pre-activations are
+// counted by the kernel in its pass and raise ValueError after it.
 #include <pybind11/numpy.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 
@@ -64,14 +66,37 @@ const T* check_vector(const py::array& a, const char* arg, i64 n) {
   return static_cast<const T*>(a.data());
 }
 
+// An output argument: a numpy array that is written in place (a list would be
+// converted to a temporary and the results lost).
+py::array out_array(const py::object& o, const char* arg) {
+  if (!py::isinstance<py::array>(o)) fail_type(arg, "expected a numpy array (written in place), got " +
+                                                        py::str(py::type::of(o).attr("__name__")).cast<std::string>());
+  return o.cast<py::array>();
+}
+
+template <class T>
+void check_finite(const T* p, i64 n, i64 stride, const char* arg) {
+  for (i64 k = 0; k < n; ++k)
+    if (!std::isfinite(p[k * stride]))
+      fail_value(arg, "must be finite, got " + std::to_string(p[k * stride]) + " at index " + std::to_string(k));
+}
+
+[[noreturn]] void fail_nonfinite_x(i64 bad) {
+  fail_value("x", std::to_string(bad) + " values are NaN or infinite (pre-activations must be finite)");
+}
+
 // scale: a Python float (one temperature) or an array of one per row.
 template <class T>
 const T* scale_ptr(const py::object& scale, const char* arg, i64 n, T& one, i64& stride) {
   if (py::isinstance<py::array>(scale)) {
     stride = 1;
-    return check_vector<T>(scale.cast<py::array>(), arg, n);
+    const T* p = check_vector<T>(scale.cast<py::array>(), arg, n);
+    check_finite(p, n, 1, arg);
+    return p;
   }
-  one = static_cast<T>(scale.cast<double>());
+  const double v = scale.cast<double>();
+  one = static_cast<T>(v);
+  if (!std::isfinite(one)) fail_value(arg, "must be finite, got " + std::to_string(v));
   stride = 0;
   return &one;
 }
@@ -85,16 +110,18 @@ void bernoulli_t(const py::array& x, const py::array& bias, const py::object& sa
   A.cols = x.shape(1);
   A.x = static_cast<const T*>(x.data());
   A.bias = check_vector<T>(bias, "bias", A.cols);
+  check_finite(A.bias, A.cols, 1, "bias");
   T one;
   A.scale = scale_ptr<T>(scale, "scale", A.rows, one, A.scale_stride);
   A.base = base.is_none() ? nullptr : check_vector<T>(base.cast<py::array>(), "base", A.cols);
+  if (A.base) check_finite(A.base, A.cols, 1, "base");
   if (!sample.is_none()) {
-    py::array s = sample.cast<py::array>();
+    py::array s = out_array(sample, "sample");
     A.ld_sample = check_matrix<T>(s, "sample", A.rows, A.cols, true);
     A.sample = static_cast<T*>(s.mutable_data());
   }
   if (!prob.is_none()) {
-    py::array p = prob.cast<py::array>();
+    py::array p = out_array(prob, "prob");
     A.ld_prob = check_matrix<T>(p, "prob", A.rows, A.cols, true);
     A.prob = static_cast<T*>(p.mutable_data());
   }
@@ -104,11 +131,15 @@ void bernoulli_t(const py::array& x, const py::array& bias, const py::object& sa
   if (offset + static_cast<u64>(A.rows * A.cols) < offset)
     fail_value("offset", "offset + size runs past the end of the stream");
   const auto& t = heatbath::cpu::rbm_table();
-  py::gil_scoped_release nogil;
-  if constexpr (sizeof(T) == 4)
-    t.bernoulli_f32(A);
-  else
-    t.bernoulli_f64(A);
+  i64 bad;
+  {
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4)
+      bad = t.bernoulli_f32(A);
+    else
+      bad = t.bernoulli_f64(A);
+  }
+  if (bad) fail_nonfinite_x(bad);
 }
 
 template <class T>
@@ -120,16 +151,17 @@ void gaussian_t(const py::array& x, const py::array& bias, const py::object& sig
   A.cols = x.shape(1);
   A.x = static_cast<const T*>(x.data());
   A.bias = check_vector<T>(bias, "bias", A.cols);
+  check_finite(A.bias, A.cols, 1, "bias");
   T one_sigma, one_scale;
   A.sigma = scale_ptr<T>(sigma, "sigma", A.cols, one_sigma, A.sigma_stride);
   A.scale = scale_ptr<T>(scale, "scale", A.rows, one_scale, A.scale_stride);
   if (!sample.is_none()) {
-    py::array s = sample.cast<py::array>();
+    py::array s = out_array(sample, "sample");
     A.ld_sample = check_matrix<T>(s, "sample", A.rows, A.cols, true);
     A.sample = static_cast<T*>(s.mutable_data());
   }
   if (!mean.is_none()) {
-    py::array m = mean.cast<py::array>();
+    py::array m = out_array(mean, "mean");
     A.ld_mean = check_matrix<T>(m, "mean", A.rows, A.cols, true);
     A.mean = static_cast<T*>(m.mutable_data());
   }
@@ -139,11 +171,15 @@ void gaussian_t(const py::array& x, const py::array& bias, const py::object& sig
   if (offset + static_cast<u64>(A.rows * A.cols) < offset)
     fail_value("offset", "offset + size runs past the end of the stream");
   const auto& t = heatbath::cpu::rbm_table();
-  py::gil_scoped_release nogil;
-  if constexpr (sizeof(T) == 4)
-    t.gaussian_f32(A);
-  else
-    t.gaussian_f64(A);
+  i64 bad;
+  {
+    py::gil_scoped_release nogil;
+    if constexpr (sizeof(T) == 4)
+      bad = t.gaussian_f32(A);
+    else
+      bad = t.gaussian_f64(A);
+  }
+  if (bad) fail_nonfinite_x(bad);
 }
 
 void rbm_bernoulli(const py::array& x, const py::array& bias, const py::object& sample, const py::object& prob,

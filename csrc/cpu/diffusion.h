@@ -8,10 +8,16 @@
 namespace heatbath {
 namespace cpu {
 
+// Flags returned by a step: a model output (m, and v for var_mode 1 and 2)
+// is NaN or infinite; the sample x is; the noise z is.
+constexpr i64 kBadOutput = 1;
+constexpr i64 kBadSample = 2;
+constexpr i64 kBadNoise = 4;
+
 struct DiffusionTable {
-  // One fused step over a.n_samples * a.inner elements. Returns a positive
-  // number when any model output (m, and v for var_mode 1 and 2) is NaN or
-  // infinite, else 0; the outputs are written regardless.
+  // One fused step over a.n_samples * a.inner elements. Returns the flags
+  // kBadOutput, kBadSample and kBadNoise of the non-finite inputs met (0 when all are
+  // finite); the outputs are written regardless.
   i64 (*step_f32)(const StepArgs<float>& a);
   i64 (*step_f64)(const StepArgs<double>& a);
 };

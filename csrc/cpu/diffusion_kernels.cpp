@@ -26,6 +26,7 @@ inline namespace HB_ISA {
 namespace {
 
 constexpr i64 kParallelMin = i64(1) << 15;
+constexpr i64 kBadOutput = cpu::kBadOutput, kBadSample = cpu::kBadSample, kBadNoise = cpu::kBadNoise;
 
 template <class T>
 struct TileOf;
@@ -183,8 +184,9 @@ SampleView<T> sample_view(const StepArgs<T>& a, i64 b) {
   return s;
 }
 
-// Element i of the sample, noise z. Returns 1 when a model output is not
-// finite.
+// Element i of the sample, noise z. Returns flags: kBadOutput when a model
+// output (or variance) is not finite, kBadSample when the sample is not,
+// kBadNoise when the noise is not.
 template <class T>
 inline i64 step_one(const SampleView<T>& s, const StepFlags& f, i64 i, T z) {
   const T x = s.x[i];
@@ -196,7 +198,7 @@ inline i64 step_one(const SampleView<T>& s, const StepFlags& f, i64 i, T z) {
   s.out[i] = step_scalar(s.k, f, x, m, h, v, z, x0, bad);
   if (f.want_x0) s.x0_out[i] = x0;
   if (s.z_out) s.z_out[i] = z;
-  return bad;
+  return (bad ? kBadOutput : 0) | (not_finite(x) ? kBadSample : 0) | (not_finite(z) ? kBadNoise : 0);
 }
 
 #if defined(HB_HAVE_SIMD)
@@ -204,13 +206,21 @@ inline i64 step_one(const SampleView<T>& s, const StepFlags& f, i64 i, T z) {
 // (memcpy would alias everything and make the compiler reload the
 // coefficients and flags after every store).
 typedef float vf32u __attribute__((vector_size(sizeof(vf32)), aligned(4)));
+
+// The flags of step_one from the lane masks of the model output and the sample.
+inline i64 span_flags(vi32 vbad, vi32 vbadx, vi32 vbadz) {
+  i64 flags = 0;
+  for (int l = 0; l < simd::kWidth; ++l)
+    flags |= (vbad[l] != 0 ? kBadOutput : 0) | (vbadx[l] != 0 ? kBadSample : 0) | (vbadz[l] != 0 ? kBadNoise : 0);
+  return flags;
+}
 inline vf32 vload(const float* p) { return *reinterpret_cast<const vf32u*>(p); }
 inline void vstore(float* p, vf32 v) { *reinterpret_cast<vf32u*>(p) = v; }
 
 // The vector body over [i, i + len) (len a multiple of the width); returns
-// whether a model output was not finite. Flags, coefficients and pointers
-// are locals, so the loop keeps them in registers.
-inline bool step_span_vec(const SampleView<float>& s, const StepFlags& f, i64 i, i64 len, const float* zs) {
+// the flags of step_one. Flags, coefficients and pointers are locals, so the
+// loop keeps them in registers.
+inline i64 step_span_vec(const SampleView<float>& s, const StepFlags& f, i64 i, i64 len, const float* zs) {
   constexpr int W = simd::kWidth;
   const StepCoefs<vf32> k = s.kv;
   const StepFlags fl = f;
@@ -223,16 +233,20 @@ inline bool step_span_vec(const SampleView<float>& s, const StepFlags& f, i64 i,
   float* __restrict__ out = s.out + i;
   float* __restrict__ x0o = fl.want_x0 ? s.x0_out + i : nullptr;
   float* __restrict__ zo = s.z_out ? s.z_out + i : nullptr;
-  vi32 vbad = vi32{};
+  vi32 vbad = vi32{}, vbadx = vi32{}, vbadz = vi32{};
   for (i64 e = 0; e < len; e += W) {
     const vf32 xv = vload(x + e);
+    vbadx |= not_finite(xv);
     vf32 mv = vf32{}, hv = vf32{}, zv = vf32{}, x0 = vf32{}, sd = k.sigma;
     if (has_m) {
       mv = vload(m + e);
       vbad |= not_finite(mv);
     }
     if (has_h) hv = vload(h + e);
-    if (zs) zv = vload(zs + e);
+    if (zs) {
+      zv = vload(zs + e);
+      vbadz |= not_finite(zv);
+    }
     if (given_v) {
       const vf32 vv = vload(v + e);
       vbad |= not_finite(vv);
@@ -243,37 +257,38 @@ inline bool step_span_vec(const SampleView<float>& s, const StepFlags& f, i64 i,
     if (x0o) vstore(x0o + e, x0);
     if (zo) vstore(zo + e, zv);
   }
-  bool bad = false;
-  for (int l = 0; l < W; ++l) bad |= vbad[l] != 0;
-  return bad;
+  return span_flags(vbad, vbadx, vbadz);
 }
 
 // Branch-free vector body for the sampler steps (model output, no history,
 // per-sample sigma): x0 written (kX0) and clipped (kClip), noise (kZ).
 template <bool kX0, bool kClip, bool kZ>
-inline bool step_span_fast(const SampleView<float>& s, i64 i, i64 len, const float* zs) {
+inline i64 step_span_fast(const SampleView<float>& s, i64 i, i64 len, const float* zs) {
   constexpr int W = simd::kWidth;
   const StepCoefs<vf32> k = s.kv;
   const float* __restrict__ x = s.x + i;
   const float* __restrict__ m = s.m + i;
   float* __restrict__ out = s.out + i;
   float* __restrict__ x0o = kX0 ? s.x0_out + i : nullptr;
-  vi32 vbad = vi32{};
+  vi32 vbad = vi32{}, vbadx = vi32{}, vbadz = vi32{};
   for (i64 e = 0; e < len; e += W) {
     const vf32 xv = vload(x + e), mv = vload(m + e);
     vbad |= not_finite(mv);
+    vbadx |= not_finite(xv);
     vf32 y = k.ax * xv + k.am * mv;
     if (kX0) {
       const vf32 x0 = step_x0(k, xv, mv, kClip);
       if (kClip) y = y + k.c0 * x0;
       vstore(x0o + e, x0);
     }
-    if (kZ) y = y + k.sigma * vload(zs + e);
+    if (kZ) {
+      const vf32 zv = vload(zs + e);
+      vbadz |= not_finite(zv);
+      y = y + k.sigma * zv;
+    }
     vstore(out + e, y);
   }
-  bool bad = false;
-  for (int l = 0; l < W; ++l) bad |= vbad[l] != 0;
-  return bad;
+  return span_flags(vbad, vbadx, vbadz);
 }
 #endif
 
@@ -335,8 +350,7 @@ i64 step_sample(const StepArgs<T>& a, i64 b, i64 i0, i64 i1) {
   return bad;
 }
 
-// Chunk [begin, end) of the flat elements; returns the number of sample
-// spans in it with a non-finite model output.
+// Chunk [begin, end) of the flat elements; returns the flags of its elements.
 template <class T>
 i64 step_chunk(const StepArgs<T>& a, i64 begin, i64 end) {
   i64 bad = 0;
@@ -344,7 +358,7 @@ i64 step_chunk(const StepArgs<T>& a, i64 begin, i64 end) {
     const i64 s0 = b * a.inner;
     const i64 i0 = begin > s0 ? begin - s0 : 0;
     const i64 i1 = end - s0 < a.inner ? end - s0 : a.inner;
-    bad += step_sample(a, b, i0, i1);
+    bad |= step_sample(a, b, i0, i1);
   }
   return bad;
 }
@@ -356,7 +370,7 @@ i64 k_step(const StepArgs<T>& a) {
   i64 bad_total = 0;
 #if defined(_OPENMP)
   if (n >= kParallelMin && omp_get_max_threads() > 1) {
-#pragma omp parallel reduction(+ : bad_total)
+#pragma omp parallel reduction(| : bad_total)
     {
       const i64 t = omp_get_thread_num(), nt = omp_get_num_threads();
       // Chunks on whole tiles of the flat index, so fewer edges fall mid-tile.
@@ -364,7 +378,7 @@ i64 k_step(const StepArgs<T>& a) {
       const i64 chunk = ((n + nt - 1) / nt + quantum - 1) / quantum * quantum;
       const i64 begin = t * chunk;
       const i64 end = begin + chunk < n ? begin + chunk : n;
-      if (begin < end) bad_total += step_chunk(a, begin, end);
+      if (begin < end) bad_total |= step_chunk(a, begin, end);
     }
     return bad_total;
   }

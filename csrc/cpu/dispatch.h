@@ -38,6 +38,10 @@ int available_levels(const char** names, int max_names);
 // Returns false when the level is unknown or unsupported here.
 bool set_level(const char* name);
 
+// Thread counts are capped: a count far above the cores only costs memory
+// (the OpenMP runtime allocates per thread), and a huge one aborts the process.
+constexpr int kMaxThreads = 1024;
+
 int max_threads();
 void set_threads(int n);
 

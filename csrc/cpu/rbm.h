@@ -11,11 +11,13 @@
 namespace heatbath {
 namespace cpu {
 
+// Each returns the number of non-finite values of x it met (the pass is done
+// anyway; the caller decides what to do with a non-zero count).
 struct RbmTable {
-  void (*bernoulli_f32)(const RbmBernoulliArgs<float>& a);
-  void (*bernoulli_f64)(const RbmBernoulliArgs<double>& a);
-  void (*gaussian_f32)(const RbmGaussianArgs<float>& a);
-  void (*gaussian_f64)(const RbmGaussianArgs<double>& a);
+  i64 (*bernoulli_f32)(const RbmBernoulliArgs<float>& a);
+  i64 (*bernoulli_f64)(const RbmBernoulliArgs<double>& a);
+  i64 (*gaussian_f32)(const RbmGaussianArgs<float>& a);
+  i64 (*gaussian_f64)(const RbmGaussianArgs<double>& a);
 };
 
 }  // namespace cpu

@@ -33,21 +33,32 @@ constexpr i64 kPerThread = i64(1) << 19;
 constexpr int kWordsPerTile = 4 * kTileBlocks;  // one word per value
 constexpr int kPairsPerTile = 2 * kTileBlocks;  // two words per value (float64 normals)
 
-// Runs tile(t) for every tile t in [t0, t1], on up to n / kPerThread threads.
+// Runs tile(t) for every tile t in [t0, t1], on up to n / kPerThread threads;
+// returns the sum of what the tiles return (their counts of non-finite inputs).
 template <class Tile>
-void for_tiles(u64 t0, u64 t1, i64 n, Tile tile) {
+i64 for_tiles(u64 t0, u64 t1, i64 n, Tile tile) {
   const i64 count = static_cast<i64>(t1 - t0 + 1);
+  i64 bad = 0;
 #if defined(_OPENMP)
   const i64 want = n / kPerThread, most = omp_get_max_threads();
   const int threads = static_cast<int>(want < most ? want : most);
   if (threads > 1) {
-#pragma omp parallel for schedule(static) num_threads(threads)
-    for (i64 k = 0; k < count; ++k) tile(t0 + static_cast<u64>(k));
-    return;
+#pragma omp parallel for schedule(static) num_threads(threads) reduction(+ : bad)
+    for (i64 k = 0; k < count; ++k) bad += tile(t0 + static_cast<u64>(k));
+    return bad;
   }
 #endif
   (void)n;
-  for (i64 k = 0; k < count; ++k) tile(t0 + static_cast<u64>(k));
+  for (i64 k = 0; k < count; ++k) bad += tile(t0 + static_cast<u64>(k));
+  return bad;
+}
+
+// Number of non-finite values among p[0 .. n) (x - x is 0 exactly for finite x).
+template <class T>
+inline i64 count_nonfinite(const T* p, int n) {
+  int bad = 0;
+  for (int k = 0; k < n; ++k) bad += !(p[k] - p[k] == T(0));
+  return bad;
 }
 
 // The flat indices [lo, hi) of tile t (VPT values per tile) inside the draw,
@@ -178,14 +189,15 @@ inline void bern_compute(BernBuf<double>& B, bool draw, double s0) {
     bernoulli_unit_f64(B.x[k], B.b[k], kUniform ? 0.0 : B.a[k], kUniform ? s0 : B.s[k], B.w[k], B.p[k], B.o[k]);
 }
 
+// Returns the number of non-finite pre-activations x (the draw is done anyway).
 template <class T>
-void k_bernoulli(const RbmBernoulliArgs<T>& A) {
+i64 k_bernoulli(const RbmBernoulliArgs<T>& A) {
   const i64 n = A.rows * A.cols;
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   const bool draw = A.sample != nullptr;
   const bool uniform = A.base == nullptr && A.scale_stride == 0;
   const u64 t0 = A.offset / kWordsPerTile, t1 = (A.offset + static_cast<u64>(n) - 1) / kWordsPerTile;
-  for_tiles(t0, t1, n, [&](u64 t) {
+  return for_tiles(t0, t1, n, [&](u64 t) -> i64 {
     BernBuf<T> B;
     const TileSpan sp = tile_span(t, A.offset, n, kWordsPerTile);
     if (sp.hi - sp.lo < kWordsPerTile) {
@@ -210,6 +222,7 @@ void k_bernoulli(const RbmBernoulliArgs<T>& A) {
       if (A.prob) std::memcpy(A.prob + r * A.ld_prob + c, B.p + k, len * sizeof(T));
       if (draw) std::memcpy(A.sample + r * A.ld_sample + c, B.o + k, len * sizeof(T));
     });
+    return count_nonfinite(B.x, kWordsPerTile);
   });
 }
 
@@ -243,14 +256,15 @@ inline void gauss_compute(GaussBuf<double, kPairsPerTile>& B) {
 inline void tile_normals(u64 seed, u64 stream, u64 t, float* z) { tile_normals_f32(seed, stream, t, z); }
 inline void tile_normals(u64 seed, u64 stream, u64 t, double* z) { tile_normals_f64(seed, stream, t, z); }
 
+// Returns the number of non-finite inputs x.
 template <class T>
-void k_gaussian(const RbmGaussianArgs<T>& A) {
+i64 k_gaussian(const RbmGaussianArgs<T>& A) {
   constexpr int VPT = sizeof(T) == 4 ? kWordsPerTile : kPairsPerTile;
   const i64 n = A.rows * A.cols;
-  if (n <= 0) return;
+  if (n <= 0) return 0;
   const bool draw = A.sample != nullptr;
   const u64 t0 = A.offset / VPT, t1 = (A.offset + static_cast<u64>(n) - 1) / VPT;
-  for_tiles(t0, t1, n, [&](u64 t) {
+  return for_tiles(t0, t1, n, [&](u64 t) -> i64 {
     GaussBuf<T, VPT> B;
     const TileSpan sp = tile_span(t, A.offset, n, VPT);
     if (sp.hi - sp.lo < VPT) {
@@ -274,6 +288,7 @@ void k_gaussian(const RbmGaussianArgs<T>& A) {
       if (A.mean) std::memcpy(A.mean + r * A.ld_mean + c, B.m + k, len * sizeof(T));
       if (draw) std::memcpy(A.sample + r * A.ld_sample + c, B.o + k, len * sizeof(T));
     });
+    return count_nonfinite(B.x, VPT);
   });
 }
 

@@ -40,32 +40,57 @@ __global__ void k_philox(const u32* __restrict__ counter, const u32* __restrict_
   }
 }
 
-template <bool kNormal>
-__global__ void k_f32(u64 seed, u64 sid, u64 offset, i64 n, BlockRange r, float* __restrict__ out) {
-  for (u64 k = blockIdx.x * static_cast<u64>(blockDim.x) + threadIdx.x; k < r.count;
-       k += static_cast<u64>(gridDim.x) * blockDim.x) {
-    const u64 b = r.first + k;
-    float v[4];
+// Uniform and normal fills: one thread per Philox block, 32-bit indices
+// (launches of at most kPiece elements), a thread whose V values all lie in
+// the range stores them without tests, with the streaming hint (the output is
+// not read again by this kernel).
+constexpr i64 kPiece = i64(1) << 30;
+
+template <class T, int V, bool kNormal>
+__global__ void __launch_bounds__(kThreads) k_fill(u64 seed, u64 sid, u64 first_block, u32 count, std::int32_t head,
+                                                   std::int32_t n, T* __restrict__ out) {
+  const u32 k = blockIdx.x * static_cast<u32>(blockDim.x) + threadIdx.x;
+  if (k >= count) return;
+  T v[V];
+  if constexpr (V == 4) {
     if (kNormal)
-      normal_f32_block(seed, sid, b, v);
+      normal_f32_block(seed, sid, first_block + k, v);
     else
-      uniform_f32_block(seed, sid, b, v);
-    for_values<4>(b, offset, n, [&](i64 i, int s) { out[i] = v[s]; });
+      uniform_f32_block(seed, sid, first_block + k, v);
+  } else {
+    if (kNormal)
+      normal_f64_block(seed, sid, first_block + k, v);
+    else
+      uniform_f64_block(seed, sid, first_block + k, v);
+  }
+  const std::int32_t base = static_cast<std::int32_t>((k >> 5) * static_cast<u32>(kTileBlocks * V) + (k & 31u)) - head;
+  if (base >= 0 && base + kTileBlocks * (V - 1) < n) {
+#pragma unroll
+    for (int s = 0; s < V; ++s) __stcs(out + base + s * kTileBlocks, v[s]);
+  } else {
+#pragma unroll
+    for (int s = 0; s < V; ++s) {
+      const std::int32_t g = base + s * kTileBlocks;
+      if (g >= 0 && g < n) out[g] = v[s];
+    }
   }
 }
 
-template <bool kNormal>
-__global__ void k_f64(u64 seed, u64 sid, u64 offset, i64 n, BlockRange r, double* __restrict__ out) {
-  for (u64 k = blockIdx.x * static_cast<u64>(blockDim.x) + threadIdx.x; k < r.count;
-       k += static_cast<u64>(gridDim.x) * blockDim.x) {
-    const u64 b = r.first + k;
-    double v[2];
-    if (kNormal)
-      normal_f64_block(seed, sid, b, v);
-    else
-      uniform_f64_block(seed, sid, b, v);
-    for_values<2>(b, offset, n, [&](i64 i, int s) { out[i] = v[s]; });
+template <class T, int V, bool kNormal>
+const char* fill(u64 seed, u64 sid, u64 offset, i64 n, T* out, void* stream) {
+  cudaStream_t st = static_cast<cudaStream_t>(stream);
+  constexpr u64 per_tile = static_cast<u64>(kTileBlocks) * V;
+  for (i64 e0 = 0; e0 < n; e0 += kPiece) {
+    const i64 ne = n - e0 < kPiece ? n - e0 : kPiece;
+    const u64 off = offset + static_cast<u64>(e0);
+    const u64 t0 = off / per_tile, t1 = (off + static_cast<u64>(ne) - 1) / per_tile;
+    const u32 count = static_cast<u32>((t1 - t0 + 1) * kTileBlocks);
+    k_fill<T, V, kNormal><<<(count + kThreads - 1) / kThreads, kThreads, 0, st>>>(
+        seed, sid, t0 * kTileBlocks, count, static_cast<std::int32_t>(off - t0 * per_tile),
+        static_cast<std::int32_t>(ne), out + e0);
+    if (const char* e = launched()) return e;
   }
+  return nullptr;
 }
 
 template <class P>
@@ -106,19 +131,18 @@ const char* philox(const u32* counter, const u32* key, u32* out, i64 n, void* st
   return launched();
 }
 
-#define HB_LAUNCH_FILL(NAME, KERNEL, T, V)                                                              \
-  const char* NAME(u64 seed, u64 sid, u64 offset, i64 n, T* out, void* stream) {                     \
-    if (n <= 0) return nullptr;                                                                       \
-    const BlockRange r = blocks_for(offset, n, V);                                                    \
-    KERNEL<<<grid_for(r.count), kThreads, 0, static_cast<cudaStream_t>(stream)>>>(seed, sid, offset, n, \
-                                                                                    r, out);         \
-    return launched();                                                                                \
-  }
-HB_LAUNCH_FILL(uniform_f32, k_f32<false>, float, 4)
-HB_LAUNCH_FILL(normal_f32, k_f32<true>, float, 4)
-HB_LAUNCH_FILL(uniform_f64, k_f64<false>, double, 2)
-HB_LAUNCH_FILL(normal_f64, k_f64<true>, double, 2)
-#undef HB_LAUNCH_FILL
+const char* uniform_f32(u64 seed, u64 sid, u64 offset, i64 n, float* out, void* stream) {
+  return fill<float, 4, false>(seed, sid, offset, n, out, stream);
+}
+const char* normal_f32(u64 seed, u64 sid, u64 offset, i64 n, float* out, void* stream) {
+  return fill<float, 4, true>(seed, sid, offset, n, out, stream);
+}
+const char* uniform_f64(u64 seed, u64 sid, u64 offset, i64 n, double* out, void* stream) {
+  return fill<double, 2, false>(seed, sid, offset, n, out, stream);
+}
+const char* normal_f64(u64 seed, u64 sid, u64 offset, i64 n, double* out, void* stream) {
+  return fill<double, 2, true>(seed, sid, offset, n, out, stream);
+}
 
 template <class P>
 const char* bernoulli_any(u64 seed, u64 sid, u64 offset, i64 n, const P* p, i64 p_stride, std::uint8_t* out,

@@ -14,10 +14,12 @@ using u32 = std::uint32_t;
 
 // block_ptr is a host array [nblocks + 1]; order, row, col, w, bias, beta
 // are device arrays. chain0 (a multiple of 256): the global index of chain 0.
+// beta_uniform: the one inverse temperature of every chain (then beta is not
+// read), or NaN to read beta per chain.
 const char* sparse_sweeps(void* s, i64 chains, int K, i64 n, const i64* row, const std::int32_t* col,
-                          const float* w, const float* bias, const float* beta, const std::int32_t* order,
-                          const i64* block_ptr, i64 nblocks, u64 seed, u64 chain0, u64 sweep0, i64 nsweeps,
-                          void* stream);
+                          const float* w, const float* bias, const float* beta, float beta_uniform,
+                          const std::int32_t* order, const i64* block_ptr, i64 nblocks, u64 seed, u64 chain0,
+                          u64 sweep0, i64 nsweeps, void* stream);
 // energy, mag: [chains] (written; mag only for spins); m1, m2 accumulated as
 // in csrc/cpu/sparse.h.
 const char* sparse_observe(const void* s, i64 chains, int K, i64 n, const i64* row, const std::int32_t* col,

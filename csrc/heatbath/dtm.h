@@ -13,6 +13,7 @@
 // off (-ffp-contract=off, --fmad=false) the CPU and the GPU round alike.
 #pragma once
 #include "defines.h"
+#include "distributions.h"  // sqrt_f64
 #include "dtm_args.h"
 
 #if !defined(__CUDACC__)
@@ -39,14 +40,6 @@ HB_HD u32 chain_mask(i64 k, i64 chains) {
 
 // (2 count - n) / n: the float64 mean of n values +/-1 of which `count` are +1.
 HB_HD double spin_mean(i64 count, i64 n) { return static_cast<double>(2 * count - n) / static_cast<double>(n); }
-
-HB_HD double sqrt_f64(double x) {
-#if defined(__CUDA_ARCH__)
-  return __dsqrt_rn(x);
-#else
-  return std::sqrt(x);
-#endif
-}
 
 // One Adam ascent step of parameter p on gradient g:
 //   m = b1 m + (1 - b1) g;  v = b2 v + ((1 - b2) g) g;

@@ -59,7 +59,9 @@ HB_HD F exp_f32(F x) {
   y = fma_(y, r, K<F>(5.0000001201e-1f));
   y = fma_(y, z, r) + 1.0f;
   const auto n = to_i32_trunc(fx);
-  return y * as_f32(i32_bits((n + 127) << 23));
+  // the exponent bits shifted as unsigned: a NaN x (which the clamps let
+  // through) gives a NaN result, not an undefined shift
+  return y * as_f32(i32_bits(n + 127) << 23);
 }
 
 // sigmoid(u) = 1 / (1 + exp(-u)), in [0, 1].

@@ -9,10 +9,12 @@ CUDA kernels (``heatbath._cuda``, built when nvcc is found).
 from __future__ import annotations
 
 from . import random, schedules
+from ._blas import get_blas_threads, set_blas_threads
 from ._backend import (
     cpu_level,
     cpu_levels,
     cuda_built,
+    cuda_unavailable_reason,
     get_num_threads,
     has_cuda,
     set_num_threads,
@@ -26,10 +28,13 @@ __all__ = [
     "cpu_level",
     "cpu_levels",
     "cuda_built",
+    "cuda_unavailable_reason",
+    "get_blas_threads",
     "get_num_threads",
     "has_cuda",
     "random",
     "schedules",
+    "set_blas_threads",
     "set_num_threads",
     "threads",
 ]

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Optional
 
 import numpy as np
 
-from . import _core
+from . import _core, _install
 
 _CUDA_HINT = (
     "heatbath was built without its CUDA module (heatbath._cuda). Reinstall on a machine where "
@@ -38,38 +38,24 @@ def cuda_module():
 
 def cuda_built() -> bool:
     """Whether ``heatbath._cuda`` was compiled into this installation."""
-    try:
-        from . import _cuda  # type: ignore[attr-defined]  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return _install.cuda_built()
 
 
-def gpu_unavailable_reason() -> Optional[str]:
+def cuda_unavailable_reason() -> Optional[str]:
     """Why CUDA arrays cannot be used here (None when they can): the CUDA
-    module is not built, cupy is missing, or no GPU is visible."""
-    if not cuda_built():
-        return "heatbath._cuda was not built (no nvcc at install time)"
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return "cupy is not installed"
-    if not has_cuda():
-        return "no CUDA GPU is visible"
-    return None
+    module is not built, no NVIDIA driver or one too old for the build, no
+    GPU that the compiled architectures run on, or cupy is missing."""
+    return _install.cuda_unavailable_reason()
+
+
+gpu_unavailable_reason = cuda_unavailable_reason
 
 
 def has_cuda() -> bool:
-    """Whether CUDA arrays can be used: the CUDA module is built, cupy imports
-    and at least one GPU is visible."""
-    if not cuda_built():
-        return False
-    try:
-        import cupy
-
-        return cupy.cuda.runtime.getDeviceCount() > 0
-    except Exception:
-        return False
+    """Whether CUDA arrays can be used: the CUDA module is built, the driver
+    runs it on a visible GPU, and cupy imports (``cuda_unavailable_reason()``
+    says why not)."""
+    return cuda_unavailable_reason() is None
 
 
 def cupy_module():
@@ -101,13 +87,20 @@ def get_num_threads() -> int:
     return int(_core.get_num_threads())
 
 
+MAX_THREADS = int(_core.MAX_THREADS)
+
+
 def set_num_threads(n: int) -> None:
     """Set the number of OpenMP threads the CPU kernels use (results do not
-    depend on it)."""
+    depend on it): an int in [1, 1024]."""
+    if isinstance(n, (bool, np.bool_)):
+        raise TypeError("'n': expected an int, got bool")
     try:
         n = operator.index(n)
     except TypeError:
         raise TypeError(f"'n': expected an int, got {type(n).__name__}") from None
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"'n': must lie in [1, {MAX_THREADS}], got {n}")
     _core.set_num_threads(n)
 
 

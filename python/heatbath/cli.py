@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="heatbath",
         description="heatbath: diffusion models, Boltzmann machines and Gibbs samplers on C++/CUDA kernels.",
     )
+    parser.add_argument("--version", action="version", version=f"heatbath {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):  # shared helpers of the commands, not commands
@@ -26,15 +27,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
+    args.argv = argv  # the command line as given, for the line that says how to resume
+    name = " ".join(filter(None, ["heatbath", args.command, getattr(args, "trainer", None)]))
+    from ._blas import blas_threads
+
     try:
-        return int(args.fn(args) or 0)
+        with blas_threads():  # heatbath's commands work on small matrices: one BLAS thread unless told otherwise
+            return int(args.fn(args) or 0)
+    except KeyboardInterrupt:
+        # Ctrl-C outside a phase that saves its work (trainers catch it themselves)
+        sys.stderr.write(f"\n{name}: interrupted\n")
+        return 130
     except (ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
         # one clear line, no traceback, for bad paths, corrupt checkpoints,
         # unknown names, impossible sizes and missing optional packages
-        parser.exit(2, f"heatbath {args.command}: error: {exc}\n")
+        parser.exit(2, f"{name}: error: {exc}\n")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -71,6 +71,8 @@ def _as_shape(shape: ShapeLike) -> tuple[int, ...]:
         raise TypeError(f"'shape': expected an int or a sequence of ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
         raise ValueError(f"'shape': dimensions must be non-negative, got {dims}")
+    if int(np.prod(dims, dtype=object)) > 2**40:
+        raise ValueError(f"'shape': {dims} holds more than 2**40 values")
     return dims
 
 

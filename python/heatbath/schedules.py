@@ -139,9 +139,18 @@ def rescale_zero_terminal_snr(betas: np.ndarray) -> np.ndarray:
     -------
     numpy.ndarray of shape (T,), float64; the last beta is 1.
     """
-    b = np.asarray(betas, dtype=np.float64)
+    try:
+        b = np.asarray(betas, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"'betas': expected an array of floats, got {type(betas).__name__}") from None
+    if b.ndim != 1 or b.size < 2:
+        raise ValueError(f"'betas': expected a 1-D array of at least 2 values, got shape {b.shape}")
+    if not np.all((b > 0) & (b < 1)):
+        raise ValueError("'betas': values must lie in (0, 1) (and not be NaN)")
     s = np.sqrt(np.cumprod(1.0 - b))
     s0, sT = s[0], s[-1]
+    if not s0 > sT:
+        raise ValueError("'betas': abar_T equals abar_1 in float64; there is nothing to rescale")
     s = (s - sT) * (s0 / (s0 - sT))
     abar = s**2
     alphas = np.concatenate([abar[:1], abar[1:] / abar[:-1]])
@@ -157,6 +166,8 @@ def _as_count(v: Any, name: str) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if n < 1:
         raise ValueError(f"'{name}': must be >= 1, got {n}")
+    if n > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {n}")
     return n
 
 
@@ -276,9 +287,18 @@ class NoiseSchedule:
         arr = np.asarray(t)
         if arr.dtype.kind not in "iu":
             if arr.dtype.kind == "f" and np.all(np.isfinite(arr)) and np.all(arr == np.round(arr)):
+                if arr.size and (arr.min() < 0 or arr.max() >= self.num_train_timesteps):
+                    raise ValueError(
+                        f"'{name}': timesteps must lie in [0, {self.num_train_timesteps}), got values in "
+                        f"[{arr.min()}, {arr.max()}]"
+                    )
                 arr = arr.astype(np.int64)
             else:
                 raise TypeError(f"'{name}': expected integer timesteps, got dtype {arr.dtype}")
+        if arr.dtype.kind == "u" and arr.size and int(arr.max()) >= self.num_train_timesteps:
+            raise ValueError(
+                f"'{name}': timesteps must lie in [0, {self.num_train_timesteps}), got up to {int(arr.max())}"
+            )
         arr = arr.astype(np.int64, copy=False)
         if arr.size and (arr.min() < 0 or arr.max() >= self.num_train_timesteps):
             raise ValueError(

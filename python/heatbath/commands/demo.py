@@ -7,12 +7,7 @@ import time
 
 import numpy as np
 
-
-def positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+from . import _args
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +40,6 @@ def run(args: argparse.Namespace) -> int:
 
 def register(sub) -> None:
     p = sub.add_parser("demo", help="draw Philox numbers and print their moments")
-    p.add_argument("-n", type=positive_int, default=10_000_000, help="number of draws (default 10^7)")
-    p.add_argument("--seed", type=int, default=2015)
+    p.add_argument("-n", type=_args.positive_int, default=10_000_000, help="number of draws (default 10^7)")
+    _args.add_seed(p, 2015, "the draws")
     p.set_defaults(fn=run)

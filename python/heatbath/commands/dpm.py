@@ -1,4 +1,5 @@
-"""``heatbath sample|evaluate|inpaint DIR``: use a trained diffusion run."""
+"""``heatbath sample|evaluate|inpaint DIR``: use a trained run (a diffusion
+model; ``sample`` and ``evaluate`` also a DTM run of ``train dtm-digits``)."""
 
 from __future__ import annotations
 
@@ -7,19 +8,25 @@ import time
 
 import numpy as np
 
-
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+from . import _args
 
 
 def _host(a):
     return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
 
 
+def _run_kind(folder: str) -> str:
+    from .. import checkpoint
+
+    path = folder if folder.endswith(".npz") else f"{folder.rstrip('/')}/model.npz"
+    return checkpoint.read_kind(path)
+
+
 def run_sample(args) -> int:
+    if _run_kind(args.dir) in ("dtm", "mebm"):
+        from .dtm import sample_run
+
+        return sample_run(args)
     from ..diffusion import tasks
 
     model, info = tasks.load_run(args.dir)
@@ -27,7 +34,7 @@ def run_sample(args) -> int:
     if args.scheduler:
         s, where = _sample_on_dask(model, args), f" on the Dask cluster at {args.scheduler}"
     else:
-        s, where = _host(model.sample(args.n, seed=args.seed, progress=not args.quiet)), ""
+        s, where = _host(model.sample(args.n, seed=args.seed, progress=not args.no_progress)), ""
     dt = time.perf_counter() - t0
     print(f"{args.n} samples of {info['data']} in {dt:.2f} s ({args.n / dt:,.0f} samples/s){where}")
     if info["data"] == "heartbeat":
@@ -39,11 +46,15 @@ def run_sample(args) -> int:
         np.save(args.save, s)
         print(f"saved {args.save}")
     if args.plot:
+        ref = None
         if info["data"] == "swissroll":
-            _, test = tasks.dataset("swissroll").load(info.get("seed", 0), **tasks.data_options("swissroll", info))
-            tasks.plot_swissroll_figure(model, test, args.plot, seed=args.seed)
-        else:
-            tasks.plot_samples(info["data"], s, args.plot)
+            _, ref = tasks.dataset("swissroll").load(info.get("seed", 0), **tasks.data_options("swissroll", info))
+        what = {"swissroll": "Swiss roll", "heartbeat": "binary heartbeat"}.get(info["data"], info["data"])
+        title = f"{what}: {len(s)} samples drawn with seed {args.seed}"
+        if info["data"] == "heartbeat":
+            title = f"{what}: {min(len(s), 40)} of {len(s)} samples drawn with seed {args.seed}"
+        tasks.plot_samples(info["data"], s, args.plot, title=title,
+                           reference=None if ref is None else ref[: len(s)])
         print(f"plot: {args.plot}")
     return 0
 
@@ -71,16 +82,22 @@ def _is_heartbeat(row, period=5) -> bool:
 
 
 def run_evaluate(args) -> int:
+    if _run_kind(args.dir) in ("dtm", "mebm"):
+        from .dtm import evaluate_run
+
+        return evaluate_run(args)
     from ..diffusion import tasks
 
     model, info = tasks.load_run(args.dir)
     name = info["data"]
     _, test = tasks.dataset(name).load(info.get("seed", 0), **tasks.data_options(name, info))
     t0 = time.perf_counter()
-    b = tasks.evaluate(model, test, args.n, n_draws=args.draws, data=tasks.data_distribution(name, info))
+    n = 2000 if args.n is None else args.n
+    b = tasks.evaluate(model, test, n, n_draws=args.draws, progress=not args.no_progress,
+                       data=tasks.data_distribution(name, info))
     opts = tasks.data_options(name, info)
     what = f", noise {opts['noise']}" if "noise" in opts else ""
-    print(f"{name}{what}: held-out bound on {min(args.n, len(test))} samples ({time.perf_counter() - t0:.1f} s):")
+    print(f"{name}{what}: held-out bound on {min(n, len(test))} samples ({time.perf_counter() - t0:.1f} s):")
     print(tasks.report(name, b, model))
     return 0
 
@@ -104,7 +121,7 @@ def run_inpaint(args) -> int:
     if args.scheduler:
         x = _sample_on_dask(model, args, len(known), mask, known)
     else:
-        x = _host(model.sample(len(known), seed=args.seed, mask=mask, known=known))
+        x = _host(model.sample(len(known), seed=args.seed, mask=mask, known=known, progress=not args.no_progress))
     kept = bool(np.array_equal(x[:, mask], known[:, mask]))
     print(f"inpainted {len(x)} {name} samples with the first {k} of {d} coordinates known; known part kept: {kept}")
     if name == "heartbeat":
@@ -115,40 +132,51 @@ def run_inpaint(args) -> int:
         err = np.sqrt(((x[:, ~mask] - known[:, ~mask]) ** 2).mean())
         print(f"RMS distance of the inpainted part to the held-out values: {err:.3f}")
     if args.plot:
-        tasks.plot_samples(name, x, args.plot)
+        tasks.plot_inpainting(name, x, known, k, args.plot)
         print(f"plot: {args.plot}")
     return 0
 
 
 def register(sub) -> None:
-    p = sub.add_parser("sample", help="draw samples from a trained diffusion run")
-    p.add_argument("dir", help="run folder written by `heatbath train`")
-    p.add_argument("--n", type=_positive_int, default=1000)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--save", metavar="FILE.npy")
-    p.add_argument("--plot", metavar="FILE")
-    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("sample", help="draw samples from a trained run (diffusion model or DTM)",
+                       description="Draw samples from a run folder written by `heatbath train` (swissroll, "
+                                   "heartbeat, digits or dtm-digits).")
+    p.add_argument("dir", help="run folder written by `heatbath train` (or its model.npz)")
+    p.add_argument("--n", type=_args.positive_int, default=1000, help="number of samples (default 1000)")
+    _args.add_seed(p, 0, "the samples")
+    p.add_argument("--save", metavar="FILE.npy", type=_args.output_file, help="write the samples to a .npy file")
+    p.add_argument("--plot", metavar="FILE", type=_args.plot_file,
+                   help="write a figure of the samples just drawn (needs matplotlib)")
+    _args.add_progress(p)
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="sample in shards on this Dask scheduler (e.g. tcp://host:8786); same result")
-    p.add_argument("--chunk", type=_positive_int, default=None, help="samples per shard with --scheduler")
+    p.add_argument("--chunk", type=_args.positive_int, default=None, help="samples per shard with --scheduler")
     p.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.set_defaults(fn=run_sample)
 
-    p = sub.add_parser("evaluate", help="the bound K on held-out data, beside its ceiling (the best any model "
-                       "can reach on those data) and the gap")
-    p.add_argument("dir")
-    p.add_argument("--n", type=_positive_int, default=2000, help="held-out samples (default 2000)")
-    p.add_argument("--draws", type=_positive_int, default=1, help="noise draws per sample and step")
+    p = sub.add_parser("evaluate", help="score a trained run on held-out data (diffusion: the bound K beside "
+                                        "the paper's value; DTM: sample quality)")
+    p.add_argument("dir", help="run folder written by `heatbath train` (or its model.npz)")
+    p.add_argument("--n", type=_args.positive_int, default=None,
+                   help="held-out samples in the bound (default 2000); for a DTM run, samples drawn (default 1000)")
+    p.add_argument("--draws", type=_args.positive_int, default=1,
+                   help="noise draws per sample and step in the bound (default 1)")
+    _args.add_seed(p, 0, "the samples of a DTM run")
+    _args.add_progress(p)
     p.set_defaults(fn=run_evaluate)
 
     p = sub.add_parser("inpaint", help="complete held-out samples from their first coordinates")
-    p.add_argument("dir")
-    p.add_argument("--known", type=int, default=None, help="number of leading coordinates known")
-    p.add_argument("--n", type=_positive_int, default=200)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--plot", metavar="FILE")
+    p.add_argument("dir", help="run folder written by `heatbath train swissroll|heartbeat|digits`")
+    p.add_argument("--known", type=_args.positive_int, default=None,
+                   help="number of leading coordinates known (default: 1 of 2 for the Swiss roll, 5 bins of "
+                        "the heartbeat, half the pixels of the digits)")
+    p.add_argument("--n", type=_args.positive_int, default=200, help="held-out samples to complete (default 200)")
+    _args.add_seed(p, 0, "the completions")
+    p.add_argument("--plot", metavar="FILE", type=_args.plot_file,
+                   help="write a figure of the completions beside the held-out truth (needs matplotlib)")
+    _args.add_progress(p)
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="inpaint in shards on this Dask scheduler (e.g. tcp://host:8786); same result")
-    p.add_argument("--chunk", type=_positive_int, default=None, help="samples per shard with --scheduler")
+    p.add_argument("--chunk", type=_args.positive_int, default=None, help="samples per shard with --scheduler")
     p.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.set_defaults(fn=run_inpaint)

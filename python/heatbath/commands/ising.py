@@ -8,18 +8,13 @@ from __future__ import annotations
 
 import argparse
 
-
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
+from . import _args
 
 
 def _even_int(text: str) -> int:
-    v = int(text)
+    v = _args.whole_number(text)
     if v < 2 or v % 2:
-        raise argparse.ArgumentTypeError(f"must be even and >= 2, got {v}")
+        raise argparse.ArgumentTypeError(f"expected an even whole number >= 2, got {text!r}")
     return v
 
 
@@ -32,18 +27,13 @@ def run(args: argparse.Namespace) -> int:
 
     shape = (args.size,) * args.dim
     device = "cuda" if args.cuda else "cpu"
-    if args.cuda and not heatbath.has_cuda():
-        raise ValueError("'--cuda': no usable GPU (needs heatbath built with CUDA, cupy and a visible GPU)")
+    if args.cuda:
+        _args.check_device("cuda", "--cuda")
     if args.snapshot:
-        try:
-            import matplotlib
+        import matplotlib
 
-            matplotlib.use("Agg")
-            import matplotlib.pyplot as plt
-        except ImportError:
-            raise ValueError(
-                "'--snapshot' needs matplotlib: `pip install heatbath[plot]` (or matplotlib)"
-            ) from None
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
     if args.threads:
         heatbath.set_num_threads(args.threads)
     lat = IsingLattice(
@@ -127,21 +117,26 @@ def register(sub) -> None:
     p.add_argument(
         "--size", "-L", type=_even_int, default=256, help="lattice side (even; > 64: a multiple of 64)"
     )
-    p.add_argument("--dim", type=int, choices=(2, 3), default=2)
-    p.add_argument("--beta", type=float, default=0.44, help="inverse temperature (2D critical: 0.4407)")
-    p.add_argument("--J", type=float, default=1.0, help="coupling")
-    p.add_argument("--field", type=float, default=0.0, help="external field h")
-    p.add_argument("--chains", type=_positive_int, default=1, help="independent lattices")
-    p.add_argument("--method", choices=("heatbath", "metropolis"), default="heatbath")
-    p.add_argument("--sweeps", type=_positive_int, default=1000, help="recorded sweeps")
-    p.add_argument("--warmup", type=int, default=200, help="warm-up sweeps")
-    p.add_argument("--thin", type=_positive_int, default=1, help="record every thin-th sweep")
-    p.add_argument("--seed", type=int, default=2015)
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (default: all)")
+    p.add_argument("--dim", type=int, choices=(2, 3), default=2, help="2 or 3 dimensions (default 2)")
+    p.add_argument("--beta", type=_args.nonneg_float, default=0.44,
+                   help="inverse temperature >= 0 (default 0.44; 2D critical: 0.4407)")
+    p.add_argument("--J", type=_args.finite_float, default=1.0,
+                   help="coupling (default 1; negative: antiferromagnet)")
+    p.add_argument("--field", type=_args.finite_float, default=0.0, help="external field h (default 0)")
+    p.add_argument("--chains", type=_args.positive_int, default=1, help="independent lattices (default 1)")
+    p.add_argument("--method", choices=("heatbath", "metropolis"), default="heatbath",
+                   help="spin update (default heatbath)")
+    p.add_argument("--sweeps", type=_args.positive_int, default=1000, help="recorded sweeps (default 1000)")
+    p.add_argument("--warmup", type=_args.nonneg_int, default=200, help="warm-up sweeps (default 200)")
+    p.add_argument("--thin", type=_args.positive_int, default=1, help="record every thin-th sweep (default 1)")
+    _args.add_seed(p, 2015, "the initial spins and the updates")
+    p.add_argument("--threads", type=_args.positive_int, default=None,
+                   help="CPU threads (default: all; results do not depend on it)")
     p.add_argument("--cuda", action="store_true", help="run on the GPU (cupy)")
-    p.add_argument("--snapshot", metavar="PNG", help="save an image of chain 0 (needs matplotlib)")
+    p.add_argument("--snapshot", metavar="PNG", type=_args.plot_file,
+                   help="save an image of chain 0 (needs matplotlib)")
     p.add_argument("--scheduler", metavar="ADDRESS",
                    help="run the chains in shards on this Dask scheduler (e.g. tcp://host:8786); same result")
-    p.add_argument("--chunk", type=_positive_int, default=None, help="chains per shard with --scheduler")
+    p.add_argument("--chunk", type=_args.positive_int, default=None, help="chains per shard with --scheduler")
     p.add_argument("--connect-timeout", type=float, default=10.0, help=argparse.SUPPRESS)
     p.set_defaults(fn=run)

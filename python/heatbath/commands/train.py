@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Dict, Union
 
+from . import _args
+
 
 @dataclass(frozen=True)
 class Trainer:
@@ -59,28 +61,22 @@ def _resolve(entry: Union[Trainer, str]) -> Trainer:
     return getattr(importlib.import_module(mod), attr)
 
 
-def _positive_int(text: str) -> int:
-    v = int(text)
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {v}")
-    return v
-
-
-def _nonneg_float(text: str) -> float:
-    v = float(text)
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return v
+# kept for trainers registered elsewhere; the shared argument types live in heatbath.commands._args
+_positive_int = _args.positive_int
+_nonneg_float = _args.nonneg_float
 
 
 def _betas(text: str):
     if text == "salakhutdinov":
         return text
     try:
-        return _positive_int(text)
+        v = int(text)
     except ValueError:
-        msg = f"expected 'salakhutdinov' or a number of betas, got {text!r}"
+        v = None
+    if v is None or v < 2:
+        msg = f"expected 'salakhutdinov' or a number of temperatures >= 2, got {text!r}"
         raise argparse.ArgumentTypeError(msg) from None
+    return v
 
 
 # ---------------------------------------------------------------------------
@@ -93,22 +89,23 @@ def _configure_rbm_digits(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--epochs", type=_positive_int, default=20, help="passes over the training set (default 20)"
     )
-    p.add_argument("--learning-rate", type=_nonneg_float, default=0.03)
-    p.add_argument("--batch-size", type=_positive_int, default=10)
+    p.add_argument("--learning-rate", type=_args.positive_float, default=0.03,
+                   help="step size of the updates (default 0.03)")
+    p.add_argument("--batch-size", type=_positive_int, default=10, help="images per update (default 10)")
     p.add_argument("--k", type=_positive_int, default=3, help="Gibbs sweeps per update (default 3)")
     p.add_argument("--cd", action="store_true", help="CD-k instead of persistent CD")
     p.add_argument(
         "--temperatures", type=_positive_int, default=1, help="> 1: PT-PCD with that many replicas"
     )
-    p.add_argument("--momentum", type=_nonneg_float, default=0.5)
-    p.add_argument("--weight-decay", type=_nonneg_float, default=1e-4)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--momentum", type=_nonneg_float, default=0.5, help="momentum of the updates (default 0.5)")
+    p.add_argument("--weight-decay", type=_nonneg_float, default=1e-4, help="L2 penalty (default 1e-4)")
+    _args.add_seed(p, 0, "the initialization, the minibatches, the chains and AIS")
     p.add_argument("--ais-runs", type=_positive_int, default=100, help="AIS runs (default 100)")
     p.add_argument(
         "--ais-betas",
         type=_betas,
         default="salakhutdinov",
-        help="'salakhutdinov' (14,501 betas, default) or a number of equally spaced betas",
+        help="'salakhutdinov' (14,501 temperatures, default) or a number >= 2 of equally spaced ones",
     )
     p.add_argument(
         "--compare-sklearn",
@@ -117,14 +114,16 @@ def _configure_rbm_digits(p: argparse.ArgumentParser) -> None:
         "weight decay; same hidden units, learning rate, batch size and passes) and score it with the same "
         "AIS; the budgets are equal with --k 1 --momentum 0 --weight-decay 0",
     )
-    p.add_argument("--save", metavar="PATH", help="write the parameters to an .npz file")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--save", metavar="PATH", type=_args.output_file,
+                   help="write the parameters to an .npz file (checked before training)")
+    _args.add_progress(p)
 
 
 def _ais_report(name: str, rbm, X_train, X_test, args) -> float:
     t0 = time.perf_counter()
     est = rbm.log_partition(
-        "ais", n_runs=args.ais_runs, betas=args.ais_betas, data=X_train, seed=args.seed + 1
+        "ais", n_runs=args.ais_runs, betas=args.ais_betas, data=X_train, seed=args.seed + 1,
+        progress=not args.no_progress,
     )
     dt = time.perf_counter() - t0
     ll_test = float(rbm.log_likelihood(X_test, log_z=est).mean())

@@ -18,12 +18,21 @@ code  type
 
 gzip-compressed files (``train-images-idx3-ubyte.gz`` as distributed) are
 recognised by their magic bytes ``1f 8b``, whatever their name.
+
+Only regular files are read (a FIFO or a device would block or never end).
+The size the header declares is checked before the data are read: against
+the file's size for plain files; for gzip files against ``max_bytes``
+(default 1 GiB) and against what deflate can expand the compressed bytes to,
+and the stream is read no further than the declared size (a small file
+declaring gigabytes is refused, not decompressed until memory runs out).
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
+import stat
 import zlib
 from typing import Any, NamedTuple, Union
 
@@ -44,6 +53,10 @@ IDX_TYPES: dict[int, np.dtype] = {
 }
 _CODES: dict[str, int] = {dt.newbyteorder("=").str[1:]: code for code, dt in IDX_TYPES.items()}
 _GZIP_MAGIC = b"\x1f\x8b"
+#: Default cap on the data an IDX file may declare (bytes after decompression).
+MAX_BYTES = 2**30
+# deflate expands at most about 1032:1
+_DEFLATE_RATIO = 1032
 
 
 class IdxDataset(NamedTuple):
@@ -63,19 +76,55 @@ def _path(path: Any, name: str) -> str:
     return os.fspath(path)
 
 
-def _read_bytes(path: str, name: str) -> bytes:
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"'{name}': no such file: {path}")
-    if os.path.isdir(path):
+def _read_bytes(path: str, name: str, max_bytes: int = MAX_BYTES) -> bytes:
+    """The IDX bytes of a regular file (decompressed), header and data, read
+    only after the declared data size was checked (see the module's notes)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"'{name}': no such file: {path}") from None
+    if stat.S_ISDIR(st.st_mode):
         raise IsADirectoryError(f"'{name}': {path} is a directory, expected an IDX file")
+    if not stat.S_ISREG(st.st_mode):
+        raise ValueError(f"'{name}': {path} is not a regular file (a FIFO, socket or device); expected an IDX file")
     with open(path, "rb") as f:
-        raw = f.read()
-    if raw[:2] == _GZIP_MAGIC:
+        magic = f.read(2)
+        f.seek(0)
+        if magic != _GZIP_MAGIC:
+            return _read_checked(f, st.st_size, path, name, max_bytes)
+        limit = min(max_bytes, _DEFLATE_RATIO * st.st_size + 2**16)
         try:
-            raw = gzip.decompress(raw)
+            with gzip.GzipFile(fileobj=f, mode="rb") as g:
+                return _read_checked(g, None, path, name, limit)
         except (EOFError, OSError, zlib.error) as exc:
             raise ValueError(f"'{name}': {path} is a corrupt or truncated gzip file ({exc})") from None
-    return raw
+
+
+def _read_checked(f: Any, size: Any, path: str, name: str, max_bytes: int) -> bytes:
+    """Header, then the declared data if they fit: ``size`` is the plain
+    file's size (None for a stream, whose length shows only at the end)."""
+    head = f.read(4)
+    if len(head) < 4 or head[0] != 0 or head[1] != 0 or head[2] not in IDX_TYPES:
+        return head + f.read(64)  # _parse explains what is wrong with it
+    dims = f.read(4 * head[3])
+    if len(dims) < 4 * head[3]:
+        return head + dims
+    shape = np.frombuffer(dims, dtype=">u4").astype(object)
+    expected = int(np.prod(shape)) * IDX_TYPES[head[2]].itemsize if shape.size else IDX_TYPES[head[2]].itemsize
+    if expected > max_bytes:
+        raise ValueError(
+            f"'{name}': {path} declares shape {tuple(int(s) for s in shape)}, {expected} data bytes, more than "
+            f"the {max_bytes} allowed here (max_bytes, or what the compressed size can hold)"
+        )
+    if size is not None and size != 4 + len(dims) + expected:
+        # the exact message (truncated or extra bytes) comes from _parse, without reading a huge file
+        if size > 4 + len(dims) + expected:
+            raise ValueError(
+                f"'{name}': {path} size mismatch: shape {tuple(int(s) for s in shape)} needs {expected} data "
+                f"bytes, the file has {size - 4 - len(dims)} ({size - 4 - len(dims) - expected} extra)"
+            )
+    data = f.read(expected + 1)  # one more byte shows trailing data
+    return head + dims + data
 
 
 def _parse(raw: bytes, path: str, name: str) -> np.ndarray:
@@ -114,12 +163,16 @@ def _parse(raw: bytes, path: str, name: str) -> np.ndarray:
     return arr.astype(dtype.newbyteorder("="), copy=True).reshape(shape)
 
 
-def read_idx(path: PathLike) -> np.ndarray:
+def read_idx(path: PathLike, *, max_bytes: int = MAX_BYTES) -> np.ndarray:
     """Read an IDX file (plain or gzip-compressed).
 
     Parameters
     ----------
     path : str or os.PathLike
+        A regular file.
+    max_bytes : int
+        Largest data size (bytes, after decompression) the header may
+        declare; checked before reading.
 
     Returns
     -------
@@ -133,10 +186,19 @@ def read_idx(path: PathLike) -> np.ndarray:
         The file does not exist (the message names the path).
     ValueError
         Wrong magic number, unknown type code, truncated header or data,
-        trailing bytes, or a corrupt gzip stream.
+        trailing bytes, a corrupt gzip stream, a declared size above
+        ``max_bytes``, or a path that is not a regular file.
     """
     p = _path(path, "path")
-    return _parse(_read_bytes(p, "path"), p, "path")
+    return _parse(_read_bytes(p, "path", _max_bytes(max_bytes)), p, "path")
+
+
+def _max_bytes(v: Any) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+        raise TypeError(f"'max_bytes': expected an int, got {type(v).__name__}")
+    if v < 1:
+        raise ValueError(f"'max_bytes': must be >= 1, got {v}")
+    return int(v)
 
 
 def write_idx(path: PathLike, array: Any, *, compress: bool | None = None) -> str:
@@ -189,6 +251,7 @@ def load_idx_dataset(
     *,
     flatten: bool = True,
     limit: int | None = None,
+    max_bytes: int = MAX_BYTES,
 ) -> IdxDataset:
     """Images (and labels) from IDX files, binarized for the Bernoulli models.
 
@@ -207,6 +270,8 @@ def load_idx_dataset(
         Rows of ``prod(shape[1:])`` pixels (default), else the file's shape.
     limit : int, optional
         Keep only the first ``limit`` images (and labels).
+    max_bytes : int
+        As in :func:`read_idx`, for each file.
 
     Returns
     -------
@@ -225,8 +290,9 @@ def load_idx_dataset(
             raise TypeError(f"'limit': expected an int, got {type(limit).__name__}")
         if limit < 1:
             raise ValueError(f"'limit': must be >= 1, got {limit}")
+    max_bytes = _max_bytes(max_bytes)
     ip = _path(images_path, "images_path")
-    images = _parse(_read_bytes(ip, "images_path"), ip, "images_path")
+    images = _parse(_read_bytes(ip, "images_path", max_bytes), ip, "images_path")
     if images.ndim < 1 or images.shape[0] == 0:
         raise ValueError(f"'images_path': {ip} holds no images (shape {images.shape})")
     if limit is not None:
@@ -234,7 +300,7 @@ def load_idx_dataset(
     labels = None
     if labels_path is not None:
         lp = _path(labels_path, "labels_path")
-        labels = _parse(_read_bytes(lp, "labels_path"), lp, "labels_path")
+        labels = _parse(_read_bytes(lp, "labels_path", max_bytes), lp, "labels_path")
         if labels.ndim != 1:
             raise ValueError(
                 f"'labels_path': {lp} should hold a 1-D array of labels, got shape {labels.shape}"
@@ -247,9 +313,11 @@ def load_idx_dataset(
                 f"{images.shape[0]} images"
             )
         if labels.dtype.kind == "f" and (
-            not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))
+            not np.all(np.isfinite(labels))
+            or np.any(labels != np.round(labels))
+            or np.any(np.abs(labels) >= 2**31)
         ):
-            raise ValueError(f"'labels_path': {lp} holds labels that are not integers")
+            raise ValueError(f"'labels_path': {lp} holds labels that are not integers below 2**31 in magnitude")
         labels = labels.astype(np.int64)
     if binarize is not None:
         if images.dtype.kind == "f" and not np.all(np.isfinite(images)):

@@ -3,7 +3,7 @@ and binary heartbeat sequences. Seeded; nothing is downloaded."""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -43,11 +43,13 @@ def swiss_roll(n: int, seed: int = 0, noise: float = 0.0) -> np.ndarray:
     (n, 2) float64 array
     """
     n = _count(n, "n")
-    if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, (int, float, np.integer, np.floating)):
-        raise TypeError(f"'noise': expected a number, got {type(noise).__name__}")
+    try:
+        noise = float(noise)
+    except (TypeError, ValueError):
+        raise TypeError(f"'noise': expected a number, got {type(noise).__name__}") from None
     if not 0 <= noise < np.inf:
         raise ValueError(f"'noise': must be finite and >= 0, got {noise}")
-    g = np.random.default_rng(seed)
+    g = _rng(seed)
     t = g.uniform(_T0, _T1, size=n)
     x = np.stack([t * np.cos(t), t * np.sin(t)], axis=1)
     if noise:
@@ -69,7 +71,9 @@ def heartbeat(n: int, seed: int = 0, length: int = 20, period: int = 5) -> np.nd
     period = _count(period, "period", minimum=1)
     if period > length:
         raise ValueError(f"'period': must not exceed length {length}, got {period}")
-    phase = np.random.default_rng(seed).integers(0, period, size=n)
+    if n * length > _MAX_ELEMENTS:
+        raise ValueError(f"'length': {n} sequences of {length} bins exceed {_MAX_ELEMENTS} values")
+    phase = _rng(seed).integers(0, period, size=n)
     idx = np.arange(length)
     return ((idx[None, :] + phase[:, None]) % period == 0).astype(np.uint8)
 
@@ -97,13 +101,29 @@ def load(name: str, n: Optional[int] = None, seed: int = 0, noise: float = 0.0) 
     raise ValueError(f"'name': unknown data set {name!r}; choose 'swissroll' or 'heartbeat'")
 
 
+# Sizes beyond any memory: a clear error naming the argument rather than an
+# allocation failure (or an empty array from a wrapped size).
+_MAX_ELEMENTS = 2**40
+
+
 def _count(v, name: str, minimum: int = 0) -> int:
     import operator
 
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an integer, got bool")
     try:
         v = operator.index(v)
     except TypeError:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if v < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {v}")
+    if v > _MAX_ELEMENTS:
+        raise ValueError(f"'{name}': must be <= {_MAX_ELEMENTS}, got {v}")
     return v
+
+
+def _rng(seed: Any) -> np.random.Generator:
+    try:
+        return np.random.default_rng(seed)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"'seed': expected an int >= 0 or a numpy Generator ({exc})") from None

@@ -3,6 +3,7 @@ the bound K, training."""
 
 from __future__ import annotations
 
+from ._kernels import check_errors
 from .binomial import BinomialDPM
 from .dpm import GaussianDPM
 from .gaussian import posterior_mean_variance, q_sample, sohl_dickstein_step
@@ -10,6 +11,7 @@ from .sampling import sample
 from .schedulers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler, SchedulerOutput
 
 __all__: list[str] = [
+    "check_errors",
     "BinomialDPM",
     "GaussianDPM",
     "DDIMScheduler",

@@ -27,18 +27,37 @@ _SPACINGS = ("linspace", "leading", "trailing")
 class SchedulerOutput:
     """Result of ``step``: ``prev_sample`` and ``pred_original_sample`` (the
     clipped data prediction), indexable like diffusers' outputs (``out[0]``,
-    ``out["prev_sample"]``, ``out.to_tuple()``)."""
+    ``out["prev_sample"]``, ``out.to_tuple()``).
 
-    __slots__ = ("prev_sample", "pred_original_sample")
+    The data prediction of DDPM and DDIM steps is computed when it is first
+    read (one more pass over the step's sample and model output), so that a
+    loop that only takes ``prev_sample`` moves no bytes for it. Read it
+    before changing that sample or model output in place.
+    """
 
-    def __init__(self, prev_sample: Any, pred_original_sample: Any = None) -> None:
+    __slots__ = ("prev_sample", "_x0", "_x0_fn")
+
+    def __init__(self, prev_sample: Any, pred_original_sample: Any = None, x0_fn: Any = None) -> None:
         self.prev_sample = prev_sample
-        self.pred_original_sample = pred_original_sample
+        self._x0 = pred_original_sample
+        self._x0_fn = x0_fn
+
+    @property
+    def pred_original_sample(self) -> Any:
+        if self._x0 is None and self._x0_fn is not None:
+            self._x0 = self._x0_fn()
+            self._x0_fn = None
+        return self._x0
+
+    @pred_original_sample.setter
+    def pred_original_sample(self, value: Any) -> None:
+        self._x0, self._x0_fn = value, None
 
     def to_tuple(self) -> tuple:
-        if self.pred_original_sample is None:
+        x0 = self.pred_original_sample
+        if x0 is None:
             return (self.prev_sample,)
-        return (self.prev_sample, self.pred_original_sample)
+        return (self.prev_sample, x0)
 
     def __getitem__(self, k: Union[int, str]) -> Any:
         if isinstance(k, str):
@@ -138,6 +157,9 @@ class SchedulerBase(ConfigMixin):
         self.timesteps = np.arange(self.schedule.num_train_timesteps, dtype=np.int64)[::-1].copy()
         self._noise_offset = 0
         self._coef_cache: Dict[Any, np.ndarray] = {}
+        self._dev_tables: Dict[Any, Any] = {}
+        self._gpu_rows: Dict[Any, Any] = {}
+        self._step_index = 0
         self._pool = K.BufferPool()
 
     # ---- timesteps ----------------------------------------------------------
@@ -203,7 +225,10 @@ class SchedulerBase(ConfigMixin):
         self.timesteps = np.ascontiguousarray(ts, dtype=np.int64)
         self.num_inference_steps = int(ts.size)
         self._noise_offset = 0
+        self._step_index = 0
         self._coef_cache.clear()
+        self._dev_tables.clear()
+        self._gpu_rows.clear()
         self._index_of = {int(t): i for i, t in enumerate(self._timesteps)}
 
     def _require_timesteps(self) -> None:
@@ -257,20 +282,34 @@ class SchedulerBase(ConfigMixin):
         -------
         array like ``original_samples`` (same framework)
         """
-        return q_sample(original_samples, timesteps, self.schedule, noise=noise)
+        return q_sample(original_samples, timesteps, self.schedule, noise=noise,
+                        _names=("original_samples", "timesteps", "noise"))
 
     def get_velocity(self, sample: Any, noise: Any, timesteps: Any) -> Any:
         """The v-prediction target ``sqrt(abar_t) noise - sqrt(1 - abar_t) x0``
         (``sample`` is x0, as in diffusers)."""
+        from .gaussian import schedule_tables, velocity_rows
+
         x, fw = K.to_backend(sample, "sample")
         z, _ = K.to_backend(noise, "noise")
-        t = self.schedule.check_timesteps(timesteps, "timesteps")
-        st = layout(x, t, force_rows=False)
-        coef = K.new_coefs(st.rows)
-        coef[:, K.AX] = -self.schedule.sqrt_one_minus_alphas_cumprod[st.t]
-        coef[:, K.AM] = self.schedule.sqrt_alphas_cumprod[st.t]
+        td = None if isinstance(timesteps, (int, np.integer)) else K.device_timesteps(timesteps, "timesteps")
+        coef = table = None
+        if td is not None:
+            if not _backend.is_cupy(x):
+                raise ValueError("'timesteps': on a GPU while 'sample' is not; pass host timesteps")
+            st = layout(x, td, force_rows=False)
+            table = K.device_table(
+                schedule_tables(self.schedule), "velocity", st.x, lambda: (velocity_rows(self.schedule), None)
+            )
+        else:
+            st = layout(x, self.schedule.check_timesteps(timesteps, "timesteps"), force_rows=False)
+            coef = K.new_coefs(st.rows)
+            coef[:, K.AX] = -self.schedule.sqrt_one_minus_alphas_cumprod[st.t]
+            coef[:, K.AM] = self.schedule.sqrt_alphas_cumprod[st.t]
         out = K.empty_like(st.x)
-        K.fused_step(st.x, coef, out, model_output=as_rows(z, st, "noise"), output_name="noise")
+        K.fused_step(
+            st.x, coef, out, model_output=as_rows(z, st, "noise"), output_name="noise", table=table, tsteps=td
+        )
         return K.from_backend(out.reshape(st.shape), fw)
 
     # ---- step plumbing ------------------------------------------------------
@@ -304,8 +343,13 @@ class SchedulerBase(ConfigMixin):
                 f"'model_output': shape {tuple(m.shape)} does not match 'sample' shape "
                 f"{tuple(x.shape)} (expected {want})"
             )
-        t = self.schedule.check_timesteps(timestep)
-        st = layout(x, t, force_rows=per_row or split)
+        td = None if isinstance(timestep, (int, np.integer)) else K.device_timesteps(timestep)
+        if td is not None:
+            if not _backend.is_cupy(x):
+                raise ValueError("'timestep': on a GPU while 'sample' is not; pass host timesteps")
+            st = layout(x, td, force_rows=per_row or split)
+        else:
+            st = layout(x, self.schedule.check_timesteps(timestep), force_rows=per_row or split)
         mm = m if m.flags.c_contiguous else _backend.array_namespace(m).ascontiguousarray(m)
         if split:
             m2 = mm.reshape(st.rows, 2 * st.inner)
@@ -366,6 +410,100 @@ class SchedulerBase(ConfigMixin):
         return bool(self.config.thresholding or self.config.get("clip_sample", False))
 
 
+    def _x0_only(self, st: Step, coef: Any, kw: Dict[str, Any]) -> Any:
+        """The data prediction of a step (its clipping included), 2-D."""
+        x0 = K.empty_like(st.x)
+        K.fused_step(st.x, coef, K.empty_like(st.x), x0_out=x0, **kw)
+        return x0
+
+
+    def _threshold_any(self, st: Step, coef: Any, table: Any, tsteps: Any) -> Tuple[Any, Any, Any]:
+        """Dynamic thresholding: (coef, table, tsteps) with each sample's clip
+        range; on the GPU as device rows, with nothing read back."""
+        if not _backend.is_cupy(st.x):
+            coef = np.array(coef)
+            self._threshold(st, coef)
+            return coef, None, None
+        cp = st.xp
+        with st.x.device:
+            if table is not None:
+                t = cp.clip(tsteps.astype(cp.int64), 0, table.shape[0] - 1)
+                base = cp.take(table, t, axis=0)
+                ok = ((tsteps >= 0) & (tsteps < table.shape[0])).astype(base.dtype)
+                base[..., 14] *= ok
+            else:
+                base = cp.asarray(K.gpu_rows(coef, st.x.dtype))
+            rows = _threshold_rows(
+                st, base, self.config.dynamic_thresholding_ratio, self.config.sample_max_value, st.m
+            )
+        return None, rows, None
+
+    def _gpu_fast(
+        self,
+        m: Any,
+        t: int,
+        x: Any,
+        key: Any,
+        coefs: Any,
+        draw_eta: Optional[bool],
+        seed: Any,
+        offset: Any,
+        generator: Any,
+        stream: int,
+        clip: bool,
+    ) -> Optional[SchedulerOutput]:
+        """The step a GPU sampling loop takes (cupy sample and model output of
+        one shape and dtype, C-contiguous, on one device; a Python int
+        timestep; no thresholding or learned variance) with as little Python
+        as possible: the coefficient row in the state's precision is cached
+        per timestep, pointers are read without building views, and nothing
+        waits for the device. None when the general path must run."""
+        if not (_backend.is_cupy(x) and type(m) is type(x)):
+            return None
+        dt = x.dtype
+        if (
+            m.dtype != dt
+            or dt.char not in "fd"
+            or m.shape != x.shape
+            or not x.flags.c_contiguous
+            or not m.flags.c_contiguous
+            or x.data.device_id != m.data.device_id
+            or x.ndim == 0
+        ):
+            return None
+        self._require_timesteps()
+        ck = (key, dt.char)
+        ent = self._gpu_rows.get(ck)
+        if ent is None:
+            if not isinstance(t, int) or not 0 <= t < self.config.num_train_timesteps:
+                return None  # the general path raises the error
+            coef = self._coef_cache.get(key)
+            if coef is None:
+                coef = self._coef_cache[key] = coefs()[:1].copy()
+            draw = bool(coef[0, K.SIGMA] != 0) if draw_eta is None else draw_eta
+            ent = self._gpu_rows[ck] = (K.gpu_rows(coef, dt)[0], draw, coef)
+        row, draw, coef = ent
+        n = int(x.size)
+        s = off = 0
+        if draw:
+            if seed is not None and generator is not None:
+                raise ValueError("'generator': give either seed or generator, not both")
+            s = _seed_of(generator if seed is None else seed)
+            off = self._noise_offset if offset is None else _as_u64(offset, "offset")
+            if off + n > (1 << 64):
+                raise ValueError(f"'offset': offset + size ({off} + {n}) runs past the end of the stream")
+            self._noise_offset = off + n
+        out = self._pool.take(x)
+        K.gpu_step_flat(x, m, out, row, n, clip, draw, s, off, stream)
+
+        def x0() -> Any:
+            st = layout(x, np.asarray(t, dtype=np.int64), force_rows=False)
+            st.m = m.reshape(st.rows, st.inner)
+            kw = dict(model_output=st.m, clip=clip, use_x0=clip)
+            return self._x0_only(st, coef, kw).reshape(x.shape)
+
+        return SchedulerOutput(out, None, x0)
+
 def _seed_of(seed: Any) -> int:
     """A 64-bit Philox seed from an int, a numpy Generator, None (fresh
     entropy) or a torch.Generator (diffusers' ``generator=``: one 63-bit
@@ -377,8 +515,42 @@ def _seed_of(seed: Any) -> int:
     return as_seed(seed)
 
 
-def finish_step(st: Step, out: Any, x0: Any, return_dict: bool) -> Any:
+def finish_step(st: Step, out: Any, x0: Any, return_dict: bool, x0_fn: Any = None) -> Any:
+    """The step's output in the sample's framework; ``x0_fn()`` (optional)
+    computes the data prediction (2-D) when it is first read."""
     prev = K.from_backend(out.reshape(st.shape), st.fw)
     x0r = None if x0 is None else K.from_backend(x0.reshape(st.shape), st.fw)
-    res = SchedulerOutput(prev, x0r)
+    fn = None
+    if x0_fn is not None and x0 is None:
+        def fn() -> Any:
+            return K.from_backend(x0_fn().reshape(st.shape), st.fw)
+
+    res = SchedulerOutput(prev, x0r, fn)
     return res if return_dict else res.to_tuple()
+
+
+def _table_mask(t_all: np.ndarray, T: int) -> np.ndarray:
+    valid = np.zeros(T, dtype=bool)
+    valid[t_all] = True
+    return valid
+
+
+def _threshold_rows(st: Step, base: Any, ratio: float, smax: float, m: Any) -> Any:
+    """Dynamic thresholding on the GPU without reading anything back: device
+    rows (rows, GPU_ROW) from ``base`` (device rows, one per sample or one for
+    all) with the clip range and scale of each sample's quantile."""
+    cp = st.xp
+    rows = cp.array(cp.broadcast_to(base, (st.rows, base.shape[-1])))
+    # x0 = ps (a + r b) of the unclipped data prediction, as the kernel forms it
+    tmp = cp.empty_like(st.x)
+    x0 = cp.empty_like(st.x)
+    rr = cp.array(rows)
+    rr[:, 0:4] = 0.0
+    rr[:, 7], rr[:, 8], rr[:, 9] = -np.inf, np.inf, 1.0
+    K.fused_step(st.x, None, tmp, model_output=m, x0_out=x0, table=rr)
+    q = cp.quantile(cp.abs(x0), ratio, axis=1)
+    s = cp.clip(q.astype(cp.float64), 1.0, smax)
+    rows[:, 7] = -s
+    rows[:, 8] = s
+    rows[:, 9] = 1.0 / s
+    return rows

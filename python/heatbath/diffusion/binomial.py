@@ -20,8 +20,10 @@ import numpy as np
 from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from .._blas import in_blas_threads
 from ..ebm.rbm import bernoulli_units
-from .dpm import Bound, _positive, _to_numpy, mask_and_known, train_loop
+from .dpm import (Bound, _positive, _to_numpy, check_steps, load_training_state, mask_and_known, train_loop,
+                  training_state)
 
 LOG2 = math.log(2.0)
 _EPS = 1e-12
@@ -61,7 +63,8 @@ class BinomialDPM:
                  xp=np) -> None:
         self.dim = _positive(dim, "dim")
         self.T = _positive(T, "T", minimum=2)
-        self.hidden, self.n_basis, self.seed, self.xp = int(hidden), int(n_basis), int(seed), xp
+        self.hidden, self.n_basis = _positive(hidden, "hidden"), _positive(n_basis, "n_basis")
+        self.seed, self.xp = int(seed), xp
         t = np.arange(1, self.T + 1, dtype=np.float64)
         self.betas = 1.0 / (self.T - t + 1.0)
         self.rho = 1.0 - t / self.T  # survival probability after t steps
@@ -100,11 +103,19 @@ class BinomialDPM:
 
     def reverse_logit(self, x_t: Any, t: Any) -> Any:
         """logit p(x_{t-1} = 1 | x_t) for steps t (1..T): x_t (n, d) 0/1 floats."""
+        x_t = self._check_x(x_t, "x_t")
+        return self._reverse_logit(x_t, check_steps(t, x_t, self.T, "t"))
+
+    def _reverse_logit(self, x_t: Any, t: Any) -> Any:
         return self._baseline_logit(x_t, t) + self.net.forward(2.0 * x_t - 1.0, t - 1)
 
     def reverse_rate(self, x_t: Any, t: Any) -> Any:
         """p(x_{t-1} = 1 | x_t) for steps t (1..T): x_t (n, d) 0/1 floats."""
-        return _sigmoid(array_namespace(x_t), self.reverse_logit(x_t, t))
+        x_t = self._check_x(x_t, "x_t")
+        return self._reverse_rate(x_t, check_steps(t, x_t, self.T, "t"))
+
+    def _reverse_rate(self, x_t: Any, t: Any) -> Any:
+        return _sigmoid(array_namespace(x_t), self._reverse_logit(x_t, t))
 
     def _bernoulli(self, p: Any, seed: int, offset: int, stream: int) -> Any:
         xp = array_namespace(p)
@@ -115,32 +126,38 @@ class BinomialDPM:
         """Per-sample bound terms in nats: KL(q(x_{t-1}|x_t,x_0) || p) for
         t >= 2 and -log p(x_0 | x_1) for t = 1; and dTerm/dlogit."""
         xp = array_namespace(x0)
-        p = xp.clip(self.reverse_rate(x_t, t), _EPS, 1 - _EPS)
+        p = xp.clip(self._reverse_rate(x_t, t), _EPS, 1 - _EPS)
         q = xp.where((t == 1)[:, None], x0, self._posterior(x0, x_t, xp.maximum(t, 2)))
         qc = xp.clip(q, _EPS, 1 - _EPS)
         kl = q * (xp.log(qc) - xp.log(p)) + (1 - q) * (xp.log1p(-qc) - xp.log1p(-p))
         return kl.sum(axis=1), p - q
 
     # ---- the bound ------------------------------------------------------------------
+    @in_blas_threads
     def bound(self, x: Any, *, n_draws: int = 1, seed: int = 12345, batch: int = 8192,
-              data: Any = None) -> Bound:
+              progress: bool = False, data: Any = None) -> Bound:
         """The lower bound on log p(x) in bits per sequence:
         K = E_q log p(x_0 | x_1) - sum_{t=2}^T E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
         (the last term KL(q(x_T|x_0) || p(x_T)) vanishes: beta_T = 1 makes
         x_T uniform). Each term is exact given x_t; x_t ~ q(x_t | x_0) is
-        drawn ``n_draws`` times.
+        drawn ``n_draws`` times. ``progress``: a progress bar over the steps t.
 
         ``data``: a :class:`~heatbath.diffusion.ceiling.DiscreteData` (the
         entropy of the distribution x was drawn from), optional: the result
         then carries the ceiling ``-H(X^0)`` and the gap to it.
         """
+        from tqdm.auto import tqdm
+
         xp = array_namespace(x)
         x = self._check_x(x, "x")
         n = x.shape[0]
         total = xp.zeros(n, dtype=np.float64)
         off = 0
-        for _ in range(_positive(n_draws, "n_draws")):
+        n_draws = _positive(n_draws, "n_draws")
+        bar = tqdm(total=n_draws * self.T, disable=not progress, desc="bound K", unit="step", leave=False)
+        for _ in range(n_draws):
             for t in range(1, self.T + 1):
+                bar.update(1)
                 for a in range(0, n, batch):
                     xb = x[a:a + batch]
                     m = xb.shape[0]
@@ -149,6 +166,7 @@ class BinomialDPM:
                     off += m * self.dim
                     terms, _ = self._terms(xb, tt, x_t)
                     total[a:a + m] += terms
+        bar.close()
         per_sample = -_to_numpy(total) / n_draws / LOG2
         bits = float(per_sample.mean())
         stderr = float(per_sample.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
@@ -162,10 +180,13 @@ class BinomialDPM:
         return Bound(bits, bits / self.dim, stderr, per_sample, bits + self.dim, c.bits, c.error)
 
     # ---- training ---------------------------------------------------------------------
+    @in_blas_threads
     def fit(self, x: Any, *, steps: int = 20000, batch_size: int = 256, lr: float = 2e-3, lr_final: float = 5e-5,
             progress: bool = True, callback: Optional[Callable] = None,
-            time_limit: Optional[float] = None) -> "BinomialDPM":
-        """Maximize K: Adam on T x (the bound term of one random t per sample)."""
+            time_limit: Optional[float] = None, start: int = 0) -> "BinomialDPM":
+        """Maximize K: Adam on T x (the bound term of one random t per sample).
+        ``start``, ``callback`` and ``time_limit`` as in
+        :meth:`GaussianDPM.fit <heatbath.diffusion.GaussianDPM.fit>`."""
         x = self._check_x(x, "x")
         xp = array_namespace(x)
         n = x.shape[0]
@@ -185,10 +206,11 @@ class BinomialDPM:
             return float(terms.mean()) * self.T / LOG2
 
         train_loop(self, step, steps=steps, lr=lr, lr_final=lr_final, progress=progress, callback=callback,
-                   time_limit=time_limit, label="neg_K_bits")
+                   time_limit=time_limit, label="neg_K_bits", start=start)
         return self
 
     # ---- sampling -------------------------------------------------------------------
+    @in_blas_threads
     def sample(self, n: int, *, seed: int = 0, mask: Any = None, known: Any = None,
                progress: bool = False) -> Any:
         """Ancestral samples: x_T uniform bits, then x_{t-1} ~ B(p(x_{t-1}|x_t))
@@ -219,7 +241,7 @@ class BinomialDPM:
         for t in tqdm(range(self.T, 0, -1), disable=not progress, desc="sample", unit="step"):
             tt = xp.full(n, t, dtype=np.int64)
             # one fused pass: sigmoid of the logits and the Bernoulli draw (Philox)
-            logit = xp.ascontiguousarray(self.reverse_logit(x, tt), dtype=np.float32)
+            logit = xp.ascontiguousarray(self._reverse_logit(x, tt), dtype=np.float32)
             bernoulli_units(logit, zero_bias, sample=step, seed=seed, stream=1, offset=off)
             off += n * d
             x = step.astype(np.float64)
@@ -237,23 +259,45 @@ class BinomialDPM:
     def save(self, path: str) -> str:
         arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         arrays["marginal"] = self.marginal
-        return checkpoint.save(path, self.kind, self.config(), arrays)
+        cfg, state = training_state(self)
+        arrays.update(state)
+        return checkpoint.save(path, self.kind, {**self.config(), **cfg}, arrays)
 
     @classmethod
     def load(cls, path: str, xp=np) -> "BinomialDPM":
+        """Read a model written by :meth:`save`. CheckpointError for a
+        missing, corrupt or foreign file, or one whose contents are
+        inconsistent or out of range (non-finite parameters, marginals
+        outside (0, 1))."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
-            model = cls(cfg["dim"], cfg["T"], hidden=cfg["hidden"], n_basis=cfg["n_basis"], seed=cfg["seed"], xp=xp)
-            model.marginal = xp.asarray(arrays["marginal"])
+            T = C.integer(cfg, "T", path, 2, 2**20)
+            dim = C.integer(cfg, "dim", path, 1, 2**16)
+            C.integer(cfg, "hidden", path, 1, 2**14)
+            C.integer(cfg, "n_basis", path, 1, 2**14)
+            if "steps_trained" in cfg:
+                C.integer(cfg, "steps_trained", path, 0, 2**62)
+            marginal = C.array(arrays, "marginal", path, (dim,), kind="f")
+            C.need(bool(np.all((marginal > 0) & (marginal < 1))), path, "marginals must lie in (0, 1)")
+            model = cls(dim, T, hidden=cfg["hidden"], n_basis=cfg["n_basis"], seed=cfg["seed"], xp=xp)
+            model.marginal = xp.asarray(marginal)
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
-        except (KeyError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
+            load_training_state(model, cfg, arrays)
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 
     def _check_x(self, x: Any, name: str) -> Any:
         if not (isinstance(x, np.ndarray) or is_cupy(x)):
             x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected 0/1 numbers, got dtype {x.dtype}")
         xp = array_namespace(x)
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"'{name}': expected shape (n, {self.dim}), got {tuple(x.shape)}")

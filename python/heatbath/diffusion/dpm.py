@@ -23,6 +23,8 @@ import numpy as np
 from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
+from .._blas import in_blas_threads
+from .._guard import as_float, as_mask
 from .gaussian import sohl_dickstein_step
 
 LOG2 = math.log(2.0)
@@ -128,7 +130,7 @@ class GaussianDPM:
         if mode not in ("paper", "epsilon"):
             raise ValueError(f"'mode': expected 'paper' or 'epsilon', got {mode!r}")
         self.mode = mode
-        self.step1_beta = float(step1_beta)
+        self.step1_beta = as_float(step1_beta, "step1_beta")
         if not 0 < self.step1_beta < 1:
             raise ValueError(f"'step1_beta': must lie in (0, 1), got {step1_beta}")
         if isinstance(schedule, str):
@@ -146,7 +148,9 @@ class GaussianDPM:
             self.schedule_name = "custom"
         self.xp = xp
         self.seed = int(seed)
-        self.hidden, self.grid, self.n_basis = int(hidden), int(grid), int(n_basis)
+        self.hidden = _positive(hidden, "hidden")
+        self.grid = _positive(grid, "grid")
+        self.n_basis = _positive(n_basis, "n_basis")
         self._set_schedule(betas)
         n_out = 2 * self.dim if mode == "paper" else self.dim
         rng = np.random.default_rng(self.seed)
@@ -220,6 +224,13 @@ class GaussianDPM:
     def reverse_kernel(self, x_t: Any, t: Any, *, cache: bool = False) -> tuple[Any, Any]:
         """Mean and variance of p(x_{t-1} | x_t) for steps t (1..T): x_t (n,
         d), t (n,) int -> (mu (n, d), var (n, d))."""
+        x_t = self._check_x(x_t, "x_t")
+        return self._reverse_kernel(x_t, self._check_steps(t, x_t, "t"), cache=cache)
+
+    def _check_steps(self, t: Any, x: Any, name: str) -> Any:
+        return check_steps(t, x, self.T, name)
+
+    def _reverse_kernel(self, x_t: Any, t: Any, *, cache: bool = False) -> tuple[Any, Any]:
         xp = array_namespace(x_t)
         i = t - 1
         out = self.net.forward(x_t, i)
@@ -256,6 +267,13 @@ class GaussianDPM:
 
     def q_sample(self, x0: Any, t: Any, noise: Any) -> Any:
         """x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) noise, per-sample t (1..T)."""
+        x0 = self._check_x(x0, "x0")
+        noise = self._check_x(noise, "noise")
+        if noise.shape != x0.shape:
+            raise ValueError(f"'noise': expected shape {tuple(x0.shape)} (that of x0), got {tuple(noise.shape)}")
+        return self._q_sample(x0, self._check_steps(t, x0, "t"), noise)
+
+    def _q_sample(self, x0: Any, t: Any, noise: Any) -> Any:
         i = t - 1
         return self._coef(np.sqrt(self.abar), i, x0.dtype) * x0 + self._coef(np.sqrt(1 - self.abar), i, x0.dtype) * noise
 
@@ -263,13 +281,13 @@ class GaussianDPM:
         """Per-sample KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t)) summed over
         dimensions (nats), for t >= 2; with grad, backpropagates d(mean KL)."""
         xp = array_namespace(x0)
-        x_t = self.q_sample(x0, t, noise)
+        x_t = self._q_sample(x0, t, noise)
         if grad:
             self._last_x_t = x_t
         i = t - 1
         mu_q = self._coef(self.post_c0, i, x0.dtype) * x0 + self._coef(self.post_ct, i, x0.dtype) * x_t
         var_q = self._coef(self.post_var, i, x0.dtype)
-        mu_p, var_p = self.reverse_kernel(x_t, t, cache=grad)
+        mu_p, var_p = self._reverse_kernel(x_t, t, cache=grad)
         diff = mu_q - mu_p
         kl = 0.5 * (xp.log(var_p) - xp.log(var_q) + (var_q + diff * diff) / var_p - 1.0)
         return kl.sum(axis=1), (diff, var_p, var_q)
@@ -329,8 +347,9 @@ class GaussianDPM:
         h_1 = HALF_LOG_2PIE + 0.5 * math.log(self.betas[0])
         return self.dim * (h_T - h_1 - HALF_LOG_2PIE)
 
+    @in_blas_threads
     def bound(self, x: Any, *, n_draws: int = 1, quadrature: Optional[int] = None, seed: int = 12345,
-              batch: int = 4096, data: Any = None) -> Bound:
+              batch: int = 4096, progress: bool = False, data: Any = None) -> Bound:
         """The paper's lower bound K on log p(x) (eq. 14), in bits:
         K = -sum_{t=2}^T E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
             + H_q(X^T|X^0) - H_q(X^1|X^0) - H_p(X^T),
@@ -339,7 +358,7 @@ class GaussianDPM:
         ``quadrature=k``, a k-point-per-dimension Gauss-Hermite rule (exact for
         kernels polynomial in x_t; practical for d <= 3).
 
-        x : (n, d) held-out data.
+        x : (n, d) held-out data. ``progress``: a progress bar over the steps t.
         data : the distribution x was drawn from, optional
             A :class:`~heatbath.diffusion.ceiling.GaussianData` or
             :class:`~heatbath.diffusion.ceiling.CurveData` (e.g.
@@ -347,6 +366,8 @@ class GaussianDPM:
             the largest expected K of any model at this model's beta_1
             (``-H(X^1)``), and the gap to it.
         """
+        from tqdm.auto import tqdm
+
         xp = array_namespace(x)
         x = self._check_x(x, "x")
         n, d = x.shape
@@ -361,7 +382,7 @@ class GaussianDPM:
         kl_sum = xp.zeros(n, dtype=np.float64)
         kl_sq = xp.zeros(n, dtype=np.float64)  # for the Monte Carlo error across draws
         offset = 0
-        for t in range(2, self.T + 1):
+        for t in tqdm(range(2, self.T + 1), disable=not progress, desc="bound K", unit="step", leave=False):
             for k, (node, w) in enumerate(draws):
                 for a in range(0, n, batch):
                     xb = x[a:a + batch]
@@ -391,14 +412,22 @@ class GaussianDPM:
         return Bound(bits, bits / d, stderr, per_sample, bits - gauss, c.bits, c.error)
 
     # ---- training --------------------------------------------------------------
+    @in_blas_threads
     def fit(self, x: Any, *, steps: int = 5000, batch_size: int = 512, lr: float = 3e-3,
             lr_final: float = 1e-4, progress: bool = True, callback: Optional[Callable] = None,
-            time_limit: Optional[float] = None) -> "GaussianDPM":
+            time_limit: Optional[float] = None, start: int = 0) -> "GaussianDPM":
         """Train on data x (n, d): Adam with a cosine-decayed learning rate,
         one t in 2..T per sample, stratified so that every step appears
         equally often in a minibatch. Paper mode maximizes K (the
         minibatch estimate (T - 1) KL_t); epsilon mode minimizes the
-        noise-matching loss."""
+        noise-matching loss.
+
+        Steps ``start .. steps - 1`` of the schedule are run: a run resumed
+        from a checkpoint (which keeps the optimizer state and the noise
+        offset) passes ``start=model.steps_trained`` and ends where the
+        uninterrupted run ends, to the bit. ``callback(model, k, loss)``
+        runs after each step; when it returns True, training stops there.
+        ``time_limit`` (seconds) stops training after the step that passes it."""
         x = self._check_x(x, "x")
         xp = array_namespace(x)
         batch_size = _positive(batch_size, "batch_size")
@@ -417,16 +446,17 @@ class GaussianDPM:
             xb = x[idx]
             if self.mode == "paper":
                 return self._paper_loss(xb, tt, noise)
-            x_t = self.q_sample(xb, tt, noise)
+            x_t = self._q_sample(xb, tt, noise)
             r = self.net.forward(x_t, tt - 1) - noise
             self.net.backward(2.0 * r / (batch_size * d))
             return float((r * r).mean())
 
         train_loop(self, step, steps=steps, lr=lr, lr_final=lr_final, progress=progress, callback=callback,
-                   time_limit=time_limit, label="loss")
+                   time_limit=time_limit, label="loss", start=start)
         return self
 
     # ---- sampling ----------------------------------------------------------------
+    @in_blas_threads
     def sample(self, n: int, *, seed: int = 0, x_T: Any = None, return_trajectory: bool = False,
                mask: Any = None, known: Any = None, progress: bool = False,
                shard: Optional[tuple] = None) -> Any:
@@ -483,14 +513,14 @@ class GaussianDPM:
         else:
             x = self._check_x(xp.asarray(x_T, dtype=dtype), "x_T").copy()
         if mask is not None:
-            k = self.q_sample(known, xp.full(n, self.T, dtype=np.int64), normal(2))  # known part of x_T
+            k = self._q_sample(known, xp.full(n, self.T, dtype=np.int64), normal(2))  # known part of x_T
             x = xp.where(mask, k, x)
         traj = [x.copy()] if return_trajectory else None
         for t in tqdm(range(self.T, 1, -1), disable=not progress, desc="sample", unit="step"):
             if mask is not None:
                 i = t - 1  # the known part's x_{t-1} ~ q(x_{t-1} | x_t, x_0 = known)
                 k = (self.post_c0[i] * known + self.post_ct[i] * k) + math.sqrt(self.post_var[i]) * normal(2)
-            mu, var = self.reverse_kernel(x, xp.full(n, t, dtype=np.int64))
+            mu, var = self._reverse_kernel(x, xp.full(n, t, dtype=np.int64))
             # the fused reverse-step kernel: x_{t-1} = mu + sqrt(var) z, z from Philox
             x = sohl_dickstein_step(mu, var, seed=seed, offset=off + start * d, stream=1)
             off += total * d
@@ -516,15 +546,34 @@ class GaussianDPM:
                 "steps_trained": self.steps_trained}
 
     def save(self, path: str) -> str:
+        """Write the model and its training state (optimizer moments, noise
+        offset) to ``path`` (.npz + JSON, atomic); returns the path."""
         arrays = {f"net.{k}": v for k, v in self.net.state_dict().items()}
         arrays["betas"] = self.betas
         arrays["schedule_coef"] = self.schedule_coef.params["c"]
-        return checkpoint.save(path, self.kind, self.config(), arrays)
+        cfg, state = training_state(self)
+        arrays.update(state)
+        return checkpoint.save(path, self.kind, {**self.config(), **cfg}, arrays)
 
     @classmethod
     def load(cls, path: str, xp=np) -> "GaussianDPM":
+        """Read a model written by :meth:`save`. CheckpointError for a
+        missing, corrupt or foreign file, or one whose contents are
+        inconsistent (sizes, shapes) or out of range (non-finite parameters,
+        betas outside (0, 1))."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
+            T = C.integer(cfg, "T", path, 2, 2**20)
+            C.integer(cfg, "dim", path, 1, 2**16)
+            C.integer(cfg, "hidden", path, 1, 2**14)
+            C.integer(cfg, "grid", path, 1, 2**10)
+            C.integer(cfg, "n_basis", path, 1, 2**14)
+            if "steps_trained" in cfg:
+                C.integer(cfg, "steps_trained", path, 0, 2**62)
+            betas = C.array(arrays, "betas", path, (T,), kind="f")
+            C.need(bool(np.all((betas > 0) & (betas < 1))), path, "betas must lie in (0, 1)")
+            C.array(arrays, "schedule_coef", path, (cfg["n_basis"],), kind="f")
             model = cls(cfg["dim"], cfg["T"], mode=cfg["mode"], net=cfg["net"],
                         schedule=arrays["betas"] if cfg["schedule"] == "custom" else cfg["schedule"],
                         step1_beta=cfg["step1_beta"], learn_schedule=cfg.get("learn_schedule", False),
@@ -534,8 +583,13 @@ class GaussianDPM:
             model.schedule_coef.params["c"][...] = arrays["schedule_coef"]
             model._set_schedule(np.asarray(arrays["betas"], dtype=np.float64))
             model.net.load_state_dict({k[4:]: v for k, v in arrays.items() if k.startswith("net.")})
-        except (KeyError, TypeError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing model data ({exc})") from None
+            load_training_state(model, cfg, arrays)
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 
@@ -543,7 +597,9 @@ class GaussianDPM:
     def _check_x(self, x: Any, name: str) -> Any:
         xp = array_namespace(x)
         if not (isinstance(x, np.ndarray) or is_cupy(x)):
-            x = np.asarray(x, dtype=np.float64)
+            x = np.asarray(x)
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected real numbers, got dtype {x.dtype}")
         if x.ndim != 2 or x.shape[1] != self.dim:
             raise ValueError(f"'{name}': expected shape (n, {self.dim}), got {tuple(x.shape)}")
         if x.shape[0] == 0:
@@ -556,37 +612,75 @@ class GaussianDPM:
 
 
 def train_loop(model: Any, step: Callable[[], float], *, steps: int, lr: float, lr_final: float, progress: bool,
-               callback: Optional[Callable], time_limit: Optional[float], label: str) -> None:
+               callback: Optional[Callable], time_limit: Optional[float], label: str, start: int = 0) -> None:
     """Adam over ``model.trainable`` (or ``model.net``) with a cosine-decayed learning rate from ``lr``
-    to ``lr_final``; ``step()`` fills the gradients and returns the loss."""
+    to ``lr_final`` over ``steps`` steps, run from step ``start``; ``step()`` fills the gradients and
+    returns the loss. Stops early after a step whose ``callback(model, k, loss)`` returns True, or
+    once ``time_limit`` seconds have passed."""
     from tqdm.auto import tqdm
 
     steps = _positive(steps, "steps")
+    start = _positive(start, "start", 0)
+    if start > steps:
+        raise ValueError(f"'start': step {start} is past the end of a {steps}-step schedule")
     if not lr > 0:
         raise ValueError(f"'lr': must be > 0, got {lr}")
+    if time_limit is not None and not time_limit > 0:
+        raise ValueError(f"'time_limit': must be > 0 seconds, got {time_limit}")
     params = getattr(model, "trainable", model.net)
     if not hasattr(model, "_opt"):
         model._opt = nn.Adam(params, lr=lr)
     t0 = time.perf_counter()
-    bar = tqdm(range(steps), disable=not progress, desc=f"train {model.kind}", unit="step")
+    bar = tqdm(range(start, steps), disable=not progress, desc=f"train {model.kind}", unit="step",
+               initial=start, total=steps)
     ema = None
-    for k in bar:
-        frac = k / max(steps - 1, 1)
-        model._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
-        params.zero_grad()
-        loss = step()
-        model._opt.step()
-        if getattr(model, "learn_schedule", False):
-            model._refresh_schedule()
-        model.steps_trained += 1
-        ema = loss if ema is None else 0.98 * ema + 0.02 * loss
-        if progress and k % 50 == 0:
-            bar.set_postfix({label: f"{ema:.4f}"})
-        if callback is not None:
-            callback(model, k, loss)
-        if time_limit is not None and time.perf_counter() - t0 > time_limit:
-            break
-    bar.close()
+    try:
+        for k in bar:
+            frac = k / max(steps - 1, 1)
+            model._opt.lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * frac))
+            params.zero_grad()
+            loss = step()
+            model._opt.step()
+            if getattr(model, "learn_schedule", False):
+                model._refresh_schedule()
+            model.steps_trained += 1
+            ema = loss if ema is None else 0.98 * ema + 0.02 * loss
+            if progress and k % 50 == 0:
+                bar.set_postfix({label: f"{ema:.4f}"})
+            if callback is not None and callback(model, k, loss) is True:
+                break
+            if time_limit is not None and time.perf_counter() - t0 > time_limit:
+                break
+    finally:
+        bar.close()
+
+
+def training_state(model: Any) -> tuple:
+    """(config entries, arrays) that let a checkpoint resume training exactly:
+    the noise offset and the Adam moments (empty before any training)."""
+    opt = getattr(model, "_opt", None)
+    cfg = {"draws": int(model._draws)}
+    if opt is None:
+        return cfg, {}
+    cfg["adam_t"] = int(opt.t)
+    arrays = {f"adam.m.{k}": v for k, v in opt.m.items()}
+    arrays.update({f"adam.v.{k}": v for k, v in opt.v.items()})
+    return cfg, arrays
+
+
+def load_training_state(model: Any, cfg: Dict[str, Any], arrays: Dict[str, Any]) -> None:
+    """The inverse of :func:`training_state` on a freshly loaded model."""
+    model._draws = int(cfg.get("draws", 0))
+    if "adam_t" not in cfg:
+        return
+    params = getattr(model, "trainable", model.net)
+    opt = nn.Adam(params, lr=1e-3)
+    xp = model.xp
+    for k in opt.m:
+        opt.m[k][...] = xp.asarray(arrays[f"adam.m.{k}"])
+        opt.v[k][...] = xp.asarray(arrays[f"adam.v.{k}"])
+    opt.t = int(cfg["adam_t"])
+    model._opt = opt
 
 
 def mask_and_known(xp, mask: Any, known: Any, n: int, d: int, check: Callable[[Any, str], Any]):
@@ -594,8 +688,10 @@ def mask_and_known(xp, mask: Any, known: Any, n: int, d: int, check: Callable[[A
     if known is None:
         raise ValueError("'known': give the known values with 'mask'")
     try:
-        mask = xp.broadcast_to(xp.asarray(mask, dtype=bool), (n, d))
-    except ValueError:
+        mask = xp.broadcast_to(as_mask(mask, "mask", xp), (n, d))
+    except ValueError as exc:
+        if "mask holds" in str(exc):
+            raise
         raise ValueError(f"'mask': shape {np.shape(mask)} does not broadcast to {(n, d)}") from None
     known = check(known, "known")
     if known.shape != (n, d):
@@ -603,13 +699,32 @@ def mask_and_known(xp, mask: Any, known: Any, n: int, d: int, check: Callable[[A
     return mask, known
 
 
+def check_steps(t: Any, x: Any, T: int, name: str) -> Any:
+    """Steps t as int64 of shape (n,) (n = len(x)), every one in [1, T], on
+    x's device; errors name ``name``."""
+    xp = array_namespace(x)
+    tt = t.get() if is_cupy(t) else np.asarray(t)
+    if tt.dtype.kind not in "iu":
+        raise TypeError(f"'{name}': expected integer steps, got dtype {tt.dtype}")
+    if tt.shape != (x.shape[0],):
+        raise ValueError(f"'{name}': expected shape ({x.shape[0]},) (one step per row), got {tt.shape}")
+    if tt.size and (int(tt.min()) < 1 or int(tt.max()) > T):
+        bad = int(tt.min()) if int(tt.min()) < 1 else int(tt.max())
+        raise ValueError(f"'{name}': steps must lie in [1, {T}], got {bad}")
+    return xp.asarray(tt.astype(np.int64))
+
+
 def _positive(v: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an integer, got bool")
     try:
         v = operator.index(v)
     except TypeError:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if v < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {v}")
+    if v > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {v}")
     return v
 
 

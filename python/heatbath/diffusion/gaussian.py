@@ -13,6 +13,7 @@ from typing import Any, Tuple, Union
 
 import numpy as np
 
+from .. import _backend
 from ..random import _as_u64, as_seed
 from ..schedules import NoiseSchedule, as_schedule
 from . import _kernels as K
@@ -28,6 +29,27 @@ def _seed_offset(seed: Any, offset: Any, n: int) -> Tuple[int, int]:
     return s, off
 
 
+def schedule_tables(sch: NoiseSchedule) -> dict:
+    """The device coefficient tables cached on a schedule."""
+    return sch.__dict__.setdefault("_device_tables", {})
+
+
+def q_rows(sch: NoiseSchedule) -> np.ndarray:
+    """Coefficient rows of q_sample for every timestep."""
+    rows = K.new_coefs(sch.num_train_timesteps)
+    rows[:, K.AX] = sch.sqrt_alphas_cumprod
+    rows[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod
+    return rows
+
+
+def velocity_rows(sch: NoiseSchedule) -> np.ndarray:
+    """Coefficient rows of the v-prediction target for every timestep."""
+    rows = K.new_coefs(sch.num_train_timesteps)
+    rows[:, K.AX] = -sch.sqrt_one_minus_alphas_cumprod
+    rows[:, K.AM] = sch.sqrt_alphas_cumprod
+    return rows
+
+
 def q_sample(
     x0: Any,
     t: Any,
@@ -38,6 +60,7 @@ def q_sample(
     noise: Any = None,
     return_noise: bool = False,
     stream: int = 0,
+    _names: Tuple[str, str, str] = ("x0", "t", "noise"),
 ) -> Any:
     """A draw of ``x_t ~ q(x_t | x_0) = N(sqrt(abar_t) x0, (1 - abar_t) I)``.
 
@@ -56,19 +79,27 @@ def q_sample(
     -------
     x_t (like x0), or (x_t, noise) when ``return_noise``.
     """
+    x_name, t_name, z_name = _names
     sch = as_schedule(schedule)
-    x, fw = K.to_backend(x0, "x0")
+    x, fw = K.to_backend(x0, x_name)
     if x.dtype not in (np.float32, np.float64):
-        raise TypeError(f"'x0': expected dtype float32 or float64, got {x.dtype}")
-    tt = sch.check_timesteps(t, "t")
-    st = K.layout(x, tt, force_rows=False)
-    coef = K.new_coefs(st.rows)
-    coef[:, K.AX] = sch.sqrt_alphas_cumprod[st.t]
-    coef[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod[st.t]
+        raise TypeError(f"'{x_name}': expected dtype float32 or float64, got {x.dtype}")
+    td = None if isinstance(t, (int, np.integer)) else K.device_timesteps(t, t_name)
+    coef = table = None
+    if td is not None:
+        if not _backend.is_cupy(x):
+            raise ValueError(f"'{t_name}': on a GPU while '{x_name}' is not; pass host timesteps")
+        st = K.layout(x, td, force_rows=False, name=x_name, t_name=t_name)
+        table = K.device_table(schedule_tables(sch), "q_sample", st.x, lambda: (q_rows(sch), None))
+    else:
+        st = K.layout(x, sch.check_timesteps(t, t_name), force_rows=False, name=x_name, t_name=t_name)
+        coef = K.new_coefs(st.rows)
+        coef[:, K.AX] = sch.sqrt_alphas_cumprod[st.t]
+        coef[:, K.SIGMA] = sch.sqrt_one_minus_alphas_cumprod[st.t]
     z = None
     if noise is not None:
-        zz, _ = K.to_backend(noise, "noise")
-        z = K.as_rows(zz, st, "noise")
+        zz, _ = K.to_backend(noise, z_name)
+        z = K.as_rows(zz, st, z_name)
     s, off = _seed_offset(0 if z is not None else seed, offset, st.rows * st.inner)
     out = K.empty_like(st.x)
     zout = K.empty_like(st.x) if (return_noise and z is None) else None
@@ -82,7 +113,10 @@ def q_sample(
         seed=s,
         offset=off,
         stream=stream,
-        output_name="x0",
+        output_name=z_name,
+        sample_name=x_name,
+        table=table,
+        tsteps=td,
     )
     res = K.from_backend(out.reshape(st.shape), fw)
     if return_noise:
@@ -116,13 +150,13 @@ def posterior_mean_variance(
         raise TypeError(f"'x_t': expected dtype float32 or float64, got {x.dtype}")
     a, _ = K.to_backend(x0, "x0")
     tt = sch.check_timesteps(t, "t")
-    st = K.layout(x, tt, force_rows=False)
+    st = K.layout(x, tt, force_rows=False, name="x_t", t_name="t")
     m = K.as_rows(a, st, "x0")
     coef = K.new_coefs(st.rows)
     coef[:, K.AX] = sch.posterior_mean_coef2[st.t]
     coef[:, K.AM] = sch.posterior_mean_coef1[st.t]
     out = K.empty_like(st.x)
-    K.fused_step(st.x, coef, out, model_output=m, output_name="x0")
+    K.fused_step(st.x, coef, out, model_output=m, output_name="x0", sample_name="x_t")
     shape = () if tt.ndim == 0 else (tt.shape[0],) + (1,) * (len(st.shape) - 1)
     var = sch.posterior_variance[tt].reshape(shape)
     logv = sch.posterior_log_variance_clipped[tt].reshape(shape)
@@ -158,7 +192,7 @@ def sohl_dickstein_step(
     if m.dtype not in (np.float32, np.float64):
         raise TypeError(f"'mu': expected dtype float32 or float64, got {m.dtype}")
     v, _ = K.to_backend(sigma2, "sigma2")
-    st = K.layout(m, np.asarray(0), force_rows=False)
+    st = K.layout(m, np.asarray(0), force_rows=False, name="mu")
     vv = K.as_rows(v, st, "sigma2")
     xp = st.xp
     if not bool(xp.all((vv >= 0) & (vv < np.inf))):
@@ -185,5 +219,6 @@ def sohl_dickstein_step(
         offset=off,
         stream=stream,
         output_name="mu",
+        sample_name="mu",
     )
     return K.from_backend(out.reshape(st.shape), fw)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 from typing import Any, Callable, Dict, Optional, Sequence, Union
 
 import numpy as np
@@ -16,14 +18,18 @@ __all__ = ["sample"]
 
 
 def _as_shape(shape: Union[int, Sequence[int]]) -> tuple:
-    if isinstance(shape, (int, np.integer)):
-        shape = (int(shape),)
+    if isinstance(shape, (int, np.integer)) and not isinstance(shape, (bool, np.bool_)):
+        shape = (shape,)
     try:
-        dims = tuple(int(d) for d in shape)
+        if isinstance(shape, (str, bytes)) or any(isinstance(d, (bool, np.bool_)) for d in shape):
+            raise TypeError
+        dims = tuple(operator.index(d) for d in shape)
     except TypeError:
         raise TypeError(f"'shape': expected an int or a sequence of ints, got {shape!r}") from None
     if any(d < 0 for d in dims):
         raise ValueError(f"'shape': dimensions must be non-negative, got {dims}")
+    if int(np.prod(dims, dtype=object)) > 2**40:
+        raise ValueError(f"'shape': {dims} holds more than 2**40 values")
     return dims
 
 
@@ -94,6 +100,12 @@ def sample(
     Returns
     -------
     array of ``shape`` (framework of ``x_T``, numpy by default)
+
+    Raises
+    ------
+    ValueError
+        When a model output was NaN or infinite: at that step on the CPU; on
+        the GPU, whose steps never wait for the device, once at the end.
     """
     s = as_seed(seed)
     if steps is not None:
@@ -166,6 +178,8 @@ def sample(
             bar.update(1)
     finally:
         bar.close()
+    if _backend.is_cupy(x):
+        K.check_errors(x)  # the one read of the device's error counters (GPU steps never wait)
     return K.from_backend(x, fw)
 
 

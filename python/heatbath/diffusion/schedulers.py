@@ -37,7 +37,7 @@ import numpy as np
 
 from .. import _backend
 from . import _kernels as K
-from ._scheduler_base import SchedulerBase, SchedulerOutput, finish_step
+from ._scheduler_base import SchedulerBase, SchedulerOutput, _table_mask, finish_step
 
 __all__ = [
     "SchedulerOutput",
@@ -190,42 +190,74 @@ class DDPMScheduler(SchedulerBase):
         -------
         SchedulerOutput with ``prev_sample`` and ``pred_original_sample``.
         """
+        if (
+            type(timestep) is int
+            and return_dict
+            and noise is None
+            and variance_noise is None
+            and not self.config.thresholding
+            and not self._split()
+        ):
+            r = self._gpu_fast(
+                model_output,
+                timestep,
+                sample,
+                timestep,
+                lambda: self._coefs(np.array([timestep], dtype=np.int64)),
+                None,
+                seed,
+                offset,
+                generator,
+                stream,
+                self._clip_mode(),
+            )
+            if r is not None:
+                return r
         st = self._prepare(model_output, timestep, sample, per_row=self.config.thresholding)
-        key = int(st.t[0]) if st.scalar_t and not self.config.thresholding else None
-        coef = self._coef_cache.get(key) if key is not None else None
-        if coef is None:
-            coef = self._coefs(st.t)
-            if key is not None:
-                self._coef_cache[key] = coef[:1].copy()
-                coef = self._coef_cache[key]
-        if self.config.thresholding:
-            coef = np.array(coef)
-            self._threshold(st, coef)
-        draw = bool(np.any(coef[:, K.SIGMA] != 0))
-        given = noise if noise is not None else variance_noise
-        s, off, z = self._noise_args(st, seed, offset, given, generator, stream)
-        out = self._pool.take(st.x)
-        x0 = self._pool.take(st.x)
         vm = {"learned": K.VAR_GIVEN, "learned_range": K.VAR_LEARNED_RANGE}.get(
             self.variance_type, K.VAR_SIGMA
         )
-        K.fused_step(
-            st.x,
-            coef,
-            out,
+        given = noise if noise is not None else variance_noise
+        coef, table, tsteps = None, None, None
+        if st.tdev is not None:
+            table = K.device_table(self._dev_tables, "ddpm", st.x, self._table)
+            tsteps = st.tdev
+            draw = True
+        else:
+            key = int(st.t[0]) if st.scalar_t and not self.config.thresholding else None
+            coef = self._coef_cache.get(key) if key is not None else None
+            if coef is None:
+                coef = self._coefs(st.t)
+                if key is not None:
+                    self._coef_cache[key] = coef[:1].copy()
+                    coef = self._coef_cache[key]
+            draw = bool(np.any(coef[:, K.SIGMA] != 0))
+        if self.config.thresholding:
+            coef, table, tsteps = self._threshold_any(st, coef, table, tsteps)
+        s, off, z = self._noise_args(st, seed, offset, given, generator, stream)
+        out = self._pool.take(st.x)
+        kw = dict(
             model_output=st.m,
             variance=st.v,
-            noise=z if draw else None,
-            x0_out=x0,
             clip=self._clip_mode(),
             use_x0=self._clip_mode(),
-            draw=draw,
             var_mode=vm,
-            seed=s,
-            offset=off,
-            stream=stream,
+            table=table,
+            tsteps=tsteps,
         )
-        return finish_step(st, out, x0, return_dict)
+        x0 = None if return_dict else self._pool.take(st.x)
+        K.fused_step(
+            st.x, coef, out, noise=z if draw else None, x0_out=x0, draw=draw, seed=s, offset=off, stream=stream,
+            **kw,
+        )
+        return finish_step(st, out, x0, return_dict, lambda: self._x0_only(st, coef, kw))
+
+    def _table(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Rows of every train timestep (valid: those in ``self.timesteps``)."""
+        T = self.config.num_train_timesteps
+        rows = K.new_coefs(T)
+        rows[self._timesteps] = self._coefs(self._timesteps)
+        return rows, _table_mask(self._timesteps, T)
 
 
 class DDIMScheduler(SchedulerBase):
@@ -346,41 +378,57 @@ class DDIMScheduler(SchedulerBase):
         eta = float(eta)
         if not (eta >= 0 and math.isfinite(eta)):
             raise ValueError(f"'eta': must be a finite number >= 0, got {eta}")
+        uc = bool(use_clipped_model_output)
+        if (
+            type(timestep) is int
+            and return_dict
+            and noise is None
+            and variance_noise is None
+            and not self.config.thresholding
+        ):
+            r = self._gpu_fast(
+                model_output,
+                timestep,
+                sample,
+                (timestep, eta, uc),
+                lambda: self._coefs(np.array([timestep], dtype=np.int64), eta, uc),
+                eta > 0,
+                seed,
+                offset,
+                generator,
+                stream,
+                self._clip_mode(),
+            )
+            if r is not None:
+                return r
         st = self._prepare(model_output, timestep, sample, per_row=self.config.thresholding)
-        key = (
-            (int(st.t[0]), eta, bool(use_clipped_model_output))
-            if st.scalar_t and not self.config.thresholding
-            else None
-        )
-        coef = self._coef_cache.get(key) if key is not None else None
-        if coef is None:
-            coef = self._coefs(st.t, eta, use_clipped_model_output)
-            if key is not None:
-                self._coef_cache[key] = coef[:1].copy()
-                coef = self._coef_cache[key]
+        coef, table, tsteps = None, None, None
+        if st.tdev is not None:
+            T = self.config.num_train_timesteps
+            table = K.device_table(
+                self._dev_tables, ("ddim", eta, uc), st.x, lambda: (self._coefs(np.arange(T), eta, uc), None)
+            )
+            tsteps = st.tdev
+        else:
+            key = (int(st.t[0]), eta, uc) if st.scalar_t and not self.config.thresholding else None
+            coef = self._coef_cache.get(key) if key is not None else None
+            if coef is None:
+                coef = self._coefs(st.t, eta, uc)
+                if key is not None:
+                    self._coef_cache[key] = coef[:1].copy()
+                    coef = self._coef_cache[key]
         if self.config.thresholding:
-            coef = np.array(coef)
-            self._threshold(st, coef)
+            coef, table, tsteps = self._threshold_any(st, coef, table, tsteps)
         draw = eta > 0
         given = noise if noise is not None else variance_noise
         s, off, z = self._noise_args(st, seed, offset, given, generator, stream) if draw else (0, 0, None)
         out = self._pool.take(st.x)
-        x0 = self._pool.take(st.x)
-        K.fused_step(
-            st.x,
-            coef,
-            out,
-            model_output=st.m,
-            noise=z,
-            x0_out=x0,
-            clip=self._clip_mode(),
-            use_x0=self._clip_mode(),
-            draw=draw,
-            seed=s,
-            offset=off,
-            stream=stream,
+        kw = dict(
+            model_output=st.m, clip=self._clip_mode(), use_x0=self._clip_mode(), table=table, tsteps=tsteps
         )
-        return finish_step(st, out, x0, return_dict)
+        x0 = None if return_dict else self._pool.take(st.x)
+        K.fused_step(st.x, coef, out, noise=z, x0_out=x0, draw=draw, seed=s, offset=off, stream=stream, **kw)
+        return finish_step(st, out, x0, return_dict, lambda: self._x0_only(st, coef, kw))
 
 
 class DPMSolverMultistepScheduler(SchedulerBase):
@@ -558,7 +606,18 @@ class DPMSolverMultistepScheduler(SchedulerBase):
         tuple ``(prev_sample,)``, as diffusers'.
         """
         st = self._prepare(model_output, timestep, sample, per_row=True)
+        t_expect = -1
+        if st.tdev is not None:
+            # device timesteps are not read: the step is the scheduler's next
+            # one, and the kernel checks that every sample's timestep is it
+            if self._step_index >= self._timesteps.size:
+                raise ValueError(
+                    "'timestep': the scheduler has taken all its steps; call set_timesteps to start again"
+                )
+            t_expect = int(self._timesteps[self._step_index])
+            st.t = np.full(st.rows, t_expect, dtype=np.int64)
         pos = self._positions(st.t)
+        self._step_index = int(pos[0]) + 1
         hist_ok = (
             self._history is not None
             and self._history_t is not None
@@ -572,10 +631,11 @@ class DPMSolverMultistepScheduler(SchedulerBase):
             expect = self._timesteps[np.maximum(pos - 1, 0)]
             second = (pos > 0) & (self._history_t == expect) & (pos != self._timesteps.size - 1)
         coef = self._coefs(st.t, second)
-        if self.config.thresholding:
-            self._threshold(st, coef)
         out = self._pool.take(st.x)
         x0 = self._pool.take(st.x)
+        table = None
+        if self.config.thresholding:
+            coef, table, _ = self._threshold_any(st, coef, None, None)
         K.fused_step(
             st.x,
             coef,
@@ -585,6 +645,9 @@ class DPMSolverMultistepScheduler(SchedulerBase):
             x0_out=x0,
             clip=self.config.thresholding,
             use_x0=True,
+            table=table,
+            tsteps=st.tdev,
+            t_expect=t_expect,
         )
         self._history = x0
         self._history_t = st.t.copy()

@@ -152,10 +152,10 @@ def write_info(folder: str, info: Dict[str, Any]) -> None:
     os.replace(tmp, os.path.join(folder, "run.json"))
 
 
-def evaluate(model, test: np.ndarray, n: int, n_draws: int = 1, data: Any = None):
+def evaluate(model, test: np.ndarray, n: int, n_draws: int = 1, progress: bool = False, data: Any = None):
     """The bound on up to n held-out samples (with its ceiling when ``data``,
     the data's distribution, is given)."""
-    return model.bound(test[:n], n_draws=n_draws, data=data)
+    return model.bound(test[:n], n_draws=n_draws, progress=progress, data=data)
 
 
 def report(name: str, b, model=None) -> str:
@@ -230,8 +230,8 @@ def plot_swissroll_figure(model: GaussianDPM, data: np.ndarray, path: str, n: in
         ax.set_xlim(-2.5, 2.5)
         ax.set_ylim(-2.5, 2.5)
         ax.set_aspect("equal")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax.set_xlabel("x (unit variance)")
+        ax.set_ylabel("y")
     fig.suptitle("Swiss roll: forward diffusion (top), learned reverse diffusion and its drift (bottom)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -239,29 +239,89 @@ def plot_swissroll_figure(model: GaussianDPM, data: np.ndarray, path: str, n: in
     return path
 
 
-def plot_samples(name: str, samples: np.ndarray, path: str) -> str:
-    """A scatter (Swiss roll), a raster of sequences (heartbeat) or a grid of
-    images (digits)."""
+def plot_samples(name: str, samples: np.ndarray, path: str, title: Optional[str] = None,
+                 reference: Optional[np.ndarray] = None) -> str:
+    """A scatter (Swiss roll, over the held-out ``reference`` points when
+    given), a raster of sequences (heartbeat) or a grid of images (digits),
+    titled ``title`` (default: what and how many)."""
     plt = _plt()
+    n = len(samples)
     if name == "swissroll":
-        fig, ax = plt.subplots(figsize=(5, 5))
-        ax.scatter(samples[:, 0], samples[:, 1], s=1, alpha=0.5)
+        fig, ax = plt.subplots(figsize=(5.5, 5.5))
+        if reference is not None:
+            ax.scatter(reference[:, 0], reference[:, 1], s=1, alpha=0.3, color="0.6", label="held-out data")
+        ax.scatter(samples[:, 0], samples[:, 1], s=2, alpha=0.6, color="C1", label="samples")
         ax.set_aspect("equal")
-        ax.set_title(f"{len(samples)} samples")
+        ax.set_xlabel("x (unit variance)")
+        ax.set_ylabel("y")
+        ax.legend(loc="upper right", markerscale=4)
+        ax.set_title(title or f"Swiss roll: {n} samples")
     elif name == "heartbeat":
-        k = min(len(samples), 40)
-        fig, ax = plt.subplots(figsize=(6, 0.18 * k + 1))
+        k = min(n, 40)
+        fig, ax = plt.subplots(figsize=(6, 0.18 * k + 1.2))
         ax.imshow(samples[:k], cmap="gray_r", aspect="auto", interpolation="nearest")
         ax.set_xlabel("bin")
         ax.set_ylabel("sample")
-        ax.set_title("binary heartbeat samples")
+        ax.set_title(title or f"binary heartbeat: {k} of {n} samples")
     else:
-        k = int(math.sqrt(min(len(samples), 100)))
+        k = int(math.sqrt(min(n, 100)))
         side = int(round(math.sqrt(samples.shape[1])))
-        fig, axes = plt.subplots(k, k, figsize=(k, k))
+        fig, axes = plt.subplots(k, k, figsize=(k, k + 0.5), squeeze=False)
         for i, ax in enumerate(np.ravel(axes)):
             ax.imshow(samples[i].reshape(side, side), cmap="gray_r")
             ax.axis("off")
+        fig.suptitle(title or f"{name}: {k * k} of {n} samples")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_inpainting(name: str, completed: np.ndarray, truth: np.ndarray, k: int, path: str) -> str:
+    """Inpainting as the eye checks it: the first ``k`` coordinates were
+    known (taken from the held-out ``truth``), the rest drawn by the model.
+    Swiss roll: each completion beside its held-out point at the same known
+    x; heartbeat and digits: truth and completion side by side, the known
+    part marked."""
+    plt = _plt()
+    n, d = completed.shape
+    if name == "swissroll":
+        fig, ax = plt.subplots(figsize=(6, 5.5))
+        ax.scatter(truth[:, 0], truth[:, 1], s=6, color="0.5", label="held-out truth")
+        ax.scatter(completed[:, 0], completed[:, 1], s=6, color="C1", label="inpainted y at the known x")
+        for a, b in zip(truth, completed):
+            ax.plot([a[0], b[0]], [a[1], b[1]], color="C1", alpha=0.25, lw=0.6)
+        ax.set_xlabel("x (known)")
+        ax.set_ylabel("y (inpainted)")
+        ax.set_aspect("equal")
+        ax.legend(loc="upper right")
+        ax.set_title(f"Swiss roll inpainting: y drawn given x, {n} held-out points")
+    elif name == "heartbeat":
+        m = min(n, 20)
+        rows = np.empty((2 * m, d))
+        rows[0::2], rows[1::2] = truth[:m], completed[:m]
+        fig, ax = plt.subplots(figsize=(7, 0.3 * m + 1.4))
+        ax.imshow(rows, cmap="gray_r", aspect="auto", interpolation="nearest")
+        ax.axvline(k - 0.5, color="C3", lw=1.5)
+        ax.set_yticks(np.arange(0, 2 * m, 2) + 0.5)
+        ax.set_yticklabels([f"{i}: truth / inpainted" for i in range(m)], fontsize=6)
+        ax.set_xlabel(f"bin (bins 0..{k - 1}, left of the red line, known)")
+        ax.set_title(f"heartbeat inpainting: {m} of {n} held-out sequences")
+    else:
+        side = int(round(math.sqrt(d)))
+        m = min(n, 8)
+        fig, axes = plt.subplots(2, m, figsize=(1.2 * m, 3.0), squeeze=False)
+        known_rows = k / side  # the first k pixels: the top rows of the image
+        for i in range(m):
+            for r, (img, label) in enumerate(((truth[i], "truth"), (completed[i], "inpainted"))):
+                ax = axes[r][i]
+                ax.imshow(img.reshape(side, side), cmap="gray_r")
+                ax.axhline(known_rows - 0.5, color="C3", lw=1)
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if i == 0:
+                    ax.set_ylabel(label)
+        fig.suptitle(f"{name} inpainting: the first {k} of {d} pixels known (above the red line)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

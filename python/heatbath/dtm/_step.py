@@ -262,8 +262,12 @@ class StepEBM:
             eng.set_beta_value(1.0)
             eng.sweep(warmup)
         else:
-            for b in np.linspace(beta[0], beta[1], max(warmup, 1))[:warmup]:
-                eng.set_beta_value(float(b))
+            # np.linspace(beta[0], beta[1], warmup), one value at a time (no table of warmup values)
+            b0, b1 = float(beta[0]), float(beta[1])
+            step = (b1 - b0) / (warmup - 1) if warmup > 1 else 0.0
+            for i in range(warmup):
+                b = b1 if i == warmup - 1 and warmup > 1 else i * step + b0
+                eng.set_beta_value(b)
                 eng.sweep(1)
         if n_records == 0:
             return None

@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import _backend
 from .. import random as hr
+from .._guard import as_float
 from ..ebm.sparse import _as_int
 
 __all__ = ["BitFlipForward", "forward_coupling", "time_grid"]
@@ -32,13 +33,13 @@ def time_grid(T: int, kind: str = "log", t_end: float = 3.0, offset: float = 0.1
     ``offset`` > 0 sets how strongly (smaller: more uneven).
     """
     T = _as_int(T, "T", 1)
-    t_end = float(t_end)
+    t_end = as_float(t_end, "t_end")
     if not (np.isfinite(t_end) and t_end > 0):
         raise ValueError(f"'t_end': must be a positive number, got {t_end}")
     if kind == "linear":
         t = np.linspace(0.0, t_end, T + 1)
     elif kind == "log":
-        offset = float(offset)
+        offset = as_float(offset, "offset")
         if not (np.isfinite(offset) and offset > 0):
             raise ValueError(f"'offset': must be a positive number, got {offset}")
         t = (np.geomspace(offset, 1.0 + offset, T + 1) - offset) * t_end
@@ -84,10 +85,9 @@ class BitFlipForward:
 
     def __init__(self, T: int, rate: float = 1.0, t_end: float = 3.0, schedule: str = "log",
                  offset: float = 0.15) -> None:
-        rate = float(rate)
+        rate = as_float(rate, "rate")
         if not (np.isfinite(rate) and rate > 0):
             raise ValueError(f"'rate': must be a positive number, got {rate}")
-        self.T = int(T) if not isinstance(T, (bool, np.bool_)) else T
         self.times = time_grid(T, schedule, t_end, offset)
         self.T = self.times.size - 1
         self.rate = rate
@@ -120,7 +120,7 @@ class BitFlipForward:
         The draw is element ``offset + k`` of Philox stream ``stream``. A cupy
         array is noised on its GPU (the same bits)."""
         t = self._check_t(t, 0)
-        x = _backend.array_namespace(x0).asarray(x0)
+        x = _bits(x0, "x0")
         if t == 0:
             return x.astype(np.uint8)
         p = 0.5 * (1.0 - np.exp(-self.rate * self.times[t]))
@@ -129,9 +129,24 @@ class BitFlipForward:
     def step(self, x_prev: Any, t: int, seed: Any, offset: int = 0, stream: int = 0) -> np.ndarray:
         """Draw x^t given x^{t-1} (one step, t in 1..T). Returns uint8."""
         t = self._check_t(t, 1)
-        x = _backend.array_namespace(x_prev).asarray(x_prev)
+        x = _bits(x_prev, "x_prev")
         return self._flip(x, float(self.flip_prob[t - 1]), seed, offset, stream)
 
     def config(self) -> dict:
         return {"T": self.T, "rate": self.rate, "t_end": float(self.times[-1]), "schedule": self.schedule,
                 "offset": self.offset}
+
+
+def _bits(x: Any, name: str) -> Any:
+    """A 0/1 array (numpy or cupy, kept where it is): bools, or numbers that
+    are exactly 0 or 1 (NaN and other values raise ValueError naming ``name``)."""
+    xp = _backend.array_namespace(x)
+    try:
+        a = xp.asarray(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected an array of 0/1 values, got {type(x).__name__}") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected an array of 0/1 values, got dtype {a.dtype}")
+    if a.dtype.kind != "b" and not bool(((a == 0) | (a == 1)).all()):
+        raise ValueError(f"'{name}': values must be 0 or 1")
+    return a

@@ -72,7 +72,7 @@ def autocorrelation(x: Any, max_lag: Optional[int] = None, center: str = "chain"
     n = a.shape[0]
     if max_lag is None:
         max_lag = n - 1
-    max_lag = int(max_lag)
+    max_lag = _index(max_lag, "max_lag")
     if not 0 <= max_lag < n:
         raise ValueError(f"'max_lag': must lie in [0, {n - 1}], got {max_lag}")
     a = a - (a.mean(axis=0, keepdims=True) if center == "chain" else a.mean())
@@ -101,7 +101,8 @@ def integrated_time(x: Any, c: float = 5.0, rho: Optional[np.ndarray] = None) ->
     """Integrated autocorrelation time in sweeps (>= 1 for positively
     correlated chains), with Sokal's automatic window of ``c``. When no window
     fits inside the series the sum over all lags is returned (a lower bound)."""
-    r = autocorrelation(x) if rho is None else np.asarray(rho, dtype=np.float64)
+    c = _positive_float(c, "c")
+    r = autocorrelation(x) if rho is None else _rho(rho)
     taus = 1.0 + 2.0 * np.cumsum(r[1:])
     if taus.size == 0:
         return 1.0
@@ -117,12 +118,49 @@ def effective_sample_size(x: Any, c: float = 5.0) -> float:
     return float(a.size / max(integrated_time(a, c), 1e-12))
 
 
+def _index(v: Any, name: str) -> int:
+    import operator
+
+    if isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"'{name}': expected an int, got bool")
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
+
+
+def _positive_float(v: Any, name: str) -> float:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected a number, got {type(v).__name__}") from None
+    if not 0 < f < math.inf:
+        raise ValueError(f"'{name}': must be a finite number > 0, got {v!r}")
+    return f
+
+
+def _rho(rho: Any) -> np.ndarray:
+    """An autocorrelation sequence given by the caller: 1-D, finite."""
+    try:
+        r = np.asarray(rho, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"'rho': expected an array of floats, got {type(rho).__name__}") from None
+    if r.ndim != 1 or r.size < 1:
+        raise ValueError(f"'rho': expected a 1-D array (rho(0), rho(1), ...), got shape {r.shape}")
+    if not np.all(np.isfinite(r)):
+        raise ValueError("'rho': must be finite")
+    return r
+
+
 def sweeps_to_decorrelate(x: Any = None, threshold: float = math.exp(-1), rho: Optional[np.ndarray] = None
                           ) -> Optional[int]:
     """First lag k >= 1 with ``rho(k) < threshold``; None when the series never
     gets there (the chain needs more sweeps than were recorded)."""
-    r = autocorrelation(x) if rho is None else np.asarray(rho, dtype=np.float64)
-    below = np.flatnonzero(r[1:] < float(threshold))
+    r = autocorrelation(x) if rho is None else _rho(rho)
+    threshold = float(threshold)
+    if not math.isfinite(threshold):
+        raise ValueError(f"'threshold': must be finite, got {threshold}")
+    below = np.flatnonzero(r[1:] < threshold)
     return int(below[0]) + 1 if below.size else None
 
 

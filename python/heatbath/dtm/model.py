@@ -40,12 +40,13 @@ import abc
 import inspect
 import math
 import time
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import numpy as np
 
 from .. import checkpoint
 from .. import random as hr
+from .._blas import in_blas_threads
 from ..ebm.sparse import _as_int
 from . import _kernels as kern
 from ._step import Draws, StepEBM, StepEngine, pack_bits, random_words, unpack_bits
@@ -378,24 +379,47 @@ class _Base(abc.ABC):
         """Read a model written by :meth:`save` (CheckpointError for a missing,
         corrupt or foreign file, or one holding another kind of model)."""
         cfg, arrays = checkpoint.load(path, cls.kind)
+        C = checkpoint
         try:
             params = dict(cfg["params"])
             if params.get("beta") is not None:
                 params["beta"] = tuple(params["beta"])
             gcfg = cfg["graph"]
+            # sizes from the arrays, checked against the configuration before anything is built
+            w = C.array(arrays, "w", path, (None, None), kind="f")
+            n_steps = w.shape[0]
+            if "T" in params:
+                C.need(params["T"] == n_steps, path, f"T = {params['T']!r} but the file holds {n_steps} steps")
+            n_nodes = C.integer(gcfg, "n_nodes", path, 1, 2**31 - 1)
+            for name in ("edges_i", "edges_j", "visible", "colours"):
+                a = C.array(arrays, name, path, (None,), kind="iu")
+                C.need(a.size == 0 or (int(a.min()) >= 0 and int(a.max()) < max(n_nodes, 2)), path,
+                       f"array {name!r} holds values outside [0, {n_nodes})")
+            for name in ("b", "mw", "vw", "mb", "vb"):
+                C.array(arrays, name, path, (n_steps, None), kind="f")
+            for name in ("vw", "vb"):
+                C.need(bool(np.all(arrays[name] >= 0)), path, f"array {name!r} (Adam second moments) is negative")
+            C.array(arrays, "cp", path, (n_steps,), kind="f")
+            adam_t = C.array(arrays, "adam_t", path, (n_steps,), kind="iu")
+            C.need(bool(np.all(adam_t >= 0)), path, "array 'adam_t' is negative")
             graph = make_graph(gcfg["n_nodes"], arrays["edges_i"], arrays["edges_j"], arrays["visible"],
                                arrays["colours"], gcfg["shape"])
             model = cls(graph=graph, device=device, **params)
             model._setup(graph)
+            C.need(len(model.steps_) == n_steps, path,
+                   f"the configuration makes {len(model.steps_)} steps, the file holds {n_steps}")
             for k, step in enumerate(model.steps_):
                 step.load_state_arrays({name: arrays[name][k] for name in StepEBM._PARAMS})
                 step.cp = float(arrays["cp"][k])
                 step.adam_t = int(arrays["adam_t"][k])
             model.epochs_trained_ = int(cfg["epochs_trained"])
             model.history_ = list(cfg["history"])
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
-            raise checkpoint.CheckpointError(f"'path': {path} is missing or has malformed model data ({exc})"
-                                             ) from None
+        except checkpoint.CheckpointError:
+            raise
+        except Exception as exc:
+            raise checkpoint.CheckpointError(
+                f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
+            ) from None
         return model
 
     def get_params(self, deep: bool = True) -> dict:
@@ -408,13 +432,16 @@ class _Base(abc.ABC):
             setattr(self, k, v)
         return self
 
-    def fit(self, X: Any, y: Any = None):
+    @in_blas_threads
+    def fit(self, X: Any, y: Any = None, callback: Optional[Callable] = None):
         """Train on binary data X of shape (n_samples, n_visible) (0/1 values)
         for ``n_epochs`` epochs (continuing when already fitted). Mixing
         diagnostics of every step are computed each epoch from the
         negative-phase chains, stored in ``history_`` (a list of dicts) and
         ``mixing_`` (the last epoch's :class:`MixingReport` per step), shown in
-        the progress bar and, with ``verbose``, printed."""
+        the progress bar and, with ``verbose``, printed. ``callback(model,
+        epoch)`` runs after each epoch; when it returns True, training stops
+        there (the model is then as after that epoch)."""
         self._check_params()
         Xb = _check_bits(X, "X", self.graph_.n_visible if getattr(self, "steps_", None) else None)
         if not getattr(self, "steps_", None):
@@ -435,6 +462,8 @@ class _Base(abc.ABC):
                     self._train_batch(Xd[perm[start:start + bs]], epoch, start // bs, start + bs >= n)
                 self.epochs_trained_ += 1
                 self._after_epoch(epoch, bar)
+                if callback is not None and callback(self, epoch) is True:
+                    break
         finally:
             bar.close()
         self.fit_seconds_ = time.perf_counter() - t0
@@ -583,31 +612,38 @@ class DTM(_Base):
             rows.insert(0, ("latent", random_words(g.latent.size, n, seed, 100 + t, self.device)))
         return step.draw(n, _subseed(seed, 2, t), rows, k, keep, beta, "visible")
 
+    @in_blas_threads
     def sample(self, n_samples: int = 100, K: Optional[int] = None, beta: Any = None, seed: Any = None,
-               return_steps: bool = False) -> Any:
+               return_steps: bool = False, progress: bool = False) -> Any:
         """Generate ``n_samples`` binary samples: x^T uniform, then each step
         for K sweeps. Returns uint8 (n_samples, n_visible), or with
         ``return_steps`` a list [x^T, x^{T-1}, ..., x^0]. The same seed gives
-        the same samples."""
+        the same samples. ``progress``: a progress bar over the steps."""
+        from tqdm.auto import tqdm
+
         self._check_fitted()
         n = _as_int(n_samples, "n_samples", 1)
         k, b, s = self._sampling_args(K, "K", beta, seed, 8)
         x = random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
-        for t in range(self.T, 0, -1):
+        for t in tqdm(range(self.T, 0, -1), disable=not progress, desc="sample", unit="step", leave=False):
             x = self._reverse(t, x, n, k, b, s)
             out.append(x)
         if return_steps:
             return [unpack_bits(w, n) for w in out]
         return unpack_bits(x, n)
 
+    @in_blas_threads
     def mixing(self, X: Any = None, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
-               seed: Any = 0) -> list:
+               seed: Any = 0, progress: bool = False) -> list:
         """Autocorrelation of each step's chains (statistic: a random projection
         of the visible spins) over ``n_sweeps`` consecutive sweeps after
         ``warmup`` (default K) sweeps, with x^t clamped: x^t from the forward
         process applied to rows of X when given, else from the model's own
-        sampler. Returns a list of :class:`MixingReport`, step 1 first."""
+        sampler. Returns a list of :class:`MixingReport`, step 1 first.
+        ``progress``: a progress bar over the steps."""
+        from tqdm.auto import tqdm
+
         nc, ns, w = self._mixing_args(n_chains, n_sweeps, warmup)
         s = hr.as_seed(seed)
         if X is not None:
@@ -618,7 +654,7 @@ class DTM(_Base):
             traj = self.sample(nc, seed=s, return_steps=True)
             xs = traj[::-1]
         reports = []
-        for t in range(1, self.T + 1):
+        for t in tqdm(range(1, self.T + 1), disable=not progress, desc="mixing", unit="step", leave=False):
             S = self._reverse(t, pack_bits(xs[t], self.device), nc, w, None, _subseed(s, 3, t), keep=ns)
             stat = chain_statistic(S, self.graph_.visible)
             reports.append(mixing_report(stat, threshold=self.decorrelation_threshold, debias=True))
@@ -657,6 +693,7 @@ class MEBM(_Base):
         neg = self._negative_phase(step, eng, np.zeros(0, np.int64), keep_rows)
         self._learn(step, pos, neg)
 
+    @in_blas_threads
     def sample(self, n_samples: int = 100, K_total: Optional[int] = None, beta: Any = None, seed: Any = None
                ) -> np.ndarray:
         """``n_samples`` binary samples after ``K_total`` sweeps from random
@@ -674,6 +711,7 @@ class MEBM(_Base):
         rows = [("all", random_words(step.N, n, seed, stream, self.device))]
         return step.draw(n, _subseed(seed, key), rows, k, keep, beta, "visible")
 
+    @in_blas_threads
     def mixing(self, n_chains: int = 256, n_sweeps: int = 200, warmup: Optional[int] = None,
                seed: Any = 0) -> list:
         """Autocorrelation of the visible-spin projection over ``n_sweeps``

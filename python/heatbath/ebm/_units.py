@@ -91,6 +91,16 @@ def bernoulli_units(
         Inverse temperature of each row (1 for the model).
     base : array of shape (cols,), optional
         Base-rate biases mixed in with weight ``1 - scale`` (AIS, tempering).
+
+    Raises
+    ------
+    ValueError
+        When ``bias``, ``scale`` or ``base`` holds NaN or infinity, or ``x``
+        does (counted by the kernel in its pass over x, on the CPU; the
+        outputs are then written but meaningless); when ``sample`` or
+        ``prob`` overlaps ``x`` other than ``prob`` being ``x`` itself.
+    TypeError
+        When an output is not a numpy (or cupy) array.
     """
     seed, stream, offset = (
         hr._as_u64(seed, "seed"),
@@ -142,7 +152,9 @@ def bernoulli_units(
             )
         return
     if not isinstance(scale, np.ndarray):
-        scale = float(scale)
+        scale = _as_float(scale, "scale")
+    _check_inputs(x, bias)
+    _check_outputs(x, {"sample": sample, "prob": prob}, may_alias_x=("prob",))
     _core.rbm_bernoulli(x, bias, sample, prob, scale, base, seed, stream, offset)
 
 
@@ -169,7 +181,13 @@ def gaussian_units(
     bias : array of shape (cols,)
     sigma : float or array of shape (cols,)
     sample, mean : arrays of shape (rows, cols), optional
+        ``mean`` may be ``x`` itself.
     seed, stream, offset, scale : as in :func:`bernoulli_units`
+
+    Raises
+    ------
+    ValueError, TypeError
+        As :func:`bernoulli_units` (``sigma`` must be finite too).
     """
     seed, stream, offset = (
         hr._as_u64(seed, "seed"),
@@ -221,10 +239,54 @@ def gaussian_units(
             )
         return
     if not isinstance(sigma, np.ndarray):
-        sigma = float(sigma)
+        sigma = _as_float(sigma, "sigma")
     if not isinstance(scale, np.ndarray):
-        scale = float(scale)
+        scale = _as_float(scale, "scale")
+    _check_inputs(x, bias)
+    _check_outputs(x, {"sample": sample, "mean": mean}, may_alias_x=("mean",))
     _core.rbm_gaussian(x, bias, sigma, sample, mean, scale, seed, stream, offset)
+
+
+def _check_inputs(x: Any, bias: Any) -> None:
+    for name, a in (("x", x), ("bias", bias)):
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"'{name}': expected a numpy (or cupy) array, got {type(a).__name__}")
+
+
+def _as_float(v: Any, name: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        raise TypeError(f"'{name}': expected a float or an array, got {type(v).__name__}") from None
+
+
+def _check_outputs(x: Any, outs: dict, may_alias_x: tuple) -> None:
+    """Output arguments are numpy arrays written in place (not lists, whose
+    temporary copy would be lost), sharing no memory with ``x`` or with each
+    other, except those in ``may_alias_x``, which may be ``x`` itself (the
+    same elements, not a shifted view)."""
+    given = {k: v for k, v in outs.items() if v is not None}
+    for name, a in given.items():
+        if not isinstance(a, np.ndarray):
+            raise TypeError(f"'{name}': expected a numpy array (written in place), got {type(a).__name__}")
+    if not isinstance(x, np.ndarray):
+        return
+    names = list(given)
+    for k, name in enumerate(names):
+        a = given[name]
+        if np.may_share_memory(a, x) and np.shares_memory(a, x):
+            same = (
+                name in may_alias_x
+                and a.__array_interface__["data"][0] == x.__array_interface__["data"][0]
+                and a.strides == x.strides
+                and a.shape == x.shape
+                and a.dtype == x.dtype
+            )
+            if not same:
+                raise ValueError(f"'{name}': overlaps 'x' (it may be 'x' itself, not a part of it)")
+        for other in names[k + 1 :]:
+            if np.may_share_memory(a, given[other]) and np.shares_memory(a, given[other]):
+                raise ValueError(f"'{name}': overlaps '{other}'")
 
 
 # ---------------------------------------------------------------------------
@@ -259,6 +321,8 @@ def positive_int(value: Any, name: str) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(value).__name__}") from None
     if v < 1:
         raise ValueError(f"'{name}': must be >= 1, got {v}")
+    if v > 2**62:
+        raise ValueError(f"'{name}': must be <= 2**62, got {v}")
     return v
 
 

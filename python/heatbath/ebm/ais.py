@@ -26,6 +26,8 @@ import numpy as np
 
 from .. import _backend
 from .. import random as hr
+from .._blas import in_blas_threads
+from .._guard import as_float_array
 from ._estimates import LogZEstimate
 from ._units import (
     TAG_AIS,
@@ -85,9 +87,13 @@ def as_betas(betas: Union[str, int, Any]) -> np.ndarray:
             raise ValueError(f"'betas': expected 'salakhutdinov', an int or an array, got {betas!r}")
         return salakhutdinov_betas()
     if np.ndim(betas) == 0:
+        if isinstance(betas, (bool, np.bool_)) or not isinstance(betas, (int, np.integer)):
+            raise TypeError(f"'betas': expected 'salakhutdinov', an int or an array, got {betas!r}")
+        if not 2 <= betas <= 2**40:
+            raise ValueError(f"'betas': a path needs at least 2 temperatures (and at most 2**40), got {betas}")
         return linear_betas(int(betas))
-    b = np.asarray(betas, dtype=np.float64).ravel()
-    if b.size < 2 or b[0] != 0 or b[-1] != 1 or np.any(np.diff(b) < 0):
+    b = as_float_array(betas, "betas").ravel()
+    if b.size < 2 or b[0] != 0 or b[-1] != 1 or not np.all(np.diff(b) >= 0):
         raise ValueError("'betas': expected a non-decreasing path from 0 to 1 with at least 2 values")
     return b
 
@@ -105,6 +111,7 @@ def _ratio_fn(log_f: Optional[Callable[[Any, float], Any]], log_ratio: Optional[
     return lambda x, b0, b1: log_f(x, b1) - log_f(x, b0)
 
 
+@in_blas_threads
 def ais(
     x0: Any,
     betas: Any,
@@ -113,6 +120,7 @@ def ais(
     *,
     log_f: Optional[Callable[[Any, float], Any]] = None,
     log_ratio: Optional[LogRatio] = None,
+    progress: bool = False,
 ) -> LogZEstimate:
     """Annealed importance sampling of log Z_1.
 
@@ -130,16 +138,21 @@ def ais(
         Unnormalized log density.
     log_ratio : callable(x, beta_from, beta_to) -> array of shape (n,), optional
         ``log f_to(x) - log f_from(x)``, when it is cheaper than two log_f calls.
+    progress : bool
+        A progress bar over the temperatures.
 
     Returns
     -------
     LogZEstimate (method "ais") with the per-run log weights.
     """
+    from tqdm.auto import tqdm
+
     ratio = _ratio_fn(log_f, log_ratio)
     betas = np.asarray(betas, dtype=np.float64)
     x = x0
     lw = None
-    for k in range(1, betas.size):
+    for k in tqdm(range(1, betas.size), disable=not progress, desc="AIS", unit="beta", leave=False,
+                  mininterval=0.5):
         r = ratio(x, float(betas[k - 1]), float(betas[k]))
         if lw is None:  # a float64 copy, on the device of r
             lw = r.astype(np.float64) if hasattr(r, "astype") else np.array(r, dtype=np.float64)
@@ -152,6 +165,7 @@ def ais(
     return LogZEstimate.from_log_weights(to_xp(lw, np), log_z0, "ais")
 
 
+@in_blas_threads
 def reverse_ais(
     x1: Any,
     betas: Any,
@@ -376,6 +390,7 @@ def rbm_ais(
     base: Any = None,
     seed: Any = None,
     device: Optional[str] = None,
+    progress: bool = False,
 ) -> LogZEstimate:
     """AIS estimate of log Z of a fitted Bernoulli or Gaussian-Bernoulli RBM.
 
@@ -395,13 +410,16 @@ def rbm_ais(
     seed : int, optional
         Philox key of the runs (default: the model's stream).
     device : {"cpu", "cuda"}, optional
+    progress : bool
+        A progress bar over the temperatures.
 
     Returns
     -------
     LogZEstimate with stderr (delta method) and ESS of the importance weights.
     """
     path = _path_for(rbm, n_runs, data, base, seed, device)
-    return ais(path.initial(), as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio)
+    return ais(path.initial(), as_betas(betas), path.transition, path.log_z0, log_ratio=path.log_ratio,
+               progress=progress)
 
 
 def rbm_raise(

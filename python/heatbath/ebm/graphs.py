@@ -6,6 +6,7 @@ check; the graph of Extropic's denoising thermodynamic models (DTMs)."""
 from __future__ import annotations
 
 import heapq
+import operator
 from dataclasses import dataclass
 from typing import Any, Iterable, Optional, Sequence
 
@@ -13,6 +14,8 @@ import numpy as np
 
 __all__ = [
     "CSRGraph",
+    "check_graph",
+    "compress_colours",
     "couplings_to_graph",
     "graph_from_edges",
     "graph_from_networkx",
@@ -72,6 +75,86 @@ class CSRGraph:
         return out
 
 
+_F32_MAX = float(np.finfo(np.float32).max)
+
+
+def finite_f32(a: Any, name: str) -> np.ndarray:
+    """``a`` as float32, or ValueError naming ``name`` when a value is NaN,
+    infinite or too large for float32 (it would become infinite there)."""
+    x = np.asarray(a)
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected real numbers, got dtype {x.dtype}")
+    x = x.astype(np.float64)
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"'{name}': must be finite (got NaN or infinity)")
+    if x.size and np.abs(x).max() > _F32_MAX:
+        raise ValueError(f"'{name}': values must fit float32 (|x| <= {_F32_MAX:.4g}), got {np.abs(x).max():.4g}")
+    return x.astype(np.float32)
+
+
+def _index_array(a: Any, name: str, n: int) -> np.ndarray:
+    """Integer indices in [0, n) as int64; TypeError for non-integers."""
+    x = np.asarray(a)
+    if x.dtype.kind not in "iu":
+        if x.size == 0:
+            return np.zeros(x.shape, dtype=np.int64)
+        raise TypeError(f"'{name}': expected integer node indices, got dtype {x.dtype}")
+    if x.size and (int(x.min()) < 0 or int(x.max()) >= n):
+        bad = int(x.min()) if int(x.min()) < 0 else int(x.max())
+        raise ValueError(f"'{name}': node indices must lie in [0, {n}), got {bad}")
+    return x.astype(np.int64)
+
+
+def check_graph(g: Any, name: str = "couplings") -> CSRGraph:
+    """Validate a user-built :class:`CSRGraph` and return it with the dtypes
+    the kernels read: ``row`` int64 of n + 1 offsets from 0, non-decreasing,
+    ending at ``len(col)``; ``col`` neighbour indices in [0, n), no self-loop
+    and no repeated neighbour in a row; ``weights`` finite float32 values;
+    the graph symmetric (entry (i, j) and (j, i) both stored, equal weights).
+    Errors name ``name`` and say what is wrong."""
+    if not isinstance(g, CSRGraph):
+        raise TypeError(f"'{name}': expected a CSRGraph, got {type(g).__name__}")
+    try:
+        n = int(operator.index(g.n))
+    except TypeError:
+        raise TypeError(f"'{name}': n must be an int, got {type(g.n).__name__}") from None
+    if not 0 <= n < 2**31:
+        raise ValueError(f"'{name}': n must lie in [0, 2**31), got {n}")
+    row = np.asarray(g.row)
+    if row.dtype.kind not in "iu" or row.shape != (n + 1,):
+        raise ValueError(f"'{name}': row must be n + 1 = {n + 1} integer offsets, got dtype {row.dtype}, "
+                         f"shape {row.shape}")
+    col = np.asarray(g.col).reshape(-1) if np.ndim(g.col) == 1 else np.asarray(g.col)
+    if col.ndim != 1 or col.dtype.kind not in "iu":
+        raise ValueError(f"'{name}': col must be a 1-D integer array, got dtype {col.dtype}, shape {col.shape}")
+    nnz = col.size
+    if int(row[0]) != 0 or int(row[-1]) != nnz or (n and np.any(np.diff(row.astype(np.int64)) < 0)):
+        raise ValueError(f"'{name}': row must start at 0, never decrease and end at len(col) = {nnz}")
+    if nnz and (int(col.min()) < 0 or int(col.max()) >= n):
+        bad = int(col.min()) if int(col.min()) < 0 else int(col.max())
+        raise ValueError(f"'{name}': col holds node index {bad}, outside [0, {n})")
+    w = np.asarray(g.weights)
+    if w.shape != (nnz,):
+        raise ValueError(f"'{name}': weights must have one value per col entry ({nnz}), got shape {w.shape}")
+    w = finite_f32(w, name)
+    col64 = col.astype(np.int64)
+    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(row.astype(np.int64)))
+    if np.any(src == col64):
+        raise ValueError(f"'{name}': self-loop at node {int(src[src == col64][0])} (put single-node terms in the biases)")
+    key = src * n + col64
+    order = np.argsort(key, kind="stable")
+    ks = key[order]
+    if nnz > 1 and np.any(ks[1:] == ks[:-1]):
+        k = int(ks[1:][ks[1:] == ks[:-1]][0])
+        raise ValueError(f"'{name}': duplicate entry ({k // n}, {k % n})")
+    keyt = col64 * n + src
+    ordert = np.argsort(keyt, kind="stable")
+    if not (np.array_equal(ks, keyt[ordert]) and np.array_equal(w[order], w[ordert])):
+        raise ValueError(f"'{name}': the graph must be symmetric (entry (i, j) and (j, i) with equal weights)")
+    return CSRGraph(np.ascontiguousarray(row, dtype=np.int64), np.ascontiguousarray(col, dtype=np.int32),
+                    np.ascontiguousarray(w), n)
+
+
 def graph_from_edges(n: int, i: Any, j: Any, w: Any, name: str = "edges") -> CSRGraph:
     """Symmetric CSR graph from undirected edges (i, j, w): each edge is stored
     in both directions; duplicate edges are an error, as are self-loops."""
@@ -87,8 +170,7 @@ def graph_from_edges(n: int, i: Any, j: Any, w: Any, name: str = "edges") -> CSR
     if np.any(i == j):
         k = int(np.flatnonzero(i == j)[0])
         raise ValueError(f"'{name}': self-loop at node {int(i[k])} (put single-node terms in the biases)")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"'{name}': weights must be finite")
+    w = finite_f32(w, name).astype(np.float64)
     a, b = np.minimum(i, j), np.maximum(i, j)
     key = a * n + b
     if np.unique(key).size != key.size:
@@ -204,16 +286,31 @@ def dsatur_colouring(g: CSRGraph) -> np.ndarray:
     return colour
 
 
+def compress_colours(colours: Any, name: str = "colouring") -> np.ndarray:
+    """Integer colours (any values >= 0) as int32 labels 0 .. k-1 in the order
+    of the colours' values: the same blocks, numbered without gaps, so no
+    colour number is looped over or narrowed to int32."""
+    c = np.asarray(colours)
+    if c.dtype.kind not in "iu":
+        raise TypeError(f"'{name}': expected integer colours, got dtype {c.dtype}")
+    if c.ndim != 1:
+        raise ValueError(f"'{name}': expected one colour per node (1-D), got shape {c.shape}")
+    if c.size and c.dtype.kind == "i" and int(c.min()) < 0:
+        raise ValueError(f"'{name}': colours must be >= 0, got {int(c.min())}")
+    _, labels = np.unique(c, return_inverse=True)
+    return labels.reshape(-1).astype(np.int32)
+
+
 def check_colouring(g: CSRGraph, colours: Any, name: str = "colouring") -> np.ndarray:
     """Validate a colouring (one int per node, adjacent nodes differ); returns
-    it as int32 or raises ValueError naming ``name`` and an offending edge."""
+    it compressed to int32 labels 0 .. k-1 (:func:`compress_colours`) or
+    raises ValueError naming ``name`` and an offending edge."""
     c = np.asarray(colours)
     if c.dtype.kind not in "iu":
         raise TypeError(f"'{name}': expected integer colours, got dtype {c.dtype}")
     if c.shape != (g.n,):
         raise ValueError(f"'{name}': expected one colour per node, shape ({g.n},), got {c.shape}")
-    if c.size and c.min() < 0:
-        raise ValueError(f"'{name}': colours must be >= 0")
+    c = compress_colours(c, name)
     i = np.repeat(np.arange(g.n), g.degrees)
     bad = np.flatnonzero(c[i] == c[g.col])
     if bad.size:
@@ -221,24 +318,31 @@ def check_colouring(g: CSRGraph, colours: Any, name: str = "colouring") -> np.nd
         raise ValueError(
             f"'{name}': not a proper colouring: adjacent nodes {a} and {b} both have colour {int(c[a])}"
         )
-    return c.astype(np.int32)
+    return c
 
 
 def blocks_from_colouring(
     colours: np.ndarray, skip: Optional[np.ndarray] = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Update schedule (order int32, block_ptr int64) of a colouring: the nodes
-    of colour 0, then colour 1, ...; nodes with ``skip`` true are left out."""
-    colours = np.asarray(colours)
-    ncol = int(colours.max()) + 1 if colours.size else 0
-    keep = np.ones(colours.size, dtype=bool) if skip is None else ~np.asarray(skip, dtype=bool)
-    order, ptr = [], [0]
-    for c in range(ncol):
-        nodes = np.flatnonzero((colours == c) & keep)
-        order.append(nodes)
-        ptr.append(ptr[-1] + nodes.size)
-    o = np.concatenate(order).astype(np.int32) if order else np.zeros(0, dtype=np.int32)
-    return o, np.asarray(ptr, dtype=np.int64)
+    of the smallest colour, then the next one, ... (colours that occur only;
+    their values may have gaps); nodes with ``skip`` true are left out."""
+    labels = compress_colours(colours, "colours")
+    if skip is None:
+        keep = np.ones(labels.size, dtype=bool)
+    else:
+        sk = np.asarray(skip)
+        if sk.dtype != np.bool_ or sk.shape != labels.shape:
+            raise TypeError(f"'skip': expected a boolean mask of shape {labels.shape}, got dtype {sk.dtype}, "
+                            f"shape {sk.shape}")
+        keep = ~sk
+    ncol = int(labels.max()) + 1 if labels.size else 0
+    nodes = np.flatnonzero(keep)
+    lab = labels[nodes]
+    o = nodes[np.argsort(lab, kind="stable")].astype(np.int32)
+    ptr = np.zeros(ncol + 1, dtype=np.int64)
+    np.cumsum(np.bincount(lab, minlength=ncol), out=ptr[1:])
+    return o, ptr
 
 
 def dtm_grid_edges(
@@ -258,8 +362,20 @@ def dtm_grid_edges(
     -------
     i, j : ndarray of int32 (undirected edges), w : float32, colours : int32 (n,)
     """
+    if isinstance(side, (bool, np.bool_)):
+        raise TypeError("'side': expected an int, got bool")
+    try:
+        side = operator.index(side)
+    except TypeError:
+        raise TypeError(f"'side': expected an int, got {type(side).__name__}") from None
+    if not 2 <= side <= 46340:
+        raise ValueError(f"'side': must lie in [2, 46340] (side**2 nodes fit int32), got {side}")
     if side % 2:
         raise ValueError(f"'side': must be even for the parity colouring, got {side}")
+    try:
+        offsets = [(operator.index(a), operator.index(b)) for a, b in offsets]
+    except (TypeError, ValueError):
+        raise TypeError("'offsets': expected a sequence of (int, int) pairs") from None
     ii, jj = np.meshgrid(np.arange(side), np.arange(side), indexing="ij")
     src_l, dst_l = [], []
     for a, b in offsets:
@@ -277,6 +393,8 @@ def dtm_grid_edges(
     if weights is None:
         w = np.random.default_rng(seed).standard_normal(i.size) / np.sqrt(deg)
     else:
-        w = np.asarray(list(weights), dtype=np.float64)
+        w = finite_f32(np.asarray(list(weights)), "weights")
+        if w.shape != i.shape:
+            raise ValueError(f"'weights': expected one weight per edge ({i.size}), got shape {w.shape}")
     colours = ((ii + jj) % 2).ravel().astype(np.int32)
     return i.astype(np.int32), j.astype(np.int32), w.astype(np.float32), colours

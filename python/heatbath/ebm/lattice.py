@@ -27,6 +27,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _backend, _core
+from .._guard import MAX_STEPS, Guarded, as_float_array, as_int, locked
 from ..random import as_seed
 
 __all__ = [
@@ -174,7 +175,7 @@ class LatticeSamples:
 def per_chain_beta(value: Any, n_chains: int) -> np.ndarray:
     """``beta`` as a float64 array of one finite value per chain (a scalar is
     repeated); ValueError naming 'beta' otherwise."""
-    b = np.asarray(value, dtype=np.float64)
+    b = as_float_array(value, "beta")
     if b.ndim == 0:
         b = np.full(n_chains, float(b))
     if b.shape != (n_chains,):
@@ -208,7 +209,7 @@ def _as_offset(v: Any) -> int:
     return i
 
 
-class IsingLattice:
+class IsingLattice(Guarded):
     """Periodic 2D or 3D Ising lattice(s), ``E = -J sum_<ij> s_i s_j - h sum_i s_i``,
     s = +/-1, sampled at inverse temperature ``beta`` (one per chain).
 
@@ -241,6 +242,11 @@ class IsingLattice:
         holding all chains. Any value is allowed (the packed words never mix
         chains); ``beta`` is that of the chains held here.
 
+    One object may be used from several threads: its methods take the
+    object's lock, so concurrent calls run one after another. Long calls
+    (``sweep``, ``sample``) can be interrupted by Ctrl-C (KeyboardInterrupt);
+    the spins then hold the sweeps done, counted by ``sweeps_done``.
+
     Examples
     --------
     >>> from heatbath.ebm import IsingLattice
@@ -271,6 +277,8 @@ class IsingLattice:
             raise TypeError(f"'shape': expected an int or a tuple of ints, got {shape!r}") from None
         if len(dims) not in (2, 3):
             raise ValueError(f"'shape': expected (Ly, Lx) or (Lz, Ly, Lx), got {dims}")
+        if any(d > 2**20 for d in dims):
+            raise ValueError(f"'shape': every side must be <= 2**20, got {dims}")
         if any(d < 2 or d % 2 for d in dims):
             raise ValueError(f"'shape': every side must be even and >= 2 (checkerboard), got {dims}")
         if dims[-1] > 64 and dims[-1] % 64:
@@ -282,7 +290,11 @@ class IsingLattice:
         if init not in ("random", "up", "down"):
             raise ValueError(f"'init': expected 'random', 'up' or 'down', got {init!r}")
         for name, v in (("J", J), ("h", h)):
-            if not np.isfinite(float(v)):
+            try:
+                fv = float(v)
+            except (TypeError, ValueError):
+                raise TypeError(f"'{name}': expected a number, got {type(v).__name__}") from None
+            if not np.isfinite(fv):
                 raise ValueError(f"'{name}': must be finite, got {v}")
         self.shape = dims
         self.dim = len(dims)
@@ -292,12 +304,14 @@ class IsingLattice:
         self.init = init
         self.device = device
         self.seed = as_seed(seed)
-        b = np.asarray(beta, dtype=np.float64)
+        b = as_float_array(beta, "beta")
         if b.ndim > 1:
             raise ValueError(f"'beta': expected a float or a 1-D array, got shape {b.shape}")
         if n_chains is None:
             n_chains = b.size if b.ndim == 1 else 1
         self.n_chains = _as_positive_int(n_chains, "n_chains")
+        if self.n_chains * int(np.prod(dims)) > 2**40:
+            raise ValueError(f"'n_chains': {self.n_chains} chains of {dims} sites are too many (over 2**40 sites)")
         self.chain_offset = _as_offset(chain_offset)
         self._sweep = 0
         self.beta = beta  # property: checks and builds the thresholds
@@ -326,9 +340,11 @@ class IsingLattice:
     @beta.setter
     def beta(self, value: Any) -> None:
         b = per_chain_beta(value, self.n_chains)
-        self._beta = b
         th = ising_thresholds(b, self.J, self.h, 2 * self.dim, self.method)
-        self._th = _backend.cupy_module().asarray(th) if self.device == "cuda" else th
+        th = _backend.cupy_module().asarray(th) if self.device == "cuda" else th
+        with self._lock:
+            self._beta = b
+            self._th = th
 
     def _set_packed_from(self, s8: np.ndarray) -> None:
         packed = np.empty(self._words, dtype=np.uint32)
@@ -338,10 +354,11 @@ class IsingLattice:
     @property
     def spins(self) -> np.ndarray:
         """The spins, int8 +/-1 of shape (n_chains, *shape) (a numpy copy)."""
-        packed = self._packed.get() if self.device == "cuda" else self._packed
-        out = np.empty((self.n_chains,) + self.shape, dtype=np.int8)
-        _core.ising_unpack(packed, *self._geom, self.n_chains, out.reshape(-1))
-        return out
+        with self._lock:
+            packed = self._packed.get() if self.device == "cuda" else self._packed
+            out = np.empty((self.n_chains,) + self.shape, dtype=np.int8)
+            _core.ising_unpack(packed, *self._geom, self.n_chains, out.reshape(-1))
+            return out
 
     @spins.setter
     def spins(self, value: Any) -> None:
@@ -359,7 +376,8 @@ class IsingLattice:
             if not np.all((s == 1) | (s == -1)):
                 raise ValueError("'spins': values must be +1 or -1")
             s8 = s.astype(np.int8)
-        self._set_packed_from(s8)
+        with self._lock:
+            self._set_packed_from(s8)
 
     @property
     def packed(self):
@@ -398,28 +416,37 @@ class IsingLattice:
         else:
             up = np.zeros((nrec, self.n_chains), dtype=np.int64)
             agree = np.zeros((nrec, self.n_chains), dtype=np.int64)
-            _core.ising_sweep(
-                self._packed,
-                *self._geom,
-                self.n_chains,
-                self._th,
-                self.method == "metropolis",
-                self.seed,
-                self._sweep,
-                n,
-                rec_every,
-                up.reshape(-1),
-                agree.reshape(-1),
-                self.chain_offset,
-            )
+            done = np.zeros(1, dtype=np.int64)
+            try:
+                _core.ising_sweep(
+                    self._packed,
+                    *self._geom,
+                    self.n_chains,
+                    self._th,
+                    self.method == "metropolis",
+                    self.seed,
+                    self._sweep,
+                    n,
+                    rec_every,
+                    up.reshape(-1),
+                    agree.reshape(-1),
+                    self.chain_offset,
+                    done,
+                )
+            finally:
+                self._sweep += int(done[0])
+            return up, agree
         self._sweep += n
         return up, agree
 
+    @locked
     def sweep(self, n: int = 1) -> "IsingLattice":
-        """Run ``n`` checkerboard sweeps (each updates every site once)."""
-        n = int(n)
-        if n < 0:
-            raise ValueError(f"'n': must be >= 0, got {n}")
+        """Run ``n`` checkerboard sweeps (each updates every site once).
+
+        On the CPU the sweeps run in slices between which Ctrl-C raises
+        KeyboardInterrupt; the spins then hold the sweeps done, counted by
+        ``sweeps_done``."""
+        n = as_int(n, "n", 0, MAX_STEPS)
         if n:
             self._run(n, 0)
         return self
@@ -434,10 +461,12 @@ class IsingLattice:
         e = (-self.J * ss - self.h * (2.0 * up - n)) / n
         return e, m
 
+    @locked
     def energy(self) -> np.ndarray:
         """Energy per spin of each chain, shape (n_chains,), float64."""
         return self._observables(*self._observe())[0]
 
+    @locked
     def magnetization(self) -> np.ndarray:
         """Magnetization per spin of each chain, shape (n_chains,), float64."""
         return self._observables(*self._observe())[1]
@@ -463,6 +492,7 @@ class IsingLattice:
         _core.ising_observe(self._packed, *self._geom, self.n_chains, up, agree)
         return up, agree
 
+    @locked
     def sample(self, n_sweeps: int, warmup: int = 0, thin: int = 1) -> LatticeSamples:
         """Warm up, then run ``n_sweeps`` sweeps recording the energy and
         magnetization per spin of every chain after every ``thin``-th sweep.
@@ -475,11 +505,15 @@ class IsingLattice:
         """
         import time
 
-        n_sweeps = _as_positive_int(n_sweeps, "n_sweeps")
-        thin = _as_positive_int(thin, "thin")
-        if int(warmup) < 0:
-            raise ValueError(f"'warmup': must be >= 0, got {warmup}")
-        self.sweep(int(warmup))
+        n_sweeps = as_int(n_sweeps, "n_sweeps", 1, MAX_STEPS)
+        thin = as_int(thin, "thin", 1, MAX_STEPS)
+        warmup = as_int(warmup, "warmup", 0, MAX_STEPS)
+        if (n_sweeps // thin) * self.n_chains > 2**31:
+            raise ValueError(
+                f"'n_sweeps': {n_sweeps // thin} records of {self.n_chains} chains are too many to keep; "
+                "raise 'thin'"
+            )
+        self.sweep(warmup)
         if self.device == "cuda":
             _backend.cupy_module().cuda.get_current_stream().synchronize()
         t0 = time.perf_counter()

@@ -30,6 +30,7 @@ import numpy as np
 
 from .. import _backend
 from .. import random as hr
+from .._blas import in_blas_threads
 from ._estimates import LogZEstimate
 from ._rbm_trainer import Trainer
 from ._units import (
@@ -136,6 +137,24 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
 # ---------------------------------------------------------------------------
 
 
+def _checked_update(tr: Any, batch: Any, lr: Any) -> None:
+    """One update; a kernel's non-finite input after a diverged earlier update
+    becomes the error of :func:`_check_diverged`."""
+    try:
+        tr.update(batch)
+    except ValueError:
+        _check_diverged(tr, xp_of(tr.Wa), lr)
+        raise
+
+
+def _check_diverged(tr: Any, xp: Any, lr: Any) -> None:
+    """FloatingPointError when the parameters are no longer finite."""
+    if not bool(xp.isfinite(tr.Wa).all()):
+        raise FloatingPointError(
+            f"training diverged: the parameters are no longer finite; lower 'learning_rate' (got {lr!r})"
+        )
+
+
 class _RBMBase(_TransformerMixin, _Base):
     """Shared machinery of the Bernoulli and Gaussian-Bernoulli RBMs."""
 
@@ -231,6 +250,7 @@ class _RBMBase(_TransformerMixin, _Base):
 
     # -- fitting ------------------------------------------------------------
 
+    @in_blas_threads
     def fit(self, X: Any, y: Any = None, *, callback: Optional[Callable[[int, "_RBMBase"], None]] = None):
         """Fit the model to X by ``n_iter`` passes of minibatch CD-k, PCD or
         PT-PCD.
@@ -261,8 +281,13 @@ class _RBMBase(_TransformerMixin, _Base):
         Xa[:, :-1] = X
         tr = Trainer(self, xp, max(edges[i + 1] - edges[i] for i in range(n_batches)))
         for epoch in range(self.n_iter):
-            for i in range(n_batches):
-                tr.update(Xa[edges[i] : edges[i + 1]])
+            try:
+                for i in range(n_batches):
+                    _checked_update(tr, Xa[edges[i] : edges[i + 1]], self.learning_rate)
+            except KeyboardInterrupt:
+                tr.write_back()  # the parameters of the updates done (Ctrl-C)
+                raise
+            _check_diverged(tr, xp, self.learning_rate)
             if self.verbose or callback is not None:
                 tr.write_back()
                 if self.verbose:
@@ -276,6 +301,7 @@ class _RBMBase(_TransformerMixin, _Base):
         tr.write_back()
         return self
 
+    @in_blas_threads
     def partial_fit(self, X: Any, y: Any = None):
         """One update on the batch X (scikit-learn's semantics); the first
         call initializes the model.
@@ -298,7 +324,8 @@ class _RBMBase(_TransformerMixin, _Base):
         Xa = xp.ones((X.shape[0], X.shape[1] + 1), dtype=self._dtype)
         Xa[:, :-1] = X
         tr = Trainer(self, xp, X.shape[0])
-        tr.update(Xa)
+        _checked_update(tr, Xa, self.learning_rate)
+        _check_diverged(tr, xp, self.learning_rate)
         tr.write_back()
         return self
 
@@ -344,6 +371,7 @@ class _RBMBase(_TransformerMixin, _Base):
             bernoulli_units(pre_v, b, V, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
         return H
 
+    @in_blas_threads
     def gibbs(self, v: Any, k: int = 1):
         """k Gibbs sweeps (v -> h -> v) from v.
 
@@ -370,6 +398,7 @@ class _RBMBase(_TransformerMixin, _Base):
     def _unprepare(self, V):
         return V
 
+    @in_blas_threads
     def sample(self, n_samples: int = 1, k: int = 1000, *, device: Optional[str] = None):
         """Draw n_samples visible vectors by k Gibbs sweeps from independent
         chains started at the visible biases' base-rate distribution.
@@ -430,6 +459,7 @@ class _RBMBase(_TransformerMixin, _Base):
         xp = xp_of(V)
         return -(V @ b) - xp.logaddexp(0, V @ W.T + c).sum(axis=1)
 
+    @in_blas_threads
     def log_partition(self, method: str = "ais", **kwargs: Any) -> LogZEstimate:
         """log Z of the model.
 
@@ -457,6 +487,7 @@ class _RBMBase(_TransformerMixin, _Base):
             return _ais.rbm_raise(self, **kwargs)
         raise ValueError(f"'method': expected 'ais', 'exact' or 'raise', got {method!r}")
 
+    @in_blas_threads
     def log_likelihood(
         self, X: Any, log_z: Union[None, float, LogZEstimate] = None, method: str = "ais", **kwargs: Any
     ):
@@ -555,6 +586,7 @@ class BernoulliRBM(_RBMBase):
         tags.transformer_tags.preserves_dtype = [np.dtype(self.dtype).name]
         return tags
 
+    @in_blas_threads
     def score_samples(self, X: Any):
         """Pseudo-log-likelihood as scikit-learn computes it: for each sample,
         ``n_features * log sigmoid(F(v~) - F(v))`` with v~ the sample with one

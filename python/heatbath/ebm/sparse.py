@@ -29,11 +29,16 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _backend, _core
+from .._guard import MAX_STEPS, Guarded, as_float_array, locked
 from ..random import as_seed, integers
 from .graphs import (
+    _F32_MAX,
     CSRGraph,
+    _index_array,
     blocks_from_colouring,
     check_colouring,
+    check_graph,
+    finite_f32,
     couplings_to_graph,
     dsatur_colouring,
     graph_from_edges,
@@ -73,7 +78,7 @@ class SparseSamples:
     seconds: float
 
 
-def _as_int(v: Any, name: str, minimum: int) -> int:
+def _as_int(v: Any, name: str, minimum: int, maximum: Optional[int] = MAX_STEPS) -> int:
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"'{name}': expected an int, got bool")
     try:
@@ -82,10 +87,21 @@ def _as_int(v: Any, name: str, minimum: int) -> int:
         raise TypeError(f"'{name}': expected an int, got {type(v).__name__}") from None
     if i < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {i}")
+    if maximum is not None and i > maximum:
+        raise ValueError(f"'{name}': must be <= {maximum}, got {i}")
     return i
 
 
-class _SparseModel:
+class _SparseModel(Guarded):
+    """Shared machinery of :class:`SparseIsing` and :class:`SparsePotts`.
+
+    One object may be used from several threads: its methods take the
+    object's lock, so concurrent calls run one after another (the result is
+    that of some sequential order). Long calls (``sweep``, ``sample``,
+    ``fit``) can be interrupted by Ctrl-C (KeyboardInterrupt); the object then
+    holds the state of the sweeps done, and ``sweeps_done`` counts them.
+    """
+
     _potts = False
 
     def __init__(
@@ -101,13 +117,14 @@ class _SparseModel:
         K: int,
         chain_offset: Any = 0,
     ) -> None:
-        self.chain_offset = _as_int(chain_offset, "chain_offset", 0)
+        self.chain_offset = _as_int(chain_offset, "chain_offset", 0, 2**48)
         if self.chain_offset % 256:
             raise ValueError(f"'chain_offset': must be a multiple of 256, got {self.chain_offset}")
         if storage not in ("csr", "ell"):
             raise ValueError(f"'storage': expected 'csr' or 'ell', got {storage!r}")
         if device not in ("cpu", "cuda"):
             raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
+        graph = check_graph(graph, "couplings")
         self.graph = graph
         self.n_nodes = graph.n
         self.K = K
@@ -117,22 +134,21 @@ class _SparseModel:
         self._kernel_graph = graph.to_ell() if storage == "ell" else graph
         bshape = (graph.n, K) if self._potts else (graph.n,)
         if bias is None:
-            b = np.zeros(bshape)
+            b = np.zeros(bshape, dtype=np.float32)
         else:
             b = np.asarray(bias)
             if b.dtype.kind not in "biuf":
                 raise TypeError(f"'bias': expected real values, got dtype {b.dtype}")
             if b.shape != bshape:
                 raise ValueError(f"'bias': expected shape {bshape}, got {b.shape}")
-            if not np.all(np.isfinite(b)):
-                raise ValueError("'bias': must be finite")
+            b = finite_f32(b, "bias")
         self._bias = np.ascontiguousarray(b, dtype=np.float32)
-        bt = np.asarray(beta, dtype=np.float64)
+        bt = as_float_array(beta, "beta")
         if bt.ndim > 1:
             raise ValueError(f"'beta': expected a float or a 1-D array, got shape {bt.shape}")
         if n_chains is None:
             n_chains = bt.size if bt.ndim == 1 else 1
-        self.n_chains = _as_int(n_chains, "n_chains", 1)
+        self.n_chains = _as_int(n_chains, "n_chains", 1, 2**40)
         self.beta = beta
         if colouring is None or (isinstance(colouring, str) and colouring == "dsatur"):
             self.colours = dsatur_colouring(graph)
@@ -168,12 +184,24 @@ class _SparseModel:
             arr = None
         if arr is not None and arr.dtype.kind in "iu" and arr.ndim == 1 and arr.shape == (self.n_nodes,):
             return check_colouring(self.graph, arr, "colouring")
+        if arr is not None and arr.dtype.kind not in "iuO":
+            raise TypeError(
+                f"'colouring': expected 'dsatur', 'greedy', integer colours of shape ({self.n_nodes},) or a "
+                f"sequence of blocks of node indices, got dtype {arr.dtype}, shape {arr.shape}"
+            )
+        if arr is not None and arr.dtype.kind in "iu" and arr.ndim == 1:
+            raise ValueError(f"'colouring': expected one colour per node, shape ({self.n_nodes},), got {arr.shape}")
         # a sequence of blocks (lists of node indices)
         colours = np.full(self.n_nodes, -1, dtype=np.int64)
-        for c, block in enumerate(colouring):
-            idx = np.asarray(block, dtype=np.int64).reshape(-1)
-            if idx.size and (idx.min() < 0 or idx.max() >= self.n_nodes):
-                raise ValueError(f"'colouring': block {c} has a node index outside [0, {self.n_nodes})")
+        try:
+            blocks = list(colouring)
+        except TypeError:
+            raise TypeError(f"'colouring': expected a sequence of blocks, got {type(colouring).__name__}") from None
+        for c, block in enumerate(blocks):
+            try:
+                idx = _index_array(np.asarray(block).reshape(-1), "colouring", self.n_nodes)
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"'colouring': block {c}: {exc}") from None
             if np.any(colours[idx] >= 0):
                 raise ValueError(f"'colouring': block {c} repeats a node of an earlier block")
             colours[idx] = c
@@ -213,8 +241,13 @@ class _SparseModel:
 
     @beta.setter
     def beta(self, value: Any) -> None:
-        self._beta = per_chain_beta(value, self.n_chains).astype(np.float32)
-        self._beta_dev = self._to_device(self._beta)
+        b = per_chain_beta(value, self.n_chains)
+        bt = finite_f32(b, "beta")
+        with self._lock:
+            self._beta = bt
+            # one beta for every chain: the GPU kernels take it by value
+            self._beta_uniform = float(bt[0]) if bt.size and bool(np.all(bt == bt[0])) else float("nan")
+            self._beta_dev = self._to_device(self._beta)
 
     @property
     def couplings(self) -> np.ndarray:
@@ -225,18 +258,24 @@ class _SparseModel:
     def bias(self) -> np.ndarray:
         return self._bias.astype(np.float64)
 
+    @locked
     def set_parameters(
         self, edge_weights: Optional[np.ndarray] = None, bias: Optional[np.ndarray] = None
     ) -> None:
         """Replace the couplings of the existing edges (order of
-        ``graph.edges()``) and/or the biases."""
+        ``graph.edges()``) and/or the biases (finite values that fit float32)."""
         if edge_weights is not None:
             upper, lower = self._edge_positions()
-            w = np.asarray(edge_weights, dtype=np.float64)
+            w = np.asarray(edge_weights)
             if w.shape != upper.shape:
                 raise ValueError(f"'edge_weights': expected shape {upper.shape}, got {w.shape}")
-            if not np.all(np.isfinite(w)):
-                raise ValueError("'edge_weights': must be finite")
+            w = finite_f32(w, "edge_weights")
+        if bias is not None:
+            b = np.asarray(bias)
+            if b.shape != self._bias.shape:
+                raise ValueError(f"'bias': expected shape {self._bias.shape}, got {b.shape}")
+            b = finite_f32(b, "bias")
+        if edge_weights is not None:
             wc = np.empty(self.graph.col.size, dtype=np.float32)
             wc[upper] = w
             wc[lower] = w
@@ -244,9 +283,6 @@ class _SparseModel:
             self.graph = CSRGraph(g.row, g.col, wc, g.n)
             self._kernel_graph = self.graph.to_ell() if self.storage == "ell" else self.graph
         if bias is not None:
-            b = np.asarray(bias, dtype=np.float64)
-            if b.shape != self._bias.shape:
-                raise ValueError(f"'bias': expected shape {self._bias.shape}, got {b.shape}")
             self._bias = np.ascontiguousarray(b, dtype=np.float32)
         self._reschedule()
 
@@ -271,10 +307,11 @@ class _SparseModel:
     def state(self) -> np.ndarray:
         """States, shape (n_chains, n_nodes): int8 +/-1 (Ising) or uint8 in
         [0, K) (Potts); a numpy copy."""
-        s = self._s.get() if self.device == "cuda" else self._s
-        if not self._potts:
-            s = _unpack_spins(s, self.n_chains)
-        return np.array(s.T, order="C")  # a copy, also when s.T is already contiguous
+        with self._lock:
+            s = self._s.get() if self.device == "cuda" else self._s
+            if not self._potts:
+                s = _unpack_spins(s, self.n_chains)
+            return np.array(s.T, order="C")  # a copy, also when s.T is already contiguous
 
     def _check_state(self, value: Any, shape: tuple, name: str) -> np.ndarray:
         if _backend.is_cupy(value):
@@ -282,6 +319,8 @@ class _SparseModel:
         s = np.asarray(value)
         if s.dtype.kind not in "iub":
             raise TypeError(f"'{name}': expected an integer array, got dtype {s.dtype}")
+        if s.dtype.kind == "b" and self._potts:
+            raise TypeError(f"'{name}': expected integer Potts states in [0, {self.K}), got dtype bool")
         if s.shape != shape:
             raise ValueError(f"'{name}': expected shape {shape}, got {s.shape}")
         if self._potts:
@@ -298,15 +337,16 @@ class _SparseModel:
     def state(self, value: Any) -> None:
         s = self._check_state(value, (self.n_chains, self.n_nodes), "state")
         s = np.ascontiguousarray(s.T)
-        self._s = self._state_to_device(s if self._potts else _pack_spins(s))
+        s = self._state_to_device(s if self._potts else _pack_spins(s))
+        with self._lock:
+            self._s = s
 
+    @locked
     def clamp(self, nodes: Any, values: Any) -> None:
         """Hold ``nodes`` fixed at ``values`` (shape (len(nodes),) for all
         chains alike, or (n_chains, len(nodes))). Clamped nodes are skipped by
         the sweeps; a later clamp adds to the set."""
-        idx = np.asarray(nodes, dtype=np.int64).reshape(-1)
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_nodes):
-            raise ValueError(f"'nodes': indices must lie in [0, {self.n_nodes})")
+        idx = _index_array(nodes, "nodes", self.n_nodes).reshape(-1)
         v = np.asarray(values)
         if v.ndim == 1:
             v = np.broadcast_to(v, (self.n_chains, idx.size))
@@ -317,12 +357,13 @@ class _SparseModel:
         self.clamped[idx] = True
         self._reschedule()
 
+    @locked
     def unclamp(self, nodes: Any = None) -> None:
         """Release the given clamped nodes (all when None)."""
         if nodes is None:
             self.clamped[:] = False
         else:
-            self.clamped[np.asarray(nodes, dtype=np.int64)] = False
+            self.clamped[_index_array(nodes, "nodes", self.n_nodes)] = False
         self._reschedule()
 
     # ---- kernels ------------------------------------------------------------
@@ -333,8 +374,13 @@ class _SparseModel:
             return (p(k["row"]), p(k["col"]), p(k["w"]), p(k["bias"]), p(self._beta_dev), p(k["order"]))
         return (k["row"], k["col"], k["w"], k["bias"], self._beta_dev, k["order"])
 
+    @locked
     def sweep(self, n: int = 1) -> "_SparseModel":
-        """Run ``n`` sweeps (every free node updated once per sweep)."""
+        """Run ``n`` sweeps (every free node updated once per sweep).
+
+        On the CPU the sweeps run in slices between which Ctrl-C raises
+        KeyboardInterrupt; the state then holds the sweeps done, and
+        ``sweeps_done`` counts them (a later sweep continues the same run)."""
         n = _as_int(n, "n", 0)
         if n == 0:
             return self
@@ -360,13 +406,19 @@ class _SparseModel:
                     n,
                     _backend.current_stream(),
                     self.chain_offset,
+                    self._beta_uniform,
                 )
         else:
-            tail = (row, col, w, bias, beta, order, bp, self.seed, self._sweep, n, self.chain_offset)
-            if self._potts:
-                _core.sparse_potts_sweeps(self._s.reshape(-1), self.n_chains, self.K, *tail)
-            else:
-                _core.sparse_ising_sweeps(self._s.reshape(-1), self.n_chains, *tail)
+            done = np.zeros(1, dtype=np.int64)
+            tail = (row, col, w, bias, beta, order, bp, self.seed, self._sweep, n, self.chain_offset, done)
+            try:
+                if self._potts:
+                    _core.sparse_potts_sweeps(self._s.reshape(-1), self.n_chains, self.K, *tail)
+                else:
+                    _core.sparse_ising_sweeps(self._s.reshape(-1), self.n_chains, *tail)
+            finally:
+                self._sweep += int(done[0])
+            return self
         self._sweep += n
         return self
 
@@ -428,6 +480,7 @@ class _SparseModel:
             )
         return energy, mag
 
+    @locked
     def energy(self) -> np.ndarray:
         """Energy of each chain's current state, shape (n_chains,), float64."""
         xp = _backend.cupy_module() if self.device == "cuda" else np
@@ -436,6 +489,7 @@ class _SparseModel:
         )
         return e.get() if self.device == "cuda" else e
 
+    @locked
     def sample(
         self,
         n_samples: int,
@@ -500,10 +554,7 @@ class _SparseModel:
             return np.zeros(0, dtype=np.int32)
         if isinstance(nodes, str) and nodes == "all":
             return np.arange(self.n_nodes, dtype=np.int32)
-        nd = np.asarray(nodes, dtype=np.int64).reshape(-1)
-        if nd.size and (nd.min() < 0 or nd.max() >= self.n_nodes):
-            raise ValueError(f"'nodes': indices must lie in [0, {self.n_nodes})")
-        return nd.astype(np.int32)
+        return _index_array(nodes, "nodes", self.n_nodes).reshape(-1).astype(np.int32)
 
     def _pair_list(self, pairs: Any) -> np.ndarray:
         if pairs is None:
@@ -511,12 +562,10 @@ class _SparseModel:
         if isinstance(pairs, str) and pairs == "edges":
             i, j, _ = self.graph.edges()
             return np.stack([i, j], axis=1).astype(np.int32)
-        p = np.asarray(pairs, dtype=np.int64)
+        p = np.asarray(pairs)
         if p.ndim != 2 or p.shape[1] != 2:
             raise ValueError(f"'pairs': expected shape (n_pairs, 2), got {p.shape}")
-        if p.size and (p.min() < 0 or p.max() >= self.n_nodes):
-            raise ValueError(f"'pairs': indices must lie in [0, {self.n_nodes})")
-        return p.astype(np.int32)
+        return _index_array(p, "pairs", self.n_nodes).astype(np.int32)
 
     # ---- exact answers for small graphs ------------------------------------
     def enumerate_log_probs(self, beta: Optional[float] = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -532,6 +581,8 @@ class _SparseModel:
         if free.size > 20:
             raise ValueError(f"enumeration needs <= 20 free nodes, got {free.size}")
         beta = float(self._beta[0]) if beta is None else float(beta)
+        if not np.isfinite(beta):
+            raise ValueError(f"'beta': must be finite, got {beta}")
         q = self.K
         grid = np.indices((q,) * free.size).reshape(free.size, -1).T
         base = self.state[0]
@@ -546,6 +597,16 @@ class _SparseModel:
     def energy_of(self, states: Any) -> np.ndarray:
         """Energies of given states (n, n_nodes) in float64 (numpy)."""
         s = np.asarray(states)
+        if s.ndim != 2 or s.shape[1] != self.n_nodes:
+            raise ValueError(f"'states': expected shape (n, {self.n_nodes}), got {s.shape}")
+        if s.dtype.kind not in "iubf":
+            raise TypeError(f"'states': expected numeric states, got dtype {s.dtype}")
+        if self._potts and not np.all((s >= 0) & (s < self.K) & (s == np.round(s))):
+            raise ValueError(f"'states': Potts states must be integers in [0, {self.K})")
+        if self._potts:
+            s = s.astype(np.int64)
+        if not self._potts and not np.all((s == 1) | (s == -1)):
+            raise ValueError("'states': spin states must be +1 or -1")
         i, j, w = self.graph.edges()
         w = w.astype(np.float64)
         b = self._bias.astype(np.float64)
@@ -635,6 +696,7 @@ class SparseIsing(_SparseModel):
         pm = r.pair_mean if r.pair_mean is not None else np.zeros(0)
         return r.node_mean, pm
 
+    @locked
     def fit(
         self,
         data: Any,
@@ -670,7 +732,25 @@ class SparseIsing(_SparseModel):
             raise TypeError(
                 f"'data': expected a 2-D array of binary values, got dtype {X.dtype}, shape {X.shape}"
             )
-        vis = np.arange(self.n_nodes) if visible is None else np.asarray(visible, dtype=np.int64).reshape(-1)
+        if X.shape[0] == 0:
+            raise ValueError("'data': no rows")
+        n_iter = _as_int(n_iter, "n_iter", 1)
+        n_samples = _as_int(n_samples, "n_samples", 1)
+        sweeps = _as_int(sweeps, "sweeps", 1)
+        for name, v in (("lr", lr), ("l2", l2)):
+            try:
+                fv = float(v)
+            except (TypeError, ValueError):
+                raise TypeError(f"'{name}': expected a number, got {type(v).__name__}") from None
+            if not (np.isfinite(fv) and fv >= 0):
+                raise ValueError(f"'{name}': must be a finite number >= 0, got {v!r}")
+        vis = (
+            np.arange(self.n_nodes)
+            if visible is None
+            else _index_array(visible, "visible", self.n_nodes).reshape(-1)
+        )
+        if np.unique(vis).size != vis.size:
+            raise ValueError("'visible': repeats a node")
         if X.shape[1] != vis.size:
             raise ValueError(f"'data': expected {vis.size} columns (visible nodes), got {X.shape[1]}")
         vals = np.unique(X)
@@ -699,7 +779,7 @@ class SparseIsing(_SparseModel):
                 colouring=self.colours,
                 seed=self.seed + 1,
             )
-        for it in range(_as_int(n_iter, "n_iter", 1)):
+        for it in range(n_iter):
             if hidden.size:
                 clamped.set_parameters(w, b)
                 clamped.unclamp()
@@ -709,6 +789,10 @@ class SparseIsing(_SparseModel):
             neg1, neg2 = self.moments(n_samples, warmup=0, thin=sweeps)
             w += lr * (pos2 - neg2) - lr * l2 * w
             b += lr * (pos1 - neg1)
+            if not (np.all(np.abs(w) <= _F32_MAX) and np.all(np.abs(b) <= _F32_MAX)):
+                raise FloatingPointError(
+                    f"fit step {it}: the parameters diverged (not finite in float32); lower 'lr' (got {lr})"
+                )
             if verbose:
                 print(f"fit step {it}: |grad J| = {np.abs(pos2 - neg2).max():.4f}")
         self.set_parameters(w, b)

@@ -23,8 +23,9 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .. import random as hr
 from .. import _backend
+from .. import random as hr
+from .._blas import in_blas_threads
 from ._units import TAG_PT, RBMInterface, bernoulli_units, positive_int, to_xp
 
 __all__ = ["ParallelTempering", "geometric_betas"]
@@ -194,6 +195,7 @@ class ParallelTempering:
         self.scale_host[self.rows_at.ravel()] = np.repeat(self.betas, self.C)
         self.scale[...] = xp.asarray(self.scale_host.astype(self.scale.dtype))
 
+    @in_blas_threads
     def run(self, n_sweeps: int) -> "ParallelTempering":
         """``n_sweeps`` sweeps (each with an exchange round)."""
         for _ in range(positive_int(n_sweeps, "n_sweeps")):

@@ -1,4 +1,11 @@
-"""Layers with explicit forward and backward passes."""
+"""Layers with explicit forward and backward passes.
+
+Inputs must be finite: a layer's ``forward`` checks its input (one pass over
+it) and raises ValueError naming it when it holds NaN or infinity, unless
+``check_finite`` is False. A network built of layers (:class:`Sequential`,
+the models of :mod:`heatbath.nn.models`) checks its own inputs once and turns
+its children's checks off; set ``net.check_finite = False`` to skip the
+check altogether (the caller then vouches for its inputs)."""
 
 from __future__ import annotations
 
@@ -16,7 +23,12 @@ def _xp(a: Any):
 class Module:
     """Base class: ``params`` and ``grads`` are dicts of arrays of the same
     shapes; ``forward`` caches what ``backward`` needs; ``backward(dy)``
-    returns dL/dx and adds parameter gradients into ``grads``."""
+    returns dL/dx and adds parameter gradients into ``grads``.
+
+    ``check_finite`` (default True): whether ``forward`` checks its inputs
+    for NaN and infinity (see the module's notes)."""
+
+    check_finite = True
 
     def __init__(self) -> None:
         self.params: Dict[str, Any] = {}
@@ -25,7 +37,34 @@ class Module:
 
     def add(self, name: str, child: "Module") -> "Module":
         self.children.append((name, child))
+        return self.inner(child)
+
+    @staticmethod
+    def inner(child: "Module") -> "Module":
+        """``child`` as a part of a larger network: its own input check off
+        (the network checks its input once)."""
+        child.check_finite = False
+        for _, c in child.children:
+            Module.inner(c)
         return child
+
+    def _check(self, x: Any, name: str = "x") -> None:
+        if not self.check_finite:
+            return
+        if not hasattr(x, "dtype") or x.dtype.kind not in "biuf":
+            raise TypeError(f"'{name}': expected an array of real numbers, got {type(x).__name__}")
+        if not bool(_xp(x).isfinite(x).all()):
+            raise ValueError(f"'{name}': contains NaN or infinite values ({type(self).__name__}.forward)")
+
+    def _check_steps(self, t: Any, n: int, n_steps: int, name: str = "t") -> None:
+        if not self.check_finite:
+            return
+        if not hasattr(t, "dtype") or t.dtype.kind not in "iu":
+            raise TypeError(f"'{name}': expected integer steps, got {getattr(t, 'dtype', type(t).__name__)}")
+        if tuple(t.shape) != (n,):
+            raise ValueError(f"'{name}': expected shape ({n},), got {tuple(t.shape)}")
+        if n and (int(t.min()) < 0 or int(t.max()) >= n_steps):
+            raise ValueError(f"'{name}': steps must lie in [0, {n_steps}), got [{int(t.min())}, {int(t.max())}]")
 
     def named_parameters(self, prefix: str = "") -> Iterator[Tuple[str, Any, Any]]:
         """(name, parameter, gradient) of this module and its children."""
@@ -51,7 +90,12 @@ class Module:
             src = state[k]
             if tuple(src.shape) != tuple(v.shape):
                 raise ValueError(f"'state': parameter {k} has shape {tuple(src.shape)}, expected {tuple(v.shape)}")
-            v[...] = _xp(v).asarray(src, dtype=v.dtype)
+            if src.dtype.kind not in "biuf":
+                raise ValueError(f"'state': parameter {k} has dtype {src.dtype}, expected real numbers")
+            if not bool(_xp(src).isfinite(src).all()):
+                raise ValueError(f"'state': parameter {k} holds NaN or infinite values")
+        for k, v in own.items():
+            v[...] = _xp(v).asarray(state[k], dtype=v.dtype)
 
     def _param(self, name: str, value: Any) -> Any:
         self.params[name] = value
@@ -71,6 +115,9 @@ class Dense(Module):
         self._x = None
 
     def forward(self, x: Any) -> Any:
+        self._check(x)
+        if x.ndim != 2 or x.shape[1] != self.W.shape[0]:
+            raise ValueError(f"'x': expected shape (n, {self.W.shape[0]}), got {tuple(x.shape)}")
         self._x = x
         return x @ self.W + self.b
 
@@ -82,6 +129,7 @@ class Dense(Module):
 
 class Tanh(Module):
     def forward(self, x: Any) -> Any:
+        self._check(x)
         self._y = _xp(x).tanh(x)
         return self._y
 
@@ -91,6 +139,7 @@ class Tanh(Module):
 
 class Sigmoid(Module):
     def forward(self, x: Any) -> Any:
+        self._check(x)
         xp = _xp(x)
         self._y = 0.5 * (1 + xp.tanh(0.5 * x))
         return self._y
@@ -101,6 +150,7 @@ class Sigmoid(Module):
 
 class ReLU(Module):
     def forward(self, x: Any) -> Any:
+        self._check(x)
         self._m = x > 0
         return x * self._m
 
@@ -114,6 +164,7 @@ class LeakyReLU(Module):
         self.slope = slope
 
     def forward(self, x: Any) -> Any:
+        self._check(x)
         self._m = _xp(x).where(x > 0, 1.0, self.slope).astype(x.dtype)
         return x * self._m
 
@@ -123,6 +174,7 @@ class LeakyReLU(Module):
 
 class Softplus(Module):
     def forward(self, x: Any) -> Any:
+        self._check(x)
         xp = _xp(x)
         self._x = x
         return xp.logaddexp(0, x)
@@ -139,6 +191,7 @@ class Sequential(Module):
             self.add(str(i), l)
 
     def forward(self, x: Any) -> Any:
+        self._check(x)
         for l in self.layers:
             x = l.forward(x)
         return x
@@ -162,6 +215,9 @@ class NormalizedRBF(Module):
         self.log_w = self._param("log_w", xp.asarray([np.log(width)], dtype=dtype))
 
     def forward(self, x: Any) -> Any:
+        self._check(x)
+        if x.ndim != 2 or x.shape[1] != self.c.shape[1]:
+            raise ValueError(f"'x': expected shape (n, {self.c.shape[1]}), got {tuple(x.shape)}")
         xp = _xp(x)
         diff2 = (x * x).sum(1, keepdims=True) - 2 * x @ self.c.T + (self.c * self.c).sum(1)[None, :]
         inv = xp.exp(-2 * self.log_w)  # 1 / w^2
@@ -199,7 +255,22 @@ def bump_basis(n_steps: int, n_basis: int) -> np.ndarray:
 
 def sinusoidal_embedding(t: Any, dim: int, max_period: float = 10000.0) -> Any:
     """Transformer-style embedding of (possibly fractional) steps: (n,) -> (n, dim)."""
+    import operator
+
     xp = _xp(t)
+    try:
+        dim = operator.index(dim)
+    except TypeError:
+        raise TypeError(f"'dim': expected an int, got {type(dim).__name__}") from None
+    if not 1 <= dim <= 2**16:
+        raise ValueError(f"'dim': must lie in [1, 65536], got {dim}")
+    if not (isinstance(max_period, (int, float, np.number)) and 1 < float(max_period) < np.inf):
+        raise ValueError(f"'max_period': must be a finite number > 1, got {max_period!r}")
+    tt = xp.asarray(t)
+    if tt.ndim != 1 or tt.dtype.kind not in "iuf":
+        raise ValueError(f"'t': expected a 1-D array of steps, got dtype {tt.dtype}, shape {tuple(tt.shape)}")
+    if not bool(xp.isfinite(tt).all()):
+        raise ValueError("'t': contains NaN or infinite values")
     half = dim // 2
     freqs = xp.exp(-np.log(max_period) * xp.arange(half, dtype=np.float64) / max(half, 1))
     a = xp.asarray(t, dtype=np.float64)[:, None] * freqs[None, :]
@@ -226,6 +297,8 @@ class TemporalReadout(Module):
         self.basis = xp.asarray(bump_basis(n_steps, n_basis), dtype=dtype)
 
     def forward(self, z: Any, t: Any) -> Any:
+        self._check(z, "z")
+        self._check_steps(t, z.shape[0], self.basis.shape[0])
         B = self.basis[t]  # (n, nb)
         y = (z @ self.W + self.b).reshape(z.shape[0], self.n_out, self.n_basis)
         self._z, self._B = z, B

@@ -26,12 +26,14 @@ class RBFNet(Module):
         width = 2 * extent / (grid - 1)
         self.rbf = self.add("rbf", NormalizedRBF(centers, width, xp=xp, dtype=dtype))
         self.hidden = self.add("hidden", Dense(centers.shape[0] + d, n_hidden, rng, xp=xp, dtype=dtype))
-        self.act = Tanh()
+        self.act = self.inner(Tanh())
         self.readout = self.add("readout", TemporalReadout(n_hidden + centers.shape[0], n_out, n_steps, n_basis,
                                                            rng, xp=xp, dtype=dtype, scale=0.1))
         self._k = centers.shape[0]
 
     def forward(self, x: Any, t: Any) -> Any:
+        self._check(x)
+        self._check_steps(t, x.shape[0], self.readout.basis.shape[0])
         phi = self.rbf.forward(x)
         h = self.act.forward(self.hidden.forward(_concat(phi, x)))
         return self.readout.forward(_concat(h, phi), t)
@@ -61,9 +63,10 @@ class MLP(Module):
             self.layers.append(self.add(f"dense{i}", Dense(a, b, rng, xp=xp, dtype=dtype,
                                                            scale=out_scale if last else 1.0)))
             if not last:
-                self.layers.append(Tanh() if activation == "tanh" else LeakyReLU())
+                self.layers.append(self.inner(Tanh() if activation == "tanh" else LeakyReLU()))
 
     def forward(self, x: Any) -> Any:
+        self._check(x)
         for l in self.layers:
             x = l.forward(x)
         return x
@@ -84,12 +87,14 @@ class TimeMLP(Module):
         super().__init__()
         self.n_steps, self.n_embed = n_steps, n_embed
         self.body = self.add("body", MLP([d + n_embed, *hidden], rng=rng, xp=xp, dtype=dtype))
-        self.act = LeakyReLU()
+        self.act = self.inner(LeakyReLU())
         self.readout = self.add("readout", TemporalReadout(hidden[-1], n_out, n_steps, n_basis, rng, xp=xp,
                                                            dtype=dtype, scale=0.1))
         self._d = d
 
     def forward(self, x: Any, t: Any) -> Any:
+        self._check(x)
+        self._check_steps(t, x.shape[0], self.n_steps)
         emb = sinusoidal_embedding(1000.0 * t / self.n_steps, self.n_embed).astype(x.dtype)
         h = self.act.forward(self.body.forward(_concat(x, emb)))
         return self.readout.forward(h, t)
