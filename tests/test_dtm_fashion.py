@@ -304,6 +304,7 @@ def test_train_dtm_fashion_end_to_end_on_tiny_idx_files(tmp_path, capsys):
             "dtm_acp,mebm",
             "--out",
             str(out),
+            "--no-progress",
         ]
     )
     assert rc == 0

@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import os
 
+from . import _args
 from .train import Trainer, _nonneg_float, _positive_int
 
 
@@ -62,13 +63,13 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--per-class", type=_positive_int, default=None, help="samples per class and mode")
     p.add_argument("--classifier-epochs", type=_positive_int, default=None)
     p.add_argument("--device", choices=["cpu", "cuda"], default=None)
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--seed", type=_args.whole_number, default=None, help="Philox seed of the models (default 0)")
     p.add_argument(
         "--out",
         default=os.path.join("runs", "dtm-fashion"),
         help="folder for samples_<model>_<mode>.npz, checkpoints and results.json (default runs/dtm-fashion)",
     )
-    p.add_argument("--progress", action="store_true", help="progress bars while training")
+    _args.add_progress(p)
 
 
 _OVERRIDES = {
@@ -104,12 +105,7 @@ def config_from_args(args: argparse.Namespace):
     if cfg.side % 2:
         raise ValueError(f"'--side': the torus side must be even, got {cfg.side}")
     if cfg.device == "cuda":
-        from .._backend import has_cuda
-
-        if not has_cuda():
-            raise ValueError(
-                "'--device': cuda was asked for but no usable GPU with heatbath._cuda and cupy is here"
-            )
+        _args.check_device("cuda")
     return cfg
 
 
@@ -119,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     print(f"heatbath train dtm-fashion ({args.budget} budget)")
     results = run_experiment(
-        cfg, args.data, args.out, progress=args.progress, log=lambda s: print(s, flush=True)
+        cfg, args.data, args.out, progress=not args.no_progress, log=lambda s: print(s, flush=True)
     )
     print()
     print(format_results(results))
