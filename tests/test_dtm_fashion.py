@@ -320,3 +320,26 @@ def test_train_dtm_fashion_end_to_end_on_tiny_idx_files(tmp_path, capsys):
         np.testing.assert_array_equal(z["labels"], np.repeat(np.arange(3), 4))
         assert set(np.unique(z["images"])) <= {0, 1}
         assert (out / f"samples_{name}_free.npz").exists() and (out / f"{name}.npz").exists()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("cls", [LabelledDTM, LabelledMEBM])
+def test_cuda_labelled_models_equal_the_cpu(tmp_path, cls):
+    """Trained on the CPU and saved, loaded on the GPU and on the CPU and
+    trained on: the same parameters, free and label-clamped samples."""
+    from heatbath.data.digits import binarized_digits
+
+    d = binarized_digits()
+    X, y = d.X_train.astype(np.uint8)[:120], d.y_train[:120]
+    kw = dict(graph=labelled_torus_graph(14, (8, 8), 10, 2), label_spots=2, n_epochs=1, batch_size=50, warmup=2,
+              n_records=4, acp_lag=2, progress=False, seed=8, beta=(0.8, 1.2))
+    kw.update(dict(T=2, K=4) if cls is LabelledDTM else dict(K_total=8))
+    path = cls(**kw).fit(X, y).save(str(tmp_path / "m"))
+    a = cls.load(path).set_params(n_epochs=2).fit(X, y)
+    b = cls.load(path, device="cuda").set_params(n_epochs=2).fit(X, y)
+    for sa, sb in zip(a.steps_, b.steps_):
+        for name, arr in sa.state_arrays().items():
+            np.testing.assert_array_equal(sb.state_arrays()[name], arr, err_msg=name)
+    lab = np.arange(200) % 10
+    np.testing.assert_array_equal(b.sample(200, seed=1), a.sample(200, seed=1))
+    np.testing.assert_array_equal(b.sample(200, seed=2, labels=lab), a.sample(200, seed=2, labels=lab))
