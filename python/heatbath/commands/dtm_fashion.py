@@ -40,7 +40,8 @@ def _configure(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--n-train", type=_positive_int, default=None, help="training images (first N)")
     p.add_argument("--n-test", type=_positive_int, default=None, help="test images scored against (first N)")
-    p.add_argument("--epochs", type=_positive_int, default=None)
+    p.add_argument("--epochs", type=_positive_int, default=None,
+                   help="passes over the training images (reduced 4, full 20, unless --train-seconds stops first)")
     p.add_argument(
         "--train-seconds",
         type=_nonneg_float,
@@ -56,13 +57,16 @@ def _configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--T", type=_positive_int, default=None, help="reverse steps (default 8)")
     p.add_argument("--K", type=_positive_int, default=None, help="Gibbs sweeps per step when sampling")
     p.add_argument("--side", type=_positive_int, default=None, help="torus side (default 70)")
-    p.add_argument("--batch-size", type=_positive_int, default=None)
+    p.add_argument("--batch-size", type=_positive_int, default=None,
+                   help="images per update (reduced 100, full 250)")
     p.add_argument(
         "--records", type=_positive_int, default=None, help="negative-phase sweeps recorded per update"
     )
     p.add_argument("--per-class", type=_positive_int, default=None, help="samples per class and mode")
-    p.add_argument("--classifier-epochs", type=_positive_int, default=None)
-    p.add_argument("--device", choices=["cpu", "cuda"], default=None)
+    p.add_argument("--classifier-epochs", type=_positive_int, default=None,
+                   help="epochs of the judging classifier (reduced 6, full 8)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="where the models and the classifier run (default cpu; cuda: cupy arrays on a GPU)")
     p.add_argument("--seed", type=_args.whole_number, default=None, help="Philox seed of the models (default 0)")
     p.add_argument(
         "--out",
