@@ -73,6 +73,12 @@ def _gaussian_extra(p):
                    help="variance of the first forward step, the model's resolution (Swiss roll default 1e-6)")
 
 
+def _swissroll_extra(p):
+    _gaussian_extra(p)
+    p.add_argument("--noise", type=float, default=tasks.SWISSROLL_NOISE, metavar="SIGMA",
+                   help=f"standard deviation of the roll's Gaussian noise in raw units (default "
+                        f"{tasks.SWISSROLL_NOISE}: a roll of finite entropy; 0: the noiseless roll, whose "
+                        f"ceiling of K grows without limit as beta_1 -> 0)")
 def _train_options(args) -> dict:
     return {"steps": args.steps, "batch_size": args.batch_size, "lr": args.lr}
 
@@ -97,6 +103,9 @@ def _resume_model(name: str, args, xp):
                 opt = "--" + k.replace("_", "-")
                 raise ValueError(f"'{opt}': the run in {args.out} was started with {opt} {saved.get(k)}; "
                                  f"resume with the same training options")
+    if name == "swissroll" and tasks.data_options(name, info)["noise"] != args.noise:
+        raise ValueError(f"'--noise': the run in {args.out} was trained with noise "
+                         f"{tasks.data_options(name, info)['noise']}; resume with the same --noise")
     if model.steps_trained > args.steps:
         raise ValueError(f"'--steps': the run in {args.out} has already trained {model.steps_trained} steps")
     return model
@@ -106,7 +115,12 @@ def _run(name: str):
     def run(args: argparse.Namespace) -> int:
         xp = _device_xp(args.device)
         ds = tasks.dataset(name)
-        train, test = ds.load(args.seed)
+        opts = {}
+        if getattr(args, "noise", None) is not None:
+            if not 0 <= args.noise < float("inf"):
+                raise ValueError(f"'--noise': must be finite and >= 0, got {args.noise}")
+            opts["noise"] = args.noise
+        train, test = ds.load(args.seed, **opts)
         kw = {}
         if getattr(args, "mode", None):
             kw["mode"] = args.mode
@@ -120,12 +134,13 @@ def _run(name: str):
             model = tasks.build_model(name, args.T, args.seed, xp=xp, **kw)
         start = model.steps_trained
         n_eval = min(args.eval_n, len(test))
-        print(f"heatbath train {name}: {ds.paper_note}; {len(train)} training samples, K on {n_eval} of "
+        what = ds.paper_note + (f", noise {opts['noise']}" if "noise" in opts else "")
+        print(f"heatbath train {name}: {what}; {len(train)} training samples, K on {n_eval} of "
               f"{len(test)} held-out samples (--eval-n); {type(model).__name__} T = {model.T}, "
               f"{args.steps} steps on {args.device}" + (f", resumed at step {start}" if args.resume else ""))
         os.makedirs(args.out, exist_ok=True)
         path = os.path.join(args.out, "model.npz")
-        info = {"data": name, "seed": args.seed, "train_options": _train_options(args)}
+        info = {"data": name, "seed": args.seed, **opts, "train_options": _train_options(args)}
         t0 = time.perf_counter()
         with StopOnInterrupt("step") as stop:
             model.fit(xp.asarray(train), steps=args.steps, batch_size=args.batch_size, lr=args.lr,
@@ -147,12 +162,15 @@ def _run(name: str):
                   f"below are not counted in it; `{resume_command(args.argv)}` continues the training")
         try:
             t1 = time.perf_counter()
-            b = tasks.evaluate(model, xp.asarray(test), args.eval_n, progress=not args.no_progress)
+            b = tasks.evaluate(model, xp.asarray(test), args.eval_n, progress=not args.no_progress,
+                               data=tasks.data_distribution(name, info))
             eval_s = time.perf_counter() - t1
             info.update({"eval_seconds": eval_s, "bound_bits": b.bits, "bound_stderr": b.stderr,
-                         "eval_n": n_eval, "paper_bits": ds.paper_bits})
+                         "ceiling_bits": b.ceiling, "gap_bits": b.gap, "eval_n": n_eval,
+                         "paper_bits": ds.paper_bits, "paper_comparable": ds.paper_comparable})
             tasks.write_info(args.out, info)
-            print(f"held-out bound ({n_eval} samples, {eval_s:.1f} s): {tasks.report(name, b)}")
+            print(f"held-out bound ({n_eval} samples, {eval_s:.1f} s):")
+            print(tasks.report(name, b, model))
             if args.plot:
                 if name == "swissroll":
                     tasks.plot_swissroll_figure(model, test, args.plot)
@@ -169,9 +187,10 @@ def _run(name: str):
     return run
 
 
-SWISSROLL = Trainer("the 2015 paper's Gaussian diffusion on the 2-D Swiss roll; prints K beside the paper's 2.35 bits",
-                    _configure("swissroll", 12000, 40, _gaussian_extra), _run("swissroll"))
-HEARTBEAT = Trainer("the 2015 paper's binomial diffusion on binary heartbeat sequences (T = 2000); prints K",
+SWISSROLL = Trainer("the 2015 paper's Gaussian diffusion on the 2-D Swiss roll; prints K, its ceiling and the gap",
+                    _configure("swissroll", 12000, 40, _swissroll_extra), _run("swissroll"))
+HEARTBEAT = Trainer("the 2015 paper's binomial diffusion on binary heartbeat sequences (T = 2000); prints K, "
+                    "its ceiling and the paper's value",
                     _configure("heartbeat", 40000, 2000), _run("heartbeat"))
 DIGITS = Trainer("Gaussian diffusion on scikit-learn's 8x8 digits (rescaled)",
                  _configure("digits", 6000, 100, _gaussian_extra), _run("digits"))

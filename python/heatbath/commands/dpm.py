@@ -48,7 +48,7 @@ def run_sample(args) -> int:
     if args.plot:
         ref = None
         if info["data"] == "swissroll":
-            _, ref = tasks.dataset("swissroll").load(info.get("seed", 0))
+            _, ref = tasks.dataset("swissroll").load(info.get("seed", 0), **tasks.data_options("swissroll", info))
         what = {"swissroll": "Swiss roll", "heartbeat": "binary heartbeat"}.get(info["data"], info["data"])
         title = f"{what}: {len(s)} samples drawn with seed {args.seed}"
         if info["data"] == "heartbeat":
@@ -89,12 +89,16 @@ def run_evaluate(args) -> int:
     from ..diffusion import tasks
 
     model, info = tasks.load_run(args.dir)
-    _, test = tasks.dataset(info["data"]).load(info.get("seed", 0))
+    name = info["data"]
+    _, test = tasks.dataset(name).load(info.get("seed", 0), **tasks.data_options(name, info))
     t0 = time.perf_counter()
     n = 2000 if args.n is None else args.n
-    b = tasks.evaluate(model, test, n, n_draws=args.draws, progress=not args.no_progress)
-    print(f"{info['data']}: held-out bound on {min(n, len(test))} samples ({time.perf_counter() - t0:.1f} s): "
-          f"{tasks.report(info['data'], b)}")
+    b = tasks.evaluate(model, test, n, n_draws=args.draws, progress=not args.no_progress,
+                       data=tasks.data_distribution(name, info))
+    opts = tasks.data_options(name, info)
+    what = f", noise {opts['noise']}" if "noise" in opts else ""
+    print(f"{name}{what}: held-out bound on {min(n, len(test))} samples ({time.perf_counter() - t0:.1f} s):")
+    print(tasks.report(name, b, model))
     return 0
 
 
@@ -103,7 +107,7 @@ def run_inpaint(args) -> int:
 
     model, info = tasks.load_run(args.dir)
     name = info["data"]
-    _, test = tasks.dataset(name).load(info.get("seed", 0))
+    _, test = tasks.dataset(name).load(info.get("seed", 0), **tasks.data_options(name, info))
     d = model.dim
     if args.known is None:
         k = {"swissroll": 1, "heartbeat": 5}.get(name, d // 2)

@@ -43,6 +43,7 @@ TRAINERS: Dict[str, Union[Trainer, str]] = {
     "heartbeat": "heatbath.commands._dpm_train:HEARTBEAT",
     "digits": "heatbath.commands._dpm_train:DIGITS",
     "dtm-digits": "heatbath.commands.dtm:DTM_DIGITS",
+    "dtm-fashion": "heatbath.commands.dtm_fashion:DTM_FASHION",
 }
 
 
@@ -109,8 +110,9 @@ def _configure_rbm_digits(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--compare-sklearn",
         action="store_true",
-        help="also train scikit-learn's BernoulliRBM (same hidden units and passes, its defaults "
-        "otherwise) and score it with the same AIS",
+        help="also train scikit-learn's BernoulliRBM (PCD with 1 Gibbs sweep per update, no momentum or "
+        "weight decay; same hidden units, learning rate, batch size and passes) and score it with the same "
+        "AIS; the budgets are equal with --k 1 --momentum 0 --weight-decay 0",
     )
     p.add_argument("--save", metavar="PATH", type=_args.output_file,
                    help="write the parameters to an .npz file (checked before training)")
@@ -185,6 +187,7 @@ def run_rbm_digits(args: argparse.Namespace) -> int:
         t0 = time.perf_counter()
         sk = SkRBM(
             n_components=args.n_components,
+            learning_rate=args.learning_rate,
             n_iter=args.epochs,
             batch_size=args.batch_size,
             random_state=args.seed,
@@ -194,10 +197,27 @@ def run_rbm_digits(args: argparse.Namespace) -> int:
         ev.components_, ev.intercept_hidden_ = sk.components_, sk.intercept_hidden_
         ev.intercept_visible_, ev.n_features_in_ = sk.intercept_visible_, sk.n_features_in_
         ll_sk = _ais_report("scikit-learn BernoulliRBM", ev, d.X_train, d.X_test, args)
+        differs = []
+        if args.k != 1 or args.temperatures != 1:
+            differs.append(f"{args.k * args.temperatures} Gibbs sweeps per update against 1")
+        if args.cd:
+            differs.append("CD against PCD")
+        if args.momentum:
+            differs.append(f"momentum {args.momentum:g} against none")
+        if args.weight_decay:
+            differs.append(f"weight decay {args.weight_decay:g} against none")
         print(
-            f"test log-likelihood: heatbath {ll:.3f} vs scikit-learn {ll_sk:.3f} nats "
-            f"({'better' if ll > ll_sk else 'NOT better'} by {ll - ll_sk:.3f})"
+            f"test log-likelihood: heatbath {ll:.3f}, scikit-learn {ll_sk:.3f} nats "
+            f"(heatbath - scikit-learn = {ll - ll_sk:+.3f}; one seed, learning rate {args.learning_rate:g} for both)"
         )
+        if differs:
+            print(
+                "not an equal budget: " + "; ".join(differs) + ". For like-for-like numbers use --k 1 --momentum 0 "
+                "--weight-decay 0, or bench/rbm_budget.py (equal budgets, learning rates tuned, several seeds)"
+            )
+        else:
+            print("equal budget: PCD-1, the same learning rate, batch size and number of updates, no momentum "
+                  "or weight decay (the learning rate is not tuned for either; bench/rbm_budget.py tunes it)")
     print(f"test log-likelihood: {ll:.3f} nats")
     return 0
 

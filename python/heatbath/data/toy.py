@@ -87,12 +87,14 @@ def split(x: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> Split:
     return Split(x[perm[k:]], x[perm[:k]])
 
 
-def load(name: str, n: Optional[int] = None, seed: int = 0) -> Split:
+def load(name: str, n: Optional[int] = None, seed: int = 0, noise: float = 0.0) -> Split:
     """A built-in toy set by name ('swissroll' or 'heartbeat'), split into
-    train and held-out parts (held-out data come from a different seed)."""
+    train and held-out parts (held-out data come from a different seed).
+    ``noise``: the Swiss roll's noise (see :func:`swiss_roll`)."""
     if name == "swissroll":
         n = 20000 if n is None else n
-        return Split(swiss_roll(n, seed=seed), swiss_roll(max(n // 4, 1), seed=seed + 1_000_003))
+        return Split(swiss_roll(n, seed=seed, noise=noise),
+                     swiss_roll(max(n // 4, 1), seed=seed + 1_000_003, noise=noise))
     if name == "heartbeat":
         n = 20000 if n is None else n
         return Split(heartbeat(n, seed=seed), heartbeat(max(n // 4, 1), seed=seed + 1_000_003))

@@ -135,12 +135,16 @@ class BinomialDPM:
     # ---- the bound ------------------------------------------------------------------
     @in_blas_threads
     def bound(self, x: Any, *, n_draws: int = 1, seed: int = 12345, batch: int = 8192,
-              progress: bool = False) -> Bound:
+              progress: bool = False, data: Any = None) -> Bound:
         """The lower bound on log p(x) in bits per sequence:
         K = E_q log p(x_0 | x_1) - sum_{t=2}^T E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
         (the last term KL(q(x_T|x_0) || p(x_T)) vanishes: beta_T = 1 makes
         x_T uniform). Each term is exact given x_t; x_t ~ q(x_t | x_0) is
         drawn ``n_draws`` times. ``progress``: a progress bar over the steps t.
+
+        ``data``: a :class:`~heatbath.diffusion.ceiling.DiscreteData` (the
+        entropy of the distribution x was drawn from), optional: the result
+        then carries the ceiling ``-H(X^0)`` and the gap to it.
         """
         from tqdm.auto import tqdm
 
@@ -166,7 +170,14 @@ class BinomialDPM:
         per_sample = -_to_numpy(total) / n_draws / LOG2
         bits = float(per_sample.mean())
         stderr = float(per_sample.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
-        return Bound(bits, bits / self.dim, stderr, per_sample, bits + self.dim)
+        if data is None:
+            return Bound(bits, bits / self.dim, stderr, per_sample, bits + self.dim)
+        from .ceiling import DiscreteData, step1_ceiling
+
+        if not isinstance(data, DiscreteData):
+            raise TypeError(f"'data': expected a DiscreteData for binary data, got {type(data).__name__}")
+        c = step1_ceiling(data, 0.5)
+        return Bound(bits, bits / self.dim, stderr, per_sample, bits + self.dim, c.bits, c.error)
 
     # ---- training ---------------------------------------------------------------------
     @in_blas_threads

@@ -62,6 +62,10 @@ class Bound:
     per_sample : K of each sample in bits, (n,)
     gain_over_gaussian : K minus the log-likelihood of an isotropic unit
         Gaussian (the paper's "K - L_null"), bits
+    ceiling : the largest expected K any model can reach on the data at this
+        beta_1 (:mod:`heatbath.diffusion.ceiling`), bits, when the data's
+        distribution was given; else None
+    ceiling_error : the ceiling's numerical error, bits
     """
 
     bits: float
@@ -69,6 +73,20 @@ class Bound:
     stderr: float
     per_sample: np.ndarray
     gain_over_gaussian: float
+    ceiling: Optional[float] = None
+    ceiling_error: float = 0.0
+
+    @property
+    def gap(self) -> Optional[float]:
+        """``ceiling - bits``: how far K is from the best any model can do
+        (None without a ceiling)."""
+        return None if self.ceiling is None else self.ceiling - self.bits
+
+    def __str__(self) -> str:
+        s = f"K = {self.bits:.3f} +- {self.stderr:.3f} bits"
+        if self.ceiling is not None:
+            s += f", ceiling {self.ceiling:.3f} bits, gap {self.gap:.3f} +- {self.stderr:.3f}"
+        return s
 
 
 class GaussianDPM:
@@ -331,7 +349,7 @@ class GaussianDPM:
 
     @in_blas_threads
     def bound(self, x: Any, *, n_draws: int = 1, quadrature: Optional[int] = None, seed: int = 12345,
-              batch: int = 4096, progress: bool = False) -> Bound:
+              batch: int = 4096, progress: bool = False, data: Any = None) -> Bound:
         """The paper's lower bound K on log p(x) (eq. 14), in bits:
         K = -sum_{t=2}^T E_q KL(q(x_{t-1}|x_t,x_0) || p(x_{t-1}|x_t))
             + H_q(X^T|X^0) - H_q(X^1|X^0) - H_p(X^T),
@@ -341,6 +359,12 @@ class GaussianDPM:
         kernels polynomial in x_t; practical for d <= 3).
 
         x : (n, d) held-out data. ``progress``: a progress bar over the steps t.
+        data : the distribution x was drawn from, optional
+            A :class:`~heatbath.diffusion.ceiling.GaussianData` or
+            :class:`~heatbath.diffusion.ceiling.CurveData` (e.g.
+            ``swiss_roll_data(noise)``): the result then carries the ceiling,
+            the largest expected K of any model at this model's beta_1
+            (``-H(X^1)``), and the gap to it.
         """
         from tqdm.auto import tqdm
 
@@ -378,7 +402,14 @@ class GaussianDPM:
         bits = float(per_sample.mean())
         stderr = float(per_sample.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
         gauss = -self.dim * HALF_LOG_2PIE / LOG2
-        return Bound(bits, bits / d, stderr, per_sample, bits - gauss)
+        if data is None:
+            return Bound(bits, bits / d, stderr, per_sample, bits - gauss)
+        from .ceiling import step1_ceiling
+
+        if getattr(data, "dim", d) != d:
+            raise ValueError(f"'data': a distribution of dimension {data.dim}, the model's is {d}")
+        c = step1_ceiling(data, float(self.betas[0]), abar_T=float(self.abar[-1]))
+        return Bound(bits, bits / d, stderr, per_sample, bits - gauss, c.bits, c.error)
 
     # ---- training --------------------------------------------------------------
     @in_blas_threads
