@@ -27,6 +27,9 @@ from .._blas import in_blas_threads
 from .._guard import as_float, as_mask
 from .gaussian import sohl_dickstein_step
 
+# rows per network call when sampling on the CPU (see GaussianDPM._reverse_rows)
+_ROW_BLOCK = 128
+
 LOG2 = math.log(2.0)
 HALF_LOG_2PIE = 0.5 * (1.0 + math.log(2.0 * math.pi))  # entropy of N(0, 1), nats
 
@@ -247,6 +250,36 @@ class GaussianDPM:
             var = xp.broadcast_to(self._coef(np.maximum(self.post_var, 1e-20), i, x_t.dtype), mu.shape)
         if cache:
             self._cache = (out, beta, var)
+        return mu, var
+
+    def _reverse_rows(self, x: Any, t: int, start: int) -> tuple[Any, Any]:
+        """The reverse kernel at step ``t`` for rows ``start .. start + n - 1``
+        of a run, on the CPU evaluated in blocks of ``_ROW_BLOCK`` rows
+        aligned on the run's row index: each network call has the same
+        shape and holds row r at position r % _ROW_BLOCK (the rows of other
+        shards replaced by a copy of one of its own), so a row's result does
+        not depend on how the run is split. A BLAS matrix product is not
+        independent of the number of rows it is given (OpenBLAS picks
+        kernels by size and position), hence the fixed blocks."""
+        xp = array_namespace(x)
+        n = x.shape[0]
+        B = _ROW_BLOCK
+        if xp is not np:
+            return self._reverse_kernel(x, xp.full(n, t, dtype=np.int64))
+        tt = np.full(B, t, dtype=np.int64)
+        mu = np.empty_like(x)
+        var = np.empty_like(x)
+        r = start
+        while r < start + n:
+            b0 = r - r % B  # the block's first row in the run
+            lo, hi = r - b0, min(b0 + B, start + n) - b0  # this shard's rows in the block
+            i, j = r - start, r - start + hi - lo
+            xb = np.empty((B, x.shape[1]), dtype=x.dtype)
+            xb[:] = x[i]
+            xb[lo:hi] = x[i:j]
+            m, v = self._reverse_kernel(xb, tt)
+            mu[i:j], var[i:j] = m[lo:hi], v[lo:hi]
+            r = b0 + hi
         return mu, var
 
     def _kernel_backward(self, dmu: Any, dvar: Any) -> Any:
@@ -520,7 +553,7 @@ class GaussianDPM:
             if mask is not None:
                 i = t - 1  # the known part's x_{t-1} ~ q(x_{t-1} | x_t, x_0 = known)
                 k = (self.post_c0[i] * known + self.post_ct[i] * k) + math.sqrt(self.post_var[i]) * normal(2)
-            mu, var = self._reverse_kernel(x, xp.full(n, t, dtype=np.int64))
+            mu, var = self._reverse_rows(x, t, start)
             # the fused reverse-step kernel: x_{t-1} = mu + sqrt(var) z, z from Philox
             x = sohl_dickstein_step(mu, var, seed=seed, offset=off + start * d, stream=1)
             off += total * d
