@@ -22,12 +22,11 @@ from __future__ import annotations
 
 import faulthandler
 import json
-import math
 import os
 import sys
 import tempfile
 import warnings
-from typing import Any, Callable, Dict, Iterable, List, Tuple
+from typing import Any, Callable, Iterable, List, Tuple
 
 import numpy as np
 

@@ -4,14 +4,16 @@ with a tiny random ``UNet2DModel``; and diffusers' configuration protocol
 (from_config both ways, save_pretrained / from_pretrained, compatibles).
 
 Oracles:
-- DDIM (eta = 0) and DPM-Solver++(2M): a float64 numpy run of the papers'
-  formulas with the UNet in float64. Two float32 implementations differ from
-  each other by at most the sum of their float32 rounding errors, so
-  heatbath's distance to diffusers is bounded by twice diffusers' own
-  distance to the float64 run (|hb - dif| <= |hb - ref| + |dif - ref|, with
-  heatbath no less accurate than diffusers); equality to the bit is counted
-  and reported, not asserted (diffusers keeps its tables in float32 and
-  rounds each operation; heatbath keeps them in float64 and fuses the step).
+- DDIM (eta = 0) on torch tensors: diffusers' own images, to the bit (the
+  scheduler steps torch tensors in diffusers' float32 operation order on
+  diffusers' float32 tables), and step by step against diffusers' ``step``
+  over prediction types, clipping, schedules and zero-SNR rescaling.
+- DDIM through the fused kernel (``torch_exact = False``) and DPM-Solver++(2M):
+  a float64 numpy run of the papers' formulas with the UNet in float64. Two
+  float32 implementations differ from each other by at most the sum of their
+  float32 rounding errors, so heatbath's distance to diffusers is bounded by
+  twice diffusers' own distance to the float64 run (|hb - dif| <= |hb - ref|
+  + |dif - ref|, with heatbath no less accurate than diffusers).
 - DDPM: the noise streams differ by design (Philox vs torch), so the output
   distributions are compared: per pixel, the difference of the means and of
   the variances of two independent batches of N samples, in units of its
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import warnings
 
 import numpy as np
@@ -110,13 +111,121 @@ def _report(name, hb, dif, ref):
     return e_hb, e_dif, d
 
 
-def test_ddim_pipeline_eta0_within_float32_rounding_of_diffusers(unet, unet64):
+def test_ddim_pipeline_eta0_equals_diffusers_to_the_bit(unet):
     pipe = diffusers.DDIMPipeline(unet=unet, scheduler=diffusers.DDIMScheduler())
     pipe.set_progress_bar_config(disable=True)
     kw = dict(batch_size=4, num_inference_steps=STEPS, eta=0.0, output_type="np")
     dif = pipe(generator=torch.Generator().manual_seed(1), **kw).images
     sch = _swap(pipe, hd.DDIMScheduler)
     assert isinstance(sch, hd.DDIMScheduler) and pipe.scheduler is sch
+    hb = pipe(generator=torch.Generator().manual_seed(1), **kw).images
+    assert hb.dtype == dif.dtype and hb.shape == dif.shape
+    np.testing.assert_array_equal(hb, dif)
+    # a different start gives different images: equality is not vacuous
+    other = pipe(generator=torch.Generator().manual_seed(2), **kw).images
+    assert np.mean(other == dif) < 0.5
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {},
+        {"clip_sample": False, "set_alpha_to_one": False},
+        {"prediction_type": "v_prediction", "beta_schedule": "scaled_linear", "clip_sample": False},
+        {"prediction_type": "sample", "timestep_spacing": "trailing", "rescale_betas_zero_snr": True},
+        {"beta_schedule": "squaredcos_cap_v2", "steps_offset": 1, "clip_sample_range": 0.5},
+        {"num_train_timesteps": 50, "trained_betas": np.linspace(1e-4, 0.05, 50).tolist()},
+    ],
+    ids=["default", "no-clip", "v-scaled", "sample-zsnr", "cosine", "trained"],
+)
+@pytest.mark.parametrize("clipped_eps", [False, True])
+def test_ddim_torch_steps_equal_diffusers_steps_to_the_bit(opts, clipped_eps):
+    d = diffusers.DDIMScheduler(**opts)
+    h = hd.DDIMScheduler.from_config(d.config)
+    d.set_timesteps(10)
+    h.set_timesteps(10)
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn((3,) + SHAPE, generator=g) * 1.5
+    xd, xh = x.clone(), x.clone()
+    for t in d.timesteps:
+        eps = torch.randn((3,) + SHAPE, generator=g)
+        od = d.step(eps, t, xd, eta=0.0, use_clipped_model_output=clipped_eps)
+        oh = h.step(eps, t, xh, eta=0.0, use_clipped_model_output=clipped_eps)
+        assert torch.equal(oh.pred_original_sample, od.pred_original_sample), int(t)
+        assert torch.equal(oh.prev_sample, od.prev_sample), int(t)
+        xd, xh = od.prev_sample, oh.prev_sample
+    # eta > 0 with the same variance noise given to both
+    z = torch.randn((3,) + SHAPE, generator=g)
+    t = d.timesteps[3]
+    od = d.step(eps, t, xd, eta=0.7, variance_noise=z)
+    oh = h.step(eps, t, xh, eta=0.7, variance_noise=z)
+    assert torch.equal(oh.prev_sample, od.prev_sample)
+
+
+def test_ddim_torch_and_fused_paths_agree_within_float32_rounding():
+    """The exact torch path and the fused kernel are two float32 evaluations
+    of one formula: each lies within the forward error bound of float32
+    arithmetic (tables included) of a float64 evaluation; with eta > 0 both
+    add the stream's Philox normals (seed, offset + flat index)."""
+    import heatbath.random as hr
+
+    h = hd.DDIMScheduler()
+    h.set_timesteps(20)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn((4,) + SHAPE, generator=g)
+    eps = torch.randn((4,) + SHAPE, generator=g)
+    A = _abar()
+    xn, en = x.double().numpy(), eps.double().numpy()
+    u = 2.0**-24
+    for t in (h.timesteps[0], h.timesteps[10], h.timesteps[-1]):
+        ti = int(t)
+        a_t, pt = A[ti], ti - 1000 // 20
+        a_p = A[pt] if pt >= 0 else 1.0
+        x0 = np.clip((xn - (1 - a_t) ** 0.5 * en) / a_t**0.5, -1, 1)
+        ref = a_p**0.5 * x0 + (1 - a_p) ** 0.5 * en
+        # |error| <= K u (the magnitudes the formula combines), K = 32 for six
+        # roundings, square roots and float32 tables (<= 6 ulp off float64);
+        # 1 - abar in float32 carries the absolute error of abar, so its square
+        # root is off by about u abar / (2 sqrt(1 - abar)) (diffusers' own
+        # arithmetic: 8e-5 relative at t = 0)
+        def root_err(a):
+            return 0.0 if a >= 1 else (1 - a) ** 0.5 + a / (1 - a) ** 0.5
+
+        mag = (a_p / a_t) ** 0.5 * (np.abs(xn) + root_err(a_t) * np.abs(en)) + root_err(a_p) * np.abs(en)
+        for exact in (True, False):
+            h.torch_exact = exact
+            got = h.step(eps, t, x, eta=0.0).prev_sample
+            assert got.dtype == torch.float32
+            err = np.abs(got.double().numpy() - ref)
+            assert np.all(err <= 32 * u * mag), (ti, exact, float((err / mag).max() / u))
+        # eta > 0: the drawn noise is the stream's normals, on both paths
+        z = torch.from_numpy(hr.normal(tuple(x.shape), 9, 0, "float32"))
+        for exact in (True, False):
+            h.torch_exact = exact
+            drawn = h.step(eps, t, x, eta=1.0, seed=9, offset=0).prev_sample
+            given = h.step(eps, t, x, eta=1.0, noise=z).prev_sample
+            assert torch.equal(drawn, given), (ti, exact)
+            other = h.step(eps, t, x, eta=1.0, seed=10, offset=0).prev_sample
+            if a_p < 1:  # the last step (abar_prev = 1) has no noise term
+                assert float((drawn - other).abs().max()) > 0.1
+    h.torch_exact = True
+    with pytest.raises(ValueError, match="'model_output'"):
+        h.step(torch.full_like(eps, float("nan")), h.timesteps[0], x)
+    with pytest.raises(ValueError, match="'sample'"):
+        h.step(eps, h.timesteps[0], torch.full_like(x, float("inf")))
+    with pytest.raises(ValueError, match="'model_output'"):
+        h.step(eps[:2], h.timesteps[0], x)
+    with pytest.raises(TypeError, match="'model_output'"):
+        h.step(eps.double(), h.timesteps[0], x)
+
+
+def test_ddim_fused_kernel_in_a_pipeline_within_float32_rounding(unet, unet64):
+    pipe = diffusers.DDIMPipeline(unet=unet, scheduler=diffusers.DDIMScheduler())
+    pipe.set_progress_bar_config(disable=True)
+    kw = dict(batch_size=4, num_inference_steps=STEPS, eta=0.0, output_type="np")
+    dif = pipe(generator=torch.Generator().manual_seed(1), **kw).images
+    sch = _swap(pipe, hd.DDIMScheduler)
+    sch.torch_exact = False
     hb = pipe(generator=torch.Generator().manual_seed(1), **kw).images
 
     # the oracle: DDIM (clip_sample, set_alpha_to_one, leading spacing) in float64

@@ -30,7 +30,6 @@ declaring gigabytes is refused, not decompressed until memory runs out).
 from __future__ import annotations
 
 import gzip
-import io
 import os
 import stat
 import zlib

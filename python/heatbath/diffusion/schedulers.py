@@ -20,7 +20,9 @@ Differences from diffusers, all deliberate:
   continues after the previous step's draws (reset by ``set_timesteps``);
   ``generator`` may be a numpy or torch Generator (it supplies the seed);
 * ``timestep`` may be a per-sample integer array of shape (batch,);
-* all tables are float64 (diffusers keeps float32 betas);
+* all tables are float64 (diffusers keeps float32 betas), except that
+  ``DDIMScheduler`` steps torch tensors in diffusers' own float32 operations
+  and tables (``torch_exact``), so pipelines reproduce diffusers' images;
 * stepping before ``set_timesteps`` raises, and so do NaN or infinite model
   outputs, out-of-range timesteps and shape mismatches, each naming the
   argument;
@@ -37,6 +39,7 @@ import numpy as np
 
 from .. import _backend
 from . import _kernels as K
+from . import _torch_ddim
 from ._scheduler_base import SchedulerBase, SchedulerOutput, _table_mask, finish_step
 
 __all__ = [
@@ -272,9 +275,19 @@ class DDIMScheduler(SchedulerBase):
     set_alpha_to_one : bool
         abar of the step after the last: 1 (True) or abar_0.
     Others as :class:`DDPMScheduler`.
+
+    Attributes
+    ----------
+    torch_exact : bool
+        True (default): torch tensors are stepped with torch operations in
+        diffusers' float32 order on diffusers' float32 tables, so a pipeline
+        gives diffusers' images to the bit (eta = 0). False: the fused kernel
+        (float64 tables, one rounding per output) serves torch tensors too.
+        Thresholding and per-sample timesteps always take the fused kernel.
     """
 
     _default_spacing = "leading"
+    torch_exact = True
 
     def __init__(
         self,
@@ -379,6 +392,11 @@ class DDIMScheduler(SchedulerBase):
         if not (eta >= 0 and math.isfinite(eta)):
             raise ValueError(f"'eta': must be a finite number >= 0, got {eta}")
         uc = bool(use_clipped_model_output)
+        if self.torch_exact and _torch_ddim.is_torch(sample) and not self.config.thresholding:
+            given = noise if noise is not None else variance_noise
+            r = _torch_ddim.step(self, model_output, timestep, sample, eta, uc, seed, offset, generator, given, stream)
+            if r is not None:
+                return r if return_dict else r.to_tuple()
         if (
             type(timestep) is int
             and return_dict
