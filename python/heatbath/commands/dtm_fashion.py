@@ -24,7 +24,7 @@ def _configure(p: argparse.ArgumentParser) -> None:
         choices=sorted(PRESETS),
         default="reduced",
         help=f"reduced (default): {red.n_train:,} training images, {red.epochs} epochs, K = {red.K}, "
-        f"{red.per_class} samples per class, about 10 minutes on 2 free CPU cores; full: all "
+        f"{red.per_class} samples per class, about 5 minutes on 2 free CPU cores; full: all "
         f"training images, K = {full.K}, {full.per_class} samples per class, at most "
         f"{full.train_seconds:g} s of training per model (for a GPU)",
     )
