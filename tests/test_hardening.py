@@ -236,6 +236,51 @@ def test_one_sampler_swept_from_four_threads(kind):
         assert np.array_equal(m.state, ref.state)
 
 
+def _fitted_rbm():
+    from heatbath.ebm import BernoulliRBM
+
+    X = (np.random.default_rng(0).random((64, 12)) < 0.4).astype(float)
+    return BernoulliRBM(n_components=6, n_iter=2, batch_size=16, random_state=0).fit(X)
+
+
+def _from_four_threads(call):
+    barrier = threading.Barrier(4)
+    out = [None] * 4
+
+    def work(i):
+        barrier.wait()
+        out[i] = call()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return out
+
+
+def test_one_rbm_sampled_from_four_threads():
+    """Each sample() draws the model's next streams under its lock: the four
+    results are those of four sequential calls, in some order."""
+    import itertools
+
+    rbm = _fitted_rbm()
+    got = _from_four_threads(lambda: rbm.sample(256, k=30))
+    ref = _fitted_rbm()
+    want = [ref.sample(256, k=30) for _ in range(4)]
+    assert any(all(np.array_equal(a, b) for a, b in zip(p, want)) for p in itertools.permutations(got))
+
+
+def test_one_tempering_sampler_run_from_four_threads():
+    from heatbath.ebm import ParallelTempering
+
+    pt = ParallelTempering(_fitted_rbm(), n_chains=64, n_temperatures=4)
+    _from_four_threads(lambda: [pt.run(1) for _ in range(5)])
+    ref = ParallelTempering(_fitted_rbm(), n_chains=64, n_temperatures=4).run(20)
+    assert np.array_equal(pt.samples(), ref.samples())
+    assert np.array_equal(pt.n_swaps_accepted, ref.n_swaps_accepted)
+
+
 # ---- NaN / inf policy -------------------------------------------------------------
 
 
@@ -339,6 +384,32 @@ def test_bad_sizes_are_errors_not_odd_shapes():
         sinusoidal_embedding(np.arange(3), dim=-1)
     with pytest.raises(TypeError, match="'shape'"):
         sample(lambda x, t: x * 0, (2.5, 3), DDPMScheduler(), steps=2, progress=False)
+
+
+@pytest.mark.parametrize("mask", [np.full((3, 2), np.nan), np.full((3, 2), 2.0), np.full((3, 2), "yes")])
+def test_inpainting_masks_are_not_taken_by_truthiness(mask):
+    from heatbath.diffusion import DDPMScheduler, GaussianDPM, sample
+    from heatbath.distributed import sample_dpm
+
+    model = GaussianDPM(2, 6, hidden=4, grid=3, n_basis=2)
+    known = np.zeros((3, 2))
+    with pytest.raises((TypeError, ValueError), match="'mask'"):
+        sample(lambda x, t: 0 * x, (3, 2), DDPMScheduler(), steps=2, progress=False, mask=mask, known=known)
+    with pytest.raises((TypeError, ValueError), match="'mask'"):
+        sample_dpm(None, model, 3, mask=mask, known=known)
+
+
+def test_inpainting_mask_of_zeros_and_ones_equals_the_boolean_mask():
+    from heatbath.diffusion import DDPMScheduler, sample
+
+    b = np.array([[True, False]] * 3)
+    known = np.full((3, 2), 0.25)
+    def run(m):
+        return sample(lambda x, t: 0 * x, (3, 2), DDPMScheduler(), steps=3, progress=False, seed=4, mask=m,
+                      known=known)
+
+    got, want = run(b.astype(float)), run(b)
+    assert np.array_equal(got, want) and np.all(got[:, 0] == 0.25) and np.all(got[:, 1] != 0.25)
 
 
 def test_masks_are_booleans_or_zero_one():

@@ -17,6 +17,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # for the counters they are added to.
 MAX_STEPS = 2**62
 
+# Arrays of more values than this are refused before anything is allocated: no
+# memory holds them, and numpy's own error would not name the argument.
+MAX_VALUES = 2**40
+
 
 class Guarded:
     """Mixin: ``self._lock``, a re-entrant lock created on first use; copies
@@ -63,6 +67,14 @@ def as_int(v: Any, name: str, minimum: int = 0, maximum: Optional[int] = None) -
     if maximum is not None and i > maximum:
         raise ValueError(f"'{name}': must be <= {maximum}, got {i}")
     return i
+
+
+def check_values(count: int, names: Any, what: str) -> None:
+    """ValueError naming the argument(s) ``names`` (a str or a tuple of them)
+    when ``what`` would hold more than :data:`MAX_VALUES` values."""
+    if count > MAX_VALUES:
+        quoted = ", ".join(f"'{n}'" for n in ((names,) if isinstance(names, str) else names))
+        raise ValueError(f"{quoted}: {what} would hold {count} values, more than 2**40")
 
 
 def as_float(v: Any, name: str) -> float:

@@ -96,7 +96,7 @@ def make_betas(
     -------
     numpy.ndarray of shape (T,), float64
     """
-    T = _as_count(num_train_timesteps, "num_train_timesteps")
+    T = _as_count(num_train_timesteps, "num_train_timesteps", MAX_TIMESTEPS)
     if schedule == "linear":
         scale = 1000.0 / T if rescale_for_timesteps else 1.0
         return np.linspace(scale * beta_start, scale * beta_end, T, dtype=np.float64)
@@ -157,7 +157,11 @@ def rescale_zero_terminal_snr(betas: np.ndarray) -> np.ndarray:
     return 1.0 - alphas
 
 
-def _as_count(v: Any, name: str) -> int:
+# Longest schedule: its float64 tables (several of T values) stay within memory.
+MAX_TIMESTEPS = 2**24
+
+
+def _as_count(v: Any, name: str, maximum: int = 2**62) -> int:
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"'{name}': expected an integer, got bool")
     try:
@@ -166,8 +170,8 @@ def _as_count(v: Any, name: str) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if n < 1:
         raise ValueError(f"'{name}': must be >= 1, got {n}")
-    if n > 2**62:
-        raise ValueError(f"'{name}': must be <= 2**62, got {n}")
+    if n > maximum:
+        raise ValueError(f"'{name}': must be <= {maximum}, got {n}")
     return n
 
 

@@ -22,8 +22,9 @@ from .. import random as hr
 from .._backend import array_namespace, is_cupy
 from .._blas import in_blas_threads
 from ..ebm.rbm import bernoulli_units
-from .dpm import (Bound, _positive, _to_numpy, check_steps, load_training_state, mask_and_known, train_loop,
-                  training_state)
+from .._guard import check_values
+from .dpm import (MAX_BASIS, MAX_DIM, MAX_HIDDEN, MAX_T, Bound, _positive, _to_numpy, check_steps,
+                  load_training_state, mask_and_known, train_loop, training_state)
 
 LOG2 = math.log(2.0)
 _EPS = 1e-12
@@ -61,10 +62,11 @@ class BinomialDPM:
 
     def __init__(self, dim: int, T: int = 2000, *, hidden: int = 128, n_basis: int = 10, seed: int = 0,
                  xp=np) -> None:
-        self.dim = _positive(dim, "dim")
-        self.T = _positive(T, "T", minimum=2)
-        self.hidden, self.n_basis = _positive(hidden, "hidden"), _positive(n_basis, "n_basis")
-        self.seed, self.xp = int(seed), xp
+        self.dim = _positive(dim, "dim", maximum=MAX_DIM)
+        self.T = _positive(T, "T", minimum=2, maximum=MAX_T)
+        self.hidden = _positive(hidden, "hidden", maximum=MAX_HIDDEN)
+        self.n_basis = _positive(n_basis, "n_basis", maximum=MAX_BASIS)
+        self.seed, self.xp = hr.as_seed(seed), xp
         t = np.arange(1, self.T + 1, dtype=np.float64)
         self.betas = 1.0 / (self.T - t + 1.0)
         self.rho = 1.0 - t / self.T  # survival probability after t steps
@@ -190,8 +192,9 @@ class BinomialDPM:
         x = self._check_x(x, "x")
         xp = array_namespace(x)
         n = x.shape[0]
-        self.marginal = xp.clip(x.mean(axis=0), 1e-3, 1 - 1e-3)
         batch_size = _positive(batch_size, "batch_size")
+        check_values(batch_size * self.dim, "batch_size", f"a minibatch of {batch_size} rows")
+        self.marginal = xp.clip(x.mean(axis=0), 1e-3, 1 - 1e-3)
 
         def step() -> float:
             idx = hr.integers(0, n, shape=batch_size, seed=self.seed, offset=self._draws, stream=2)
@@ -223,6 +226,7 @@ class BinomialDPM:
         xp = self.xp
         n = _positive(n, "n")
         d = self.dim
+        check_values(n * d, "n", f"{n} samples of {d} bits")
         off = 0
 
         def bern(p, stream):
@@ -272,10 +276,10 @@ class BinomialDPM:
         cfg, arrays = checkpoint.load(path, cls.kind)
         C = checkpoint
         try:
-            T = C.integer(cfg, "T", path, 2, 2**20)
-            dim = C.integer(cfg, "dim", path, 1, 2**16)
-            C.integer(cfg, "hidden", path, 1, 2**14)
-            C.integer(cfg, "n_basis", path, 1, 2**14)
+            T = C.integer(cfg, "T", path, 2, MAX_T)
+            dim = C.integer(cfg, "dim", path, 1, MAX_DIM)
+            C.integer(cfg, "hidden", path, 1, MAX_HIDDEN)
+            C.integer(cfg, "n_basis", path, 1, MAX_BASIS)
             if "steps_trained" in cfg:
                 C.integer(cfg, "steps_trained", path, 0, 2**62)
             marginal = C.array(arrays, "marginal", path, (dim,), kind="f")

@@ -24,7 +24,7 @@ from .. import checkpoint, nn
 from .. import random as hr
 from .._backend import array_namespace, is_cupy
 from .._blas import in_blas_threads
-from .._guard import as_float, as_mask
+from .._guard import as_float, as_mask, check_values
 from .gaussian import sohl_dickstein_step
 
 # rows per network call when sampling on the CPU (see GaussianDPM._reverse_rows)
@@ -128,8 +128,8 @@ class GaussianDPM:
     def __init__(self, dim: int = 2, T: int = 40, *, mode: str = "paper", net: Any = "rbf",
                  schedule: Any = "geometric", step1_beta: float = 1e-5, learn_schedule: bool = False,
                  hidden: int = 128, grid: int = 16, n_basis: int = 10, seed: int = 0, xp=np) -> None:
-        self.dim = _positive(dim, "dim")
-        self.T = _positive(T, "T", minimum=2)
+        self.dim = _positive(dim, "dim", maximum=MAX_DIM)
+        self.T = _positive(T, "T", minimum=2, maximum=MAX_T)
         if mode not in ("paper", "epsilon"):
             raise ValueError(f"'mode': expected 'paper' or 'epsilon', got {mode!r}")
         self.mode = mode
@@ -150,10 +150,15 @@ class GaussianDPM:
                 raise ValueError(f"'schedule': need {self.T} betas in (0, 1), got shape {betas.shape}")
             self.schedule_name = "custom"
         self.xp = xp
-        self.seed = int(seed)
-        self.hidden = _positive(hidden, "hidden")
-        self.grid = _positive(grid, "grid")
-        self.n_basis = _positive(n_basis, "n_basis")
+        self.seed = hr.as_seed(seed)
+        self.hidden = _positive(hidden, "hidden", maximum=MAX_HIDDEN)
+        rbf = isinstance(net, str) and net == "rbf"
+        self.grid = _positive(grid, "grid", minimum=2 if rbf else 1, maximum=MAX_GRID)
+        self.n_basis = _positive(n_basis, "n_basis", maximum=MAX_BASIS)
+        if rbf:  # grid**dim centres, each with a row of weights
+            per_centre = self.dim + self.hidden + self.n_basis * 2 * self.dim
+            check_values(self.grid**self.dim * per_centre, ("grid", "dim"),
+                         f"the RBF network of {self.grid}**{self.dim} centres")
         self._set_schedule(betas)
         n_out = 2 * self.dim if mode == "paper" else self.dim
         rng = np.random.default_rng(self.seed)
@@ -465,6 +470,7 @@ class GaussianDPM:
         xp = array_namespace(x)
         batch_size = _positive(batch_size, "batch_size")
         n, d = x.shape
+        check_values(batch_size * d, "batch_size", f"a minibatch of {batch_size} rows")
 
         def step() -> float:
             idx = hr.integers(0, n, shape=batch_size, seed=self.seed, offset=self._draws, stream=2)
@@ -519,6 +525,7 @@ class GaussianDPM:
         xp = self.xp
         n = _positive(n, "n")
         d = self.dim
+        check_values(n * d * (self.T if return_trajectory else 1), "n", f"{n} samples of {d} values")
         dtype = np.float64
         off = 0
         start, total = 0, n
@@ -597,11 +604,11 @@ class GaussianDPM:
         cfg, arrays = checkpoint.load(path, cls.kind)
         C = checkpoint
         try:
-            T = C.integer(cfg, "T", path, 2, 2**20)
-            C.integer(cfg, "dim", path, 1, 2**16)
-            C.integer(cfg, "hidden", path, 1, 2**14)
-            C.integer(cfg, "grid", path, 1, 2**10)
-            C.integer(cfg, "n_basis", path, 1, 2**14)
+            T = C.integer(cfg, "T", path, 2, MAX_T)
+            C.integer(cfg, "dim", path, 1, MAX_DIM)
+            C.integer(cfg, "hidden", path, 1, MAX_HIDDEN)
+            C.integer(cfg, "grid", path, 1, MAX_GRID)
+            C.integer(cfg, "n_basis", path, 1, MAX_BASIS)
             if "steps_trained" in cfg:
                 C.integer(cfg, "steps_trained", path, 0, 2**62)
             betas = C.array(arrays, "betas", path, (T,), kind="f")
@@ -747,7 +754,7 @@ def check_steps(t: Any, x: Any, T: int, name: str) -> Any:
     return xp.asarray(tt.astype(np.int64))
 
 
-def _positive(v: Any, name: str, minimum: int = 1) -> int:
+def _positive(v: Any, name: str, minimum: int = 1, maximum: int = 2**62) -> int:
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"'{name}': expected an integer, got bool")
     try:
@@ -756,9 +763,13 @@ def _positive(v: Any, name: str, minimum: int = 1) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if v < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {v}")
-    if v > 2**62:
-        raise ValueError(f"'{name}': must be <= 2**62, got {v}")
+    if v > maximum:
+        raise ValueError(f"'{name}': must be <= {maximum}, got {v}")
     return v
+
+
+# Sizes of a model, the ranges a checkpoint may hold (load refuses others).
+MAX_DIM, MAX_T, MAX_HIDDEN, MAX_GRID, MAX_BASIS = 2**16, 2**20, 2**14, 2**10, 2**14
 
 
 def _to_numpy(a: Any) -> np.ndarray:

@@ -10,11 +10,21 @@ import numpy as np
 
 from .. import _backend
 from .. import random as hr
+from .._guard import as_mask
 from ..random import as_seed
 from . import _kernels as K
 from .gaussian import q_sample
 
 __all__ = ["sample"]
+
+
+def _check_finite(a: Any, name: str) -> None:
+    """Real numbers, all finite (one pass; the loop's kernels would report a
+    NaN under their own argument names)."""
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"'{name}': expected real numbers, got dtype {a.dtype}")
+    if not bool(_backend.array_namespace(a).isfinite(a).all()):
+        raise ValueError(f"'{name}': contains NaN or infinite values")
 
 
 def _as_shape(shape: Union[int, Sequence[int]]) -> tuple:
@@ -121,6 +131,7 @@ def sample(
         if shape is not None and tuple(x.shape) != _as_shape(shape):
             raise ValueError(f"'x_T': shape {tuple(x.shape)} does not match 'shape' {_as_shape(shape)}")
         x = _backend.array_namespace(x).array(x, copy=True)
+        _check_finite(x, "x_T")
     xp = _backend.array_namespace(x)
     n = int(x.size)
     kn = mk = None
@@ -137,8 +148,9 @@ def sample(
             raise ValueError(
                 f"'mask': shape {tuple(mk.shape)} does not match the sample shape {tuple(x.shape)}"
             )
+        _check_finite(kn, "known")
         kn = xp.asarray(kn, dtype=x.dtype)
-        mk = xp.asarray(mk).astype(bool)
+        mk = as_mask(mk, "mask", xp)
     kw = dict(step_kwargs or {})
     if grad_log_r is not None:
         from .schedulers import DDPMScheduler

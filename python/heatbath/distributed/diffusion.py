@@ -7,6 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from .._guard import as_mask
 from .chains import sample_chains
 from .plan import _host, _int_at_least
 
@@ -69,7 +70,7 @@ def sample_dpm(
         if known.ndim != 2 or known.shape[0] != n:
             raise ValueError(f"'known': expected shape ({n}, d), got {known.shape}")
     if mask is not None:
-        mask = np.asarray(mask, dtype=bool)
+        mask = as_mask(mask, "mask")
         if mask.ndim == 2 and mask.shape[0] != n:
             raise ValueError(f"'mask': expected shape (d,) or ({n}, d), got {mask.shape}")
     fn = functools.partial(_dpm_shard, model, n, mask=mask, known=known)

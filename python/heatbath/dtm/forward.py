@@ -23,6 +23,9 @@ from ..ebm.sparse import _as_int
 
 __all__ = ["BitFlipForward", "forward_coupling", "time_grid"]
 
+# At most this many steps (each a model of its own in a DTM).
+MAX_STEPS = 2**20
+
 
 def time_grid(T: int, kind: str = "log", t_end: float = 3.0, offset: float = 0.15) -> np.ndarray:
     """Cumulative times ``t_0 = 0 < t_1 < ... < t_T = t_end`` (float64).
@@ -32,7 +35,7 @@ def time_grid(T: int, kind: str = "log", t_end: float = 3.0, offset: float = 0.1
     first steps (where the data are least noisy) and longer later ones;
     ``offset`` > 0 sets how strongly (smaller: more uneven).
     """
-    T = _as_int(T, "T", 1)
+    T = _as_int(T, "T", 1, MAX_STEPS)
     t_end = as_float(t_end, "t_end")
     if not (np.isfinite(t_end) and t_end > 0):
         raise ValueError(f"'t_end': must be a positive number, got {t_end}")

@@ -47,6 +47,7 @@ import numpy as np
 from .. import checkpoint
 from .. import random as hr
 from .._blas import in_blas_threads
+from .._guard import check_values
 from ..ebm.sparse import _as_int
 from . import _kernels as kern
 from ._step import Draws, StepEBM, StepEngine, pack_bits, random_words, unpack_bits
@@ -348,7 +349,17 @@ class _Base(abc.ABC):
         self._check_fitted()
         nc = _as_int(n_chains, "n_chains", 1)
         ns = _as_int(n_sweeps, "n_sweeps", 2)
+        N = self.graph_.n_nodes
+        check_values(nc * N, "n_chains", f"{nc} chains of {N} nodes")
+        check_values(ns * nc * N, "n_sweeps", f"the states of {ns} sweeps of {nc} chains of {N} nodes")
         return nc, ns, self._sweeps(warmup, "warmup", 0)
+
+    def _n_samples(self, v: Any, name: str) -> int:
+        """A number of samples (chains) of a fitted model whose states memory can hold."""
+        n = _as_int(v, name, 1)
+        N = self.graph_.n_nodes
+        check_values(n * N, name, f"{n} chains of {N} nodes")
+        return n
 
     # ---- checkpoints --------------------------------------------------------
     def _config(self) -> dict:
@@ -622,7 +633,7 @@ class DTM(_Base):
         from tqdm.auto import tqdm
 
         self._check_fitted()
-        n = _as_int(n_samples, "n_samples", 1)
+        n = self._n_samples(n_samples, "n_samples")
         k, b, s = self._sampling_args(K, "K", beta, seed, 8)
         x = random_words(self.graph_.n_visible, n, s, 99, self.device)  # x^T, packed
         out = [x]
@@ -699,7 +710,7 @@ class MEBM(_Base):
         """``n_samples`` binary samples after ``K_total`` sweeps from random
         spins (``beta`` a pair: annealed over the sweeps). uint8 (n, n_visible)."""
         self._check_fitted()
-        n = _as_int(n_samples, "n_samples", 1)
+        n = self._n_samples(n_samples, "n_samples")
         k, b, s = self._sampling_args(K_total, "K_total", beta, seed, 8)
         return unpack_bits(self._run(n, k, 0, b, s, 2, 100), n)
 

@@ -27,7 +27,7 @@ import numpy as np
 from .. import _backend
 from .. import random as hr
 from .._blas import in_blas_threads
-from .._guard import as_float_array
+from .._guard import as_float_array, check_values
 from ._estimates import LogZEstimate
 from ._units import (
     TAG_AIS,
@@ -367,6 +367,7 @@ def _path_for(
 ) -> RBMPath:
     rbm._check_fitted()
     n = positive_int(n_runs, "n_runs")
+    check_values(n * (rbm.n_features_in_ + rbm.n_components + 2), "n_runs", f"{n} annealing runs")
     if device not in (None, "cpu", "cuda"):
         raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
     on_gpu = device == "cuda" or (device is None and _backend.is_cupy(rbm.components_))
@@ -449,7 +450,9 @@ def rbm_raise(
     LogZEstimate (method "raise")
     """
     if start is None:
+        rbm._check_fitted()
         n = positive_int(n_runs, "n_runs")
+        check_values(n * (rbm.n_features_in_ + rbm.n_components + 2), "n_runs", f"{n} annealing runs")
         start = rbm.sample(n, k=positive_int(n_burn, "n_burn"), device=device)
     X = rbm._X(start, "start")
     path = _path_for(rbm, X.shape[0], data, base, seed, device)

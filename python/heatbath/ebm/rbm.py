@@ -31,6 +31,7 @@ import numpy as np
 from .. import _backend
 from .. import random as hr
 from .._blas import in_blas_threads
+from .._guard import Guarded, check_values, locked
 from ._estimates import LogZEstimate
 from ._rbm_trainer import Trainer
 from ._units import (
@@ -155,7 +156,7 @@ def _check_diverged(tr: Any, xp: Any, lr: Any) -> None:
         )
 
 
-class _RBMBase(_TransformerMixin, _Base):
+class _RBMBase(_TransformerMixin, _Base, Guarded):
     """Shared machinery of the Bernoulli and Gaussian-Bernoulli RBMs."""
 
     _gaussian = False
@@ -215,8 +216,9 @@ class _RBMBase(_TransformerMixin, _Base):
             self._hb_counter = 0
 
     def _next_stream(self, tag: int) -> int:
-        self._hb_counter += 1
-        return stream_of(tag, self._hb_counter)
+        with self._lock:  # samplers built on this model (tempering, AIS) draw from other threads too
+            self._hb_counter += 1
+            return stream_of(tag, self._hb_counter)
 
     # -- the interface AIS and tempering use (heatbath.ebm._units.RBMInterface)
 
@@ -231,6 +233,11 @@ class _RBMBase(_TransformerMixin, _Base):
     def _init_params(self, X, xp) -> None:
         dt = self._dtype
         nv, nh = X.shape[1], self.n_components
+        check_values(nh * (nv + 1), "n_components", f"{nh} hidden units on {nv} features")
+        if self.persistent:
+            check_values(self.batch_size * self.n_temperatures * (nv + nh + 2),
+                         ("batch_size", "n_temperatures"),
+                         f"{self.n_temperatures} x {self.batch_size} persistent chains")
         self.n_features_in_ = nv
         self._hb_seed = seed_from(self.random_state)
         self._hb_counter = 0
@@ -251,6 +258,7 @@ class _RBMBase(_TransformerMixin, _Base):
     # -- fitting ------------------------------------------------------------
 
     @in_blas_threads
+    @locked
     def fit(self, X: Any, y: Any = None, *, callback: Optional[Callable[[int, "_RBMBase"], None]] = None):
         """Fit the model to X by ``n_iter`` passes of minibatch CD-k, PCD or
         PT-PCD.
@@ -302,6 +310,7 @@ class _RBMBase(_TransformerMixin, _Base):
         return self
 
     @in_blas_threads
+    @locked
     def partial_fit(self, X: Any, y: Any = None):
         """One update on the batch X (scikit-learn's semantics); the first
         call initializes the model.
@@ -372,6 +381,7 @@ class _RBMBase(_TransformerMixin, _Base):
         return H
 
     @in_blas_threads
+    @locked
     def gibbs(self, v: Any, k: int = 1):
         """k Gibbs sweeps (v -> h -> v) from v.
 
@@ -399,6 +409,7 @@ class _RBMBase(_TransformerMixin, _Base):
         return V
 
     @in_blas_threads
+    @locked
     def sample(self, n_samples: int = 1, k: int = 1000, *, device: Optional[str] = None):
         """Draw n_samples visible vectors by k Gibbs sweeps from independent
         chains started at the visible biases' base-rate distribution.
@@ -418,6 +429,7 @@ class _RBMBase(_TransformerMixin, _Base):
         self._check_fitted()
         n = positive_int(n_samples, "n_samples")
         k = positive_int(k, "k")
+        check_values(n * (self.n_features_in_ + self.n_components + 2), "n_samples", f"{n} chains")
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"'device': expected 'cpu' or 'cuda', got {device!r}")
         xp = (
@@ -460,6 +472,7 @@ class _RBMBase(_TransformerMixin, _Base):
         return -(V @ b) - xp.logaddexp(0, V @ W.T + c).sum(axis=1)
 
     @in_blas_threads
+    @locked
     def log_partition(self, method: str = "ais", **kwargs: Any) -> LogZEstimate:
         """log Z of the model.
 
@@ -488,6 +501,7 @@ class _RBMBase(_TransformerMixin, _Base):
         raise ValueError(f"'method': expected 'ais', 'exact' or 'raise', got {method!r}")
 
     @in_blas_threads
+    @locked
     def log_likelihood(
         self, X: Any, log_z: Union[None, float, LogZEstimate] = None, method: str = "ais", **kwargs: Any
     ):

@@ -27,7 +27,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 
 from .. import _backend, _core
-from .._guard import Guarded, as_float_array, locked
+from .._guard import Guarded, as_float_array, check_values, locked
 from ..random import as_seed, integers
 from .graphs import (
     _F32_MAX,
@@ -112,6 +112,7 @@ class _SparseModel(Guarded):
         if n_chains is None:
             n_chains = bt.size if bt.ndim == 1 else 1
         self.n_chains = _as_int(n_chains, "n_chains", 1, 2**40)
+        check_values(self.n_chains * (graph.n + 1), "n_chains", f"{self.n_chains} chains of {graph.n} nodes")
         self.beta = beta
         if colouring is None or (isinstance(colouring, str) and colouring == "dsatur"):
             self.colours = dsatur_colouring(graph)
@@ -478,6 +479,8 @@ class _SparseModel(Guarded):
         """
         n_samples = _as_int(n_samples, "n_samples", 1)
         thin = _as_int(thin, "thin", 1)
+        per_record = self.n_chains * (2 + (self.n_nodes if keep_states else 0))
+        check_values(n_samples * per_record, "n_samples", f"{n_samples} records of {self.n_chains} chains")
         self.sweep(_as_int(warmup, "warmup", 0))
         xp = _backend.cupy_module() if self.device == "cuda" else np
         nd = self._node_list(nodes)

@@ -26,6 +26,7 @@ import numpy as np
 from .. import _backend
 from .. import random as hr
 from .._blas import in_blas_threads
+from .._guard import Guarded, check_values, locked
 from ._units import TAG_PT, RBMInterface, bernoulli_units, positive_int, to_xp
 
 __all__ = ["ParallelTempering", "geometric_betas"]
@@ -35,6 +36,7 @@ def geometric_betas(n_temperatures: int, beta_min: float = 0.1) -> np.ndarray:
     """``n_temperatures`` inverse temperatures from 1 down to ``beta_min``,
     geometrically spaced (float64, decreasing)."""
     n = positive_int(n_temperatures, "n_temperatures")
+    check_values(n, "n_temperatures", "the ladder of temperatures")
     if not 0 < beta_min <= 1:
         raise ValueError(f"'beta_min': must lie in (0, 1], got {beta_min}")
     if n == 1:
@@ -42,7 +44,7 @@ def geometric_betas(n_temperatures: int, beta_min: float = 0.1) -> np.ndarray:
     return beta_min ** (np.arange(n) / (n - 1))
 
 
-class ParallelTempering:
+class ParallelTempering(Guarded):
     """Replica-exchange Gibbs sampler for a :class:`~heatbath.ebm.BernoulliRBM`.
 
     Parameters
@@ -111,6 +113,7 @@ class ParallelTempering:
         dt = self._src.Wa.dtype
         self.R, self.C = R, C
         n = R * C
+        check_values(n * (nv + nh + 2), ("n_chains", "n_temperatures"), f"{C} chains at {R} temperatures")
         self.V = xp.ones((n, nv + 1), dtype=dt)
         self.H = xp.ones((n, nh + 1), dtype=dt)
         self.pre_h = xp.empty((n, nh), dtype=dt)
@@ -144,6 +147,7 @@ class ParallelTempering:
         seed, stream = self.rbm._draw_key(TAG_PT)
         return {"seed": seed, "stream": stream}
 
+    @locked
     def sweep(self) -> None:
         """One Gibbs sweep of every replica, then one round of exchanges
         (even pairs on even sweeps, odd pairs on odd sweeps)."""
@@ -196,12 +200,14 @@ class ParallelTempering:
         self.scale[...] = xp.asarray(self.scale_host.astype(self.scale.dtype))
 
     @in_blas_threads
+    @locked
     def run(self, n_sweeps: int) -> "ParallelTempering":
         """``n_sweeps`` sweeps (each with an exchange round)."""
         for _ in range(positive_int(n_sweeps, "n_sweeps")):
             self.sweep()
         return self
 
+    @locked
     def take_cold(self, out: Any) -> Any:
         """Copy the visible states at beta = 1 into ``out`` (shape (n_chains, n_features))."""
         rows = self.rows_at[0]
@@ -210,6 +216,7 @@ class ParallelTempering:
         self.xp.take(self.V[:, : self._src.nv], rows, axis=0, out=out)
         return out
 
+    @locked
     def samples(self) -> Any:
         """The visible states at beta = 1: array of shape (n_chains, n_features)."""
         out = self.xp.empty((self.C, self._src.nv), dtype=self.V.dtype)

@@ -298,6 +298,8 @@ class TemporalReadout(Module):
 
     def forward(self, z: Any, t: Any) -> Any:
         self._check(z, "z")
+        if z.ndim != 2 or z.shape[1] != self.W.shape[0]:
+            raise ValueError(f"'z': expected shape (n, {self.W.shape[0]}), got {tuple(z.shape)}")
         self._check_steps(t, z.shape[0], self.basis.shape[0])
         B = self.basis[t]  # (n, nb)
         y = (z @ self.W + self.b).reshape(z.shape[0], self.n_out, self.n_basis)
