@@ -145,4 +145,3 @@ def test_cuda_and_cpu_headers_include_only_shared_structs():
                     s = line.strip()
                     if s.startswith("#include"):
                         assert f"{other}/" not in s, f"{p.name}: {s}"
-

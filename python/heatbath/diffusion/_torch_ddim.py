@@ -3,11 +3,12 @@
 A pipeline that hands :class:`~heatbath.diffusion.DDIMScheduler` torch
 tensors gets the step computed with torch operations in the order, precision
 and rounding of diffusers' ``DDIMScheduler.step``, on float32 tables built the
-way diffusers builds them (``torch.linspace`` betas, ``torch.cumprod``), so a
-deterministic run (eta = 0) reproduces diffusers' images to the bit on any
-device torch runs on. The fused kernel keeps float64 tables and one rounding
-per output; it serves numpy, cupy and jax arrays, and torch tensors when the
-scheduler's ``torch_exact`` attribute is set to False.
+way diffusers builds them (``torch.linspace`` betas, ``torch.cumprod``, kept on
+the CPU), so a deterministic run (eta = 0) reproduces diffusers' images to the
+bit: the same torch operations run on the same devices as under diffusers.
+The fused kernel keeps float64 tables and one rounding per output; it serves
+numpy, cupy and jax arrays, and torch tensors when the scheduler's
+``torch_exact`` attribute is set to False.
 
 The noise of a stochastic step (eta > 0) is heatbath's Philox stream (seed,
 stream, offset + flat index), exactly as on the fused path, or the
@@ -16,7 +17,7 @@ stream, offset + flat index), exactly as on the fused path, or the
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -29,13 +30,14 @@ def is_torch(x: Any) -> bool:
     return type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach")
 
 
-def torch_tables(sched: Any, device: Any) -> Tuple[Any, Any]:
-    """(alphas_cumprod, final_alpha_cumprod) as float32 torch tensors on
-    ``device``, computed as diffusers' ``DDIMScheduler.__init__`` does."""
-    cache: Dict[Any, Tuple[Any, Any]] = sched.__dict__.setdefault("_torch_tables", {})
-    key = str(device)
-    if key in cache:
-        return cache[key]
+def torch_tables(sched: Any) -> Tuple[Any, Any]:
+    """(alphas_cumprod, final_alpha_cumprod) as float32 CPU torch tensors,
+    computed as diffusers' ``DDIMScheduler.__init__`` does. They stay on the
+    CPU, as diffusers' do: their 0-d entries enter a step on a GPU as
+    scalars, so the device runs the same operations as under diffusers."""
+    cached = sched.__dict__.get("_torch_tables")
+    if cached is not None:
+        return cached
     import torch
 
     c = sched.config
@@ -56,8 +58,8 @@ def torch_tables(sched: Any, device: Any) -> Tuple[Any, Any]:
         betas = _rescale_zero_terminal_snr(betas)
     alphas_cumprod = torch.cumprod(1.0 - betas, dim=0)
     final = torch.tensor(1.0) if c.set_alpha_to_one else alphas_cumprod[0]
-    cache[key] = (alphas_cumprod.to(device), final.to(device))
-    return cache[key]
+    sched._torch_tables = (alphas_cumprod, final)
+    return sched._torch_tables
 
 
 def _rescale_zero_terminal_snr(betas: Any) -> Any:
@@ -86,7 +88,7 @@ def ddim_step(
     """(prev_sample, pred_original_sample) of one DDIM step, diffusers' float32
     torch operations in diffusers' order. ``noise`` (a tensor like
     ``sample``) is used only when ``eta > 0``."""
-    A, final = torch_tables(sched, sample.device)
+    A, final = torch_tables(sched)
     c = sched.config
     prev = t - c.num_train_timesteps // sched.num_inference_steps
     a_t = A[t]
@@ -135,11 +137,15 @@ def step(
 
     sched._require_timesteps()
     if not is_torch(model_output):
-        raise TypeError(f"'model_output': expected a torch tensor like 'sample', got {type(model_output).__name__}")
+        raise TypeError(
+            f"'model_output': expected a torch tensor like 'sample', got {type(model_output).__name__}"
+        )
     if sample.dtype not in (torch.float32, torch.float64):
         raise TypeError(f"'sample': expected dtype float32 or float64, got {sample.dtype}")
     if model_output.dtype != sample.dtype:
-        raise TypeError(f"'model_output': dtype {model_output.dtype} does not match 'sample' dtype {sample.dtype}")
+        raise TypeError(
+            f"'model_output': dtype {model_output.dtype} does not match 'sample' dtype {sample.dtype}"
+        )
     if model_output.device != sample.device:
         raise ValueError("'model_output': must be on the same device as 'sample'")
     if tuple(model_output.shape) != tuple(sample.shape):
@@ -157,7 +163,9 @@ def step(
     if eta > 0:
         if given is not None:
             if not is_torch(given) or tuple(given.shape) != tuple(sample.shape):
-                raise ValueError(f"'noise': expected a torch tensor of the sample's shape {tuple(sample.shape)}")
+                raise ValueError(
+                    f"'noise': expected a torch tensor of the sample's shape {tuple(sample.shape)}"
+                )
             z = given.to(device=sample.device, dtype=sample.dtype)
         else:
             z = _philox_noise(sched, sample, seed, offset, generator, stream)

@@ -394,7 +394,9 @@ class DDIMScheduler(SchedulerBase):
         uc = bool(use_clipped_model_output)
         if self.torch_exact and _torch_ddim.is_torch(sample) and not self.config.thresholding:
             given = noise if noise is not None else variance_noise
-            r = _torch_ddim.step(self, model_output, timestep, sample, eta, uc, seed, offset, generator, given, stream)
+            r = _torch_ddim.step(
+                self, model_output, timestep, sample, eta, uc, seed, offset, generator, given, stream
+            )
             if r is not None:
                 return r if return_dict else r.to_tuple()
         if (
