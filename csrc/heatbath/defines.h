@@ -69,7 +69,10 @@ HB_HD float hb_sqrtf(float x) {
 HB_HD float as_f32(u32 u) { return u32_as_f32(u); }
 HB_HD u32 as_u32(float x) { return f32_as_u32(x); }
 HB_HD float to_f32(std::int32_t i) { return static_cast<float>(i); }
-HB_HD std::int32_t to_i32_trunc(float x) { return static_cast<std::int32_t>(x); }
+// A NaN (which the clamps of exp_f32 let through, from a NaN input) gives
+// INT32_MIN, the value of x86's conversion, instead of undefined behaviour;
+// every other caller passes values inside the int32 range.
+HB_HD std::int32_t to_i32_trunc(float x) { return x == x ? static_cast<std::int32_t>(x) : INT32_MIN; }
 HB_HD std::int32_t as_i32(u32 u) { return static_cast<std::int32_t>(u); }
 HB_HD float fma_(float a, float b, float c) { return hb_fmaf(a, b, c); }
 HB_HD float sqrt_(float x) { return hb_sqrtf(x); }

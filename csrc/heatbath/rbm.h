@@ -59,8 +59,9 @@ HB_HD F exp_f32(F x) {
   y = fma_(y, r, K<F>(5.0000001201e-1f));
   y = fma_(y, z, r) + 1.0f;
   const auto n = to_i32_trunc(fx);
-  // the exponent bits shifted as unsigned: a NaN x (which the clamps let
-  // through) gives a NaN result, not an undefined shift
+  // the exponent bits shifted as unsigned, and a NaN fx converted to a
+  // defined int (to_i32_trunc): a NaN x (which the clamps let through) gives a
+  // NaN result (y is NaN), not undefined behaviour
   return y * as_f32(i32_bits(n + 127) << 23);
 }
 
