@@ -3,7 +3,8 @@
 # (the base instruction-set level only, -O1, no link-time optimization; see
 # HEATBATH_SANITIZE in CMakeLists.txt), and the tests that reach the C++
 # kernels run against it: any out-of-bounds access, use after free or
-# undefined behaviour aborts the test run.
+# undefined behaviour aborts the test run (float-cast-overflow too, a NaN or
+# out-of-range float converted to an int, which GCC's "undefined" leaves out).
 #
 #   bash tools/sanitize.sh [PYTHON]
 #
@@ -18,7 +19,7 @@ rm -rf .venv-asan
 "$py" -m venv .venv-asan
 .venv-asan/bin/python -m pip install --quiet --upgrade pip
 .venv-asan/bin/python -m pip install --quiet pytest scipy scikit-learn
-HEATBATH_SANITIZE=address,undefined HEATBATH_CUDA=OFF CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
+HEATBATH_SANITIZE=address,undefined,float-cast-overflow HEATBATH_CUDA=OFF CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-2} \
   .venv-asan/bin/python -m pip install --quiet -Cbuild-dir=build/asan .
 
 # Python itself is not instrumented: the ASan runtime is preloaded, with the
