@@ -1110,6 +1110,70 @@ def cases() -> List[Case]:
         A(C(label, "checkpoint", "from heatbath.diffusion import GaussianDPM, BinomialDPM\n"
             "from heatbath.dtm import DTM\n" + textwrap.dedent(body).strip("\n") + f"\nm = {load}\n"
             "returned(False, 'loaded')", ["path"], require="CheckpointError"))
+    A(C("checkpoints: 300 random corruptions per model kind", "checkpoint", """
+        from heatbath import checkpoint
+        from heatbath.diffusion import BinomialDPM, GaussianDPM
+        m, X = fitted_dtm()
+        g = GaussianDPM(2, 5, hidden=8, grid=4, n_basis=3)
+        srcs = [(GaussianDPM, g.save(os.path.join(TMP, "g.npz"))),
+                (BinomialDPM, BinomialDPM(4, 5, hidden=8, n_basis=3).save(os.path.join(TMP, "b.npz"))),
+                (type(m), m.save(os.path.join(TMP, "d.npz")))]
+        rng = np.random.default_rng(1)
+        bad_values = [None, -1, 0, 2**63, 1e308, float("nan"), "x", [], {}, 10**7, 0.5, True]
+        counts = {"refused": 0, "loaded": 0, "other error at load": [], "error at first sample": [],
+                  "silent non-finite sample": 0}
+        for cls, src in srcs:
+            raw = open(src, "rb").read()
+            with np.load(src) as z:
+                arrays = {k: z[k] for k in z.files}
+            for i in range(300):
+                data, mode = bytearray(raw), i % 4
+                k = int(rng.integers(0, len(data)))
+                if mode == 0:
+                    data = data[:k]
+                elif mode == 1:
+                    for j in rng.integers(0, len(data), size=int(rng.integers(1, 8))):
+                        data[int(j)] = int(rng.integers(0, 256))
+                elif mode == 2:
+                    data[k:k] = bytes(rng.integers(0, 256, size=int(rng.integers(1, 40))).astype(np.uint8))
+                else:  # one array or one config entry replaced
+                    arrs = dict(arrays)
+                    name = list(arrs)[int(rng.integers(0, len(arrs)))]
+                    a = arrs[name]
+                    if name == "__meta__":
+                        meta = json.loads(a.tobytes())
+                        tgt = meta["config"].get("params", meta["config"])
+                        tgt[list(tgt)[int(rng.integers(0, len(tgt)))]] = bad_values[int(rng.integers(0, 12))]
+                        arrs[name] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+                    else:
+                        arrs[name] = [np.full(a.shape, np.nan), a.reshape(-1)[:-1], a.astype(np.complex128),
+                                      np.zeros((a.size + 3,) + a.shape[1:], a.dtype), a * 1e300 + 1e300,
+                                      a.astype(object), a.astype(np.int64) - 2**40][int(rng.integers(0, 7))]
+                    buf = io.BytesIO()
+                    np.savez(buf, **arrs)
+                    data = bytearray(buf.getvalue())
+                p = os.path.join(TMP, "x.npz")
+                open(p, "wb").write(bytes(data))
+                try:
+                    model = cls.load(p)
+                except checkpoint.CheckpointError:
+                    counts["refused"] += 1
+                    continue
+                except Exception as e:
+                    counts["other error at load"].append("%s: %s" % (type(e).__name__, str(e)[:80]))
+                    continue
+                counts["loaded"] += 1
+                try:
+                    smp = np.asarray(model.sample(3), dtype=float)
+                    counts["silent non-finite sample"] += int(not np.all(np.isfinite(smp)))
+                except Exception as e:
+                    counts["error at first sample"].append("%s %s: %s" % (cls.__name__, type(e).__name__,
+                                                                            str(e)[:60]))
+        ok = not counts["other error at load"] and not counts["silent non-finite sample"]
+        summary = {k: (len(v) if isinstance(v, list) else v) for k, v in counts.items()}
+        examples = (counts["other error at load"] + counts["error at first sample"])[:2]
+        returned(ok, "%s; e.g. %s" % (summary, examples))
+    """, allow=("correct",), timeout=120))
     A(C("checkpoint save cleans stale temporaries (kill -9 during saves)", "checkpoint", """
         import subprocess
         target = os.path.join(TMP, "big.npz")

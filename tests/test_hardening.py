@@ -501,6 +501,21 @@ def test_inconsistent_checkpoints_are_refused(tmp_path):
             cls.load(x)
 
 
+@pytest.mark.parametrize("name, value", [("w", 1e300), ("b", -1e39), ("w", np.nan)])
+def test_dtm_checkpoint_parameters_must_fit_float32(tmp_path, name, value):
+    """The samplers hold a DTM's couplings and biases in float32: a file whose
+    finite float64 values exceed its range is refused at load, not at the
+    first sweep."""
+    from heatbath.dtm import DTM
+
+    X = (np.random.default_rng(0).random((64, 16)) < 0.4).astype(np.uint8)
+    src = DTM(T=2, K=2, n_epochs=1, batch_size=32, side=6, progress=False).fit(X).save(str(tmp_path / "d.npz"))
+    assert DTM.load(src).sample(2).shape == (2, 16)
+    x = _rewrite(src, str(tmp_path / "x.npz"), arrays=lambda a: {name: np.full_like(a[name], value)})
+    with pytest.raises(checkpoint.CheckpointError, match=f"'{name}'"):
+        DTM.load(x)
+
+
 def test_declared_array_larger_than_the_file_is_refused_before_reading(tmp_path):
     from heatbath.diffusion import GaussianDPM
 

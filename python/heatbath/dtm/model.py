@@ -408,6 +408,9 @@ class _Base(abc.ABC):
                        f"array {name!r} holds values outside [0, {n_nodes})")
             for name in ("b", "mw", "vw", "mb", "vb"):
                 C.array(arrays, name, path, (n_steps, None), kind="f")
+            for name in ("w", "b"):  # the samplers hold them in float32
+                C.need(bool(np.all(np.abs(arrays[name]) <= np.finfo(np.float32).max)), path,
+                       f"array {name!r} holds values beyond float32 (|v| > 3.4e38)")
             for name in ("vw", "vb"):
                 C.need(bool(np.all(arrays[name] >= 0)), path, f"array {name!r} (Adam second moments) is negative")
             C.array(arrays, "cp", path, (n_steps,), kind="f")
