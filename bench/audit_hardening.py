@@ -203,6 +203,13 @@ def cases() -> List[Case]:
             SparseIsing(ring(), n_chains=4096, seed=0).sweep(2)
             returned(False, "accepted; threads now %d" % heatbath.get_num_threads())
         """, ["n"]))
+    for n in ("2**31", "2**64"):
+        A(C(f"set_blas_threads({n}) then a BLAS loop", "crash", f"""
+            import heatbath
+            heatbath.set_blas_threads({n})
+            fitted_rbm()
+            returned(False, "accepted; BLAS threads now %d" % heatbath.get_blas_threads())
+        """, ["n"]))
     A(C("bernoulli_units: NaN pre-activation (base level)", "crash", """
         from heatbath import _backend
         from heatbath.ebm.rbm import bernoulli_units

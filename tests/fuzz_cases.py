@@ -206,6 +206,8 @@ def build_cases(f: Fixtures) -> List[Case]:
     # -- threads and random numbers
     C += _arg_cases("set_num_threads", ["n"], [0, -1, 2**31 - 1, 2**31, 2**64, 1.5, "2", None, True],
                     heatbath.set_num_threads)
+    C += _arg_cases("set_blas_threads", ["n"], [0, -1, 1025, 2**31, 2**64, 1.5, "2", True],
+                    heatbath.set_blas_threads)
     for fn in ("uniform", "normal"):
         C += _arg_cases(f"random.{fn}", ["shape"], [-1, (2.5, 3), (-2, 3), "a", None, 2**63, (2**40, 2**40)],
                         lambda v, fn=fn: getattr(hr, fn)(v, 0))
@@ -658,7 +660,7 @@ def main(argv: List[str]) -> int:
     faulthandler.enable()
     import heatbath
 
-    threads = heatbath.get_num_threads()
+    threads, blas = heatbath.get_num_threads(), heatbath.get_blas_threads()
     f = Fixtures()
     cases = build_cases(f)
     failed = 0
@@ -670,6 +672,7 @@ def main(argv: List[str]) -> int:
         ok, what = run_case(names, fn, label in MAY_RETURN)
         faulthandler.cancel_dump_traceback_later()
         heatbath.set_num_threads(threads)
+        heatbath.set_blas_threads(blas)
         failed += not ok
         print(json.dumps({"case": label, "ok": ok, "what": what}), flush=True)
     done = len(cases)

@@ -30,6 +30,8 @@ import threading
 from typing import Any, Iterator, Optional
 
 _ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+# As heatbath.set_num_threads: a C int for BLAS, and far more threads than cores cost only memory.
+MAX_BLAS_THREADS = 1024
 _UNSET = object()
 _setting: Any = _UNSET  # _UNSET: 1 thread unless the environment says otherwise
 _controller: Any = None
@@ -41,15 +43,17 @@ def set_blas_threads(n: Optional[int]) -> None:
     """BLAS threads inside heatbath's training, evaluation and sampling
     loops: ``n`` >= 1, or ``None`` to leave BLAS as it is configured. The
     default is 1 (unless a BLAS thread count is set in the environment),
-    the fast setting for the small matrices of those loops."""
+    the fast setting for the small matrices of those loops; at most 1024."""
     global _setting
     if n is not None:
+        if isinstance(n, bool) or type(n).__name__ == "bool_":
+            raise TypeError("'n': expected an int or None, got bool")
         try:
             n = operator.index(n)
         except TypeError:
             raise TypeError(f"'n': expected an int or None, got {type(n).__name__}") from None
-        if n < 1:
-            raise ValueError(f"'n': must be >= 1 or None, got {n}")
+        if not 1 <= n <= MAX_BLAS_THREADS:
+            raise ValueError(f"'n': must lie in [1, {MAX_BLAS_THREADS}] or be None, got {n}")
     _setting = n
 
 
