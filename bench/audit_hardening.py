@@ -288,10 +288,15 @@ def cases() -> List[Case]:
         ParallelTempering(fitted_rbm(), n_chains=8, n_temperatures=4).run(2**63)
         returned(False, "finished")
     """, ["n_sweeps"]))
-    A(C("SparseIsing.sample(10**12) under Ctrl-C", "interrupt", interrupt_body("""
+    A(C("SparseIsing.sample(10**12) (records no memory holds)", "interrupt", """
         from heatbath.ebm import SparseIsing
-        m = SparseIsing(ring(32), n_chains=4096, seed=5)
-    """, "m.sample(10**12)", """
+        SparseIsing(ring(32), n_chains=4096, seed=5).sample(10**12)
+        returned(False, "finished")
+    """, ["n_samples"]))
+    A(C("SparseIsing.sample(10**9) under Ctrl-C", "interrupt", interrupt_body("""
+        from heatbath.ebm import SparseIsing
+        m = SparseIsing(ring(32), n_chains=64, seed=5)
+    """, "m.sample(10**9)", """
         r = m.sample(3)
         returned(finite(r.energy), "sample(3) afterwards finite")
     """), interrupt=True, allow=("interrupted",)))
