@@ -848,12 +848,19 @@ def cases() -> List[Case]:
         ("SparseIsing(n_chains=2**40)", "n_chains", "SparseIsing(ring(), n_chains=2**40)"),
         ("DDPMScheduler(num_train_timesteps=2**40)", "num_train_timesteps",
          "DDPMScheduler(num_train_timesteps=2**40)"),
+        ("distributed.gibbs_sparse(n_chains=2**41)", "n_chains",
+         "distributed.gibbs_sparse(None, SparseIsing(ring(), n_chains=4), 2**41, 2)"),
+        ("distributed.rbm_ais(n_runs=2**41) (looped for ever)", "n_runs",
+         "distributed.rbm_ais(None, fitted_rbm(), 2**41, seed=0, betas=10)"),
+        ("distributed.shards(2**63, 1)", "n_chains", "distributed.shards(2**63, 1)"),
+        ("distributed.shards(2**30, 1): 2**30 shards", "chunk", "distributed.shards(2**30, 1)"),
     ]
     size_prelude = ("import resource\n"
                     "resource.setrlimit(resource.RLIMIT_AS, (8 << 30, 8 << 30))  # an allocation fails fast\n"
                     "from heatbath.ebm import BernoulliRBM, ParallelTempering, SparseIsing\n"
                     "from heatbath.diffusion import BinomialDPM, DDPMScheduler, GaussianDPM\n"
-                    "from heatbath.dtm import DTM, BitFlipForward\n")
+                    "from heatbath.dtm import DTM, BitFlipForward\n"
+                    "from heatbath import distributed\n")
     for label, name, body in sizes:
         A(C(label, "size", size_prelude + body + "\nreturned(False, 'returned')", [name]))
     A(C("diffusion.sample x_T NaN", "nan", """

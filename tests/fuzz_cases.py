@@ -511,6 +511,23 @@ def build_cases(f: Fixtures) -> List[Case]:
     C += _arg_cases("dtm_grid_edges", ["offsets"], [[(1, 1)], [("a", 1)], [(1,)], 5],
                     lambda v: dtm_grid_edges(6, v))
 
+    # -- distributed wrappers, run here without a cluster
+    from heatbath import distributed as dist
+
+    C += _arg_cases("distributed.shards", ["n_chains"], [0, 2**41, 1.5, None], lambda v: dist.shards(v, 4))
+    C += _arg_cases("distributed.shards", ["chunk"], [0, 1.5], lambda v: dist.shards(10, v))
+    C += _arg_cases("distributed.shards", ["chunk"], [2**21], lambda v: dist.shards(v, 1))
+    C += _arg_cases("distributed.gibbs_sparse", ["n_chains"], [0, 2**41, "a"],
+                    lambda v: dist.gibbs_sparse(None, SparseIsing(J, n_chains=4), v, 2))
+    C += _arg_cases("distributed.gibbs_lattice", ["n_chains"], [0, 2**41],
+                    lambda v: dist.gibbs_lattice(None, IsingLattice((4, 4), n_chains=2), v, 2))
+    C += _arg_cases("distributed.rbm_ais", ["n_runs"], [0, 2**41], lambda v: dist.rbm_ais(None, r, v, seed=0))
+    C += _arg_cases("distributed.sparse_ais", ["n_chains"], [0, 2**41],
+                    lambda v: dist.sparse_ais(None, SparseIsing(J, n_chains=4), v, betas=4))
+    C += _arg_cases("distributed.sample_dpm", ["n"], [0, 2**41], lambda v: dist.sample_dpm(None, d, v))
+    C += _arg_cases("distributed.sample_dpm", ["mask"], [np.full((3, 2), np.nan), np.full((3, 2), "a")],
+                    lambda v: dist.sample_dpm(None, d, 3, mask=v, known=np.zeros((3, 2))))
+
     # -- DTM pieces
     dtm = f.dtm
     C += _arg_cases("DTM.sample", ["n_samples"], BAD_COUNTS + [0, 2**41], lambda v: dtm.sample(v))

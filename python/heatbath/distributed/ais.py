@@ -13,6 +13,7 @@ import numpy as np
 from ..random import as_seed
 from .chains import sample_chains
 from .graphs import _aligned_chunk, _alignment, _build, _clamped_values, _is_lattice, _run_betas
+from .._guard import MAX_VALUES
 from .plan import _int_at_least
 
 
@@ -78,7 +79,7 @@ def rbm_ais(
     from ..ebm import ais as _ais
     from ..ebm._estimates import LogZEstimate
 
-    n = _int_at_least(n_runs, "n_runs", 1)
+    n = _int_at_least(n_runs, "n_runs", 1, MAX_VALUES)
     block = _int_at_least(block, "block", 1)
     seed = as_seed(seed)
     rbm._check_fitted()
@@ -159,7 +160,7 @@ def sparse_ais(
     from ..ebm.ais import linear_betas
     from ..ebm.graph_annealing import _n_free_and_states
 
-    n = _int_at_least(n_chains, "n_chains", 1)
+    n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     _alignment(model)
     path = linear_betas(int(betas)) if np.ndim(betas) == 0 else np.asarray(betas, dtype=np.float64).ravel()
     if path.size < 2 or path[0] != 0.0 or path[-1] != 1.0 or np.any(np.diff(path) < 0):

@@ -12,6 +12,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..random import as_seed
+from .._guard import MAX_VALUES
 from .plan import ShardError, ShardFn, Totals, _host, _int_at_least, _label, _shard_plan
 
 
@@ -238,7 +239,7 @@ def sample_chains(
     """
     if not callable(fn):
         raise TypeError(f"'fn': expected a callable fn(start, stop, seed), got {type(fn).__name__}")
-    n = _int_at_least(n_chains, "n_chains", 1)
+    n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     seed = as_seed(seed)
     if reduce not in _REDUCE:
         raise ValueError(f"'reduce': expected one of {_REDUCE}, got {reduce!r}")

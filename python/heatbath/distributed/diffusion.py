@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from .._guard import as_mask
+from .._guard import MAX_VALUES, as_mask
 from .chains import sample_chains
 from .plan import _host, _int_at_least
 
@@ -62,7 +62,7 @@ def sample_dpm(
     """
     if not hasattr(model, "sample"):
         raise TypeError(f"'model': expected a diffusion model with sample(), got {type(model).__name__}")
-    n = _int_at_least(n, "n", 1)
+    n = _int_at_least(n, "n", 1, MAX_VALUES)
     if known is not None:
         if mask is None:
             raise ValueError("'mask': needed with 'known'")

@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .chains import sample_chains
+from .._guard import MAX_VALUES
 from .plan import Totals, _int_at_least
 
 
@@ -117,7 +118,7 @@ def shard_model(model: Any, n_chains: int, start: int = 0, stop: Optional[int] =
         The chains held (``stop`` defaults to ``n_chains``). For sparse
         graphs ``start`` must be a multiple of 256 (their ``chain_offset``).
     """
-    n = _int_at_least(n_chains, "n_chains", 1)
+    n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     a = _int_at_least(start, "start", 0)
     b = n if stop is None else _int_at_least(stop, "stop", 1)
     if not a < b <= n:
@@ -179,7 +180,7 @@ def _gibbs_result(res: Dict[str, Any], reduce: str, per_record: Tuple[str, ...])
 
 def _gibbs_args(n_chains: Any, observers: Any, reduce: str, keep_states: bool, what: str) -> tuple:
     """The checks shared by the Gibbs wrappers: (n_chains, observers)."""
-    n = _int_at_least(n_chains, "n_chains", 1)
+    n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     obs = _observers(observers, ("energy", "magnetization"))
     if reduce not in ("concat", "mean_var"):
         raise ValueError(f"'reduce': expected 'concat' or 'mean_var', got {reduce!r}")

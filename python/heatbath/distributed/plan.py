@@ -10,6 +10,11 @@ from typing import Any, Callable, List, Tuple, Union
 
 import numpy as np
 
+from .._guard import MAX_STEPS, MAX_VALUES
+
+# A run in more shards than this is a plan no scheduler carries out.
+MAX_SHARDS = 2**20
+
 
 
 ShardFn = Callable[[int, int, int], Any]
@@ -48,12 +53,16 @@ def shards(n_chains: int, chunk: int) -> List[Tuple[int, int]]:
     -------
     list of (start, stop)
     """
-    n = _int_at_least(n_chains, "n_chains", 1)
+    n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     c = _int_at_least(chunk, "chunk", 1)
+    if -(-n // c) > MAX_SHARDS:
+        raise ValueError(f"'chunk': {n} chains in shards of {c} make more than {MAX_SHARDS} shards")
     return [(a, min(a + c, n)) for a in range(0, n, c)]
 
 
-def _int_at_least(v: Any, name: str, minimum: int) -> int:
+def _int_at_least(v: Any, name: str, minimum: int, maximum: int = MAX_STEPS) -> int:
+    """An int in [minimum, maximum] (a count of chains: at most 2**40, one
+    value of a result each; of steps: at most 2**62)."""
     if isinstance(v, (bool, np.bool_)):
         raise TypeError(f"'{name}': expected an integer, got bool")
     try:
@@ -62,6 +71,8 @@ def _int_at_least(v: Any, name: str, minimum: int) -> int:
         raise TypeError(f"'{name}': expected an integer, got {type(v).__name__}") from None
     if v < minimum:
         raise ValueError(f"'{name}': must be >= {minimum}, got {v}")
+    if v > maximum:
+        raise ValueError(f"'{name}': must be <= {maximum}, got {v}")
     return v
 
 

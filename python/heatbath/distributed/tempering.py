@@ -8,6 +8,7 @@ from typing import Any, Callable, List, Optional, Tuple
 import numpy as np
 
 from .graphs import _aligned_chunk, _alignment, _build, _canonical, _clamped_values, _is_lattice
+from .._guard import MAX_VALUES
 from .plan import ShardError, _host, _int_at_least, _shard_plan
 
 
@@ -119,7 +120,7 @@ def parallel_tempering(
     """
     from ..ebm.graph_annealing import _Tempering
 
-    n = _int_at_least(n_chains, "n_chains", 1)
+    n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     _alignment(model)
     if not _is_lattice(model):
         _clamped_values(model)
