@@ -524,7 +524,51 @@ def build_cases(f: Fixtures) -> List[Case]:
     C += _arg_cases("distributed.rbm_ais", ["n_runs"], [0, 2**41], lambda v: dist.rbm_ais(None, r, v, seed=0))
     C += _arg_cases("distributed.sparse_ais", ["n_chains"], [0, 2**41],
                     lambda v: dist.sparse_ais(None, SparseIsing(J, n_chains=4), v, betas=4))
+    C += _arg_cases("distributed.sparse_ais", ["betas"], [np.array([0.0, np.nan, 1.0]), 1.5, "x"],
+                    lambda v: dist.sparse_ais(None, SparseIsing(J, n_chains=4), 4, betas=v))
+    C += _arg_cases("distributed.sparse_ais", ["beta"], [v for v in BAD_FLOATS if v is not None] + [1e39],
+                    lambda v: dist.sparse_ais(None, SparseIsing(J, n_chains=4), 4, betas=4, beta=v))
+    C += _arg_cases("distributed.sparse_ais", ["stream"], BAD_U64 + [[1]],
+                    lambda v: dist.sparse_ais(None, SparseIsing(J, n_chains=4), 4, betas=4, stream=v))
+    C += _arg_cases("distributed.parallel_tempering", ["betas"],
+                    [[0.5, np.nan], [0.5, 1e39], [1.0, 0.5], "x"],
+                    lambda v: dist.parallel_tempering(None, SparseIsing(J, n_chains=4), 4, v, 2))
+    C += _arg_cases("distributed.parallel_tempering", ["stream"], BAD_U64,
+                    lambda v: dist.parallel_tempering(None, SparseIsing(J, n_chains=4), 4, [0.5, 1.0], 2,
+                                                      stream=v))
     C += _arg_cases("distributed.sample_dpm", ["n"], [0, 2**41], lambda v: dist.sample_dpm(None, d, v))
+    lat4 = IsingLattice((4, 4), n_chains=2)
+    for name, vals in (("n_sweeps", BAD_COUNTS + [0]), ("warmup", BAD_COUNTS), ("thin", BAD_COUNTS + [0]),
+                       ("chunk", [0, -1, 1.5, "2"]), ("retries", [-1, 1.5, 2**63]), ("reduce", ["x", None])):
+        C += _arg_cases("distributed.gibbs_lattice", [name], vals,
+                        lambda v, name=name: dist.gibbs_lattice(None, lat4, 4, **{"n_sweeps": 2, name: v}))
+    si4 = SparseIsing(J, n_chains=4)
+    for name, vals in (("n_samples", BAD_COUNTS + [0]), ("nodes", [[-1], [6], "x"]),
+                       ("pairs", [[[0, 6]], [0, 1]]), ("observers", ["x", [1]])):
+        C += _arg_cases("distributed.gibbs_sparse", [name], vals,
+                        lambda v, name=name: dist.gibbs_sparse(None, si4, 4, **{"n_samples": 2, name: v}))
+    C += _arg_cases("distributed.rbm_ais", ["seed"], [v for v in BAD_U64 if v is not None],  # None: entropy
+                    lambda v: dist.rbm_ais(None, r, 4, seed=v))
+    C += _arg_cases("distributed.rbm_ais", ["betas"], [1.5, "x", np.array([0.0, np.nan, 1.0])],
+                    lambda v: dist.rbm_ais(None, r, 4, seed=0, betas=v))
+    C += _arg_cases("distributed.rbm_ais", ["block"], [0, -1, 1.5], lambda v: dist.rbm_ais(None, r, 4, seed=0,
+                                                                                          block=v))
+    from heatbath.ebm.graph_annealing import graph_ais, graph_parallel_tempering
+
+    C += _arg_cases("graph_ais", ["betas"], [np.array([0.0, np.nan, 1.0]), 1.5, "x", 1],
+                    lambda v: graph_ais(SparseIsing(J, n_chains=4), v))
+    C += _arg_cases("graph_ais", ["sweeps_per_step"], BAD_COUNTS + [0],
+                    lambda v: graph_ais(SparseIsing(J, n_chains=4), 4, sweeps_per_step=v))
+    C += _arg_cases("graph_ais", ["beta"], [v for v in BAD_FLOATS if v is not None] + [1e39],
+                    lambda v: graph_ais(SparseIsing(J, n_chains=4), 4, beta=v))
+    C += _arg_cases("graph_ais", ["stream"], [v for v in BAD_U64 if v is not None],
+                    lambda v: graph_ais(SparseIsing(J, n_chains=4), 4, stream=v))
+    C += _arg_cases("graph_parallel_tempering", ["betas"], [[0.5, np.nan], [0.5, 1e39], [1.0, 0.5], "x"],
+                    lambda v: graph_parallel_tempering(SparseIsing(J, n_chains=4), v, 2))
+    C += _arg_cases("graph_parallel_tempering", ["n_samples"], BAD_COUNTS + [0],
+                    lambda v: graph_parallel_tempering(SparseIsing(J, n_chains=4), [0.5, 1.0], v))
+    C += _arg_cases("graph_parallel_tempering", ["stream"], [v for v in BAD_U64 if v is not None],
+                    lambda v: graph_parallel_tempering(SparseIsing(J, n_chains=4), [0.5, 1.0], 2, stream=v))
     C += _arg_cases("distributed.sample_dpm", ["mask"], [np.full((3, 2), np.nan), np.full((3, 2), "a")],
                     lambda v: dist.sample_dpm(None, d, 3, mask=v, known=np.zeros((3, 2))))
 

@@ -10,10 +10,10 @@ from typing import Any, Optional
 
 import numpy as np
 
-from ..random import as_seed
+from ..random import _as_u64, as_seed
 from .chains import sample_chains
 from .graphs import _aligned_chunk, _alignment, _build, _clamped_values, _is_lattice, _run_betas
-from .._guard import MAX_VALUES
+from .._guard import MAX_VALUES, as_float
 from .plan import _int_at_least
 
 
@@ -157,16 +157,17 @@ def sparse_ais(
     ``keep_weights=False``).
     """
     from ..ebm._estimates import LogZEstimate
-    from ..ebm.ais import linear_betas
+    from ..ebm.ais import as_betas
     from ..ebm.graph_annealing import _n_free_and_states
 
     n = _int_at_least(n_chains, "n_chains", 1, MAX_VALUES)
     _alignment(model)
-    path = linear_betas(int(betas)) if np.ndim(betas) == 0 else np.asarray(betas, dtype=np.float64).ravel()
-    if path.size < 2 or path[0] != 0.0 or path[-1] != 1.0 or np.any(np.diff(path) < 0):
-        raise ValueError("'betas': expected a count or a non-decreasing path from 0 to 1")
+    path = as_betas(betas)  # a count or a non-decreasing path from 0 to 1 (NaN refused)
     spp = _int_at_least(sweeps_per_step, "sweeps_per_step", 1)
-    target = float(_run_betas(model, n)[0]) if beta is None else float(beta)
+    target = float(_run_betas(model, n)[0]) if beta is None else as_float(beta, "beta")
+    if not np.isfinite(target) or abs(target) > np.finfo(np.float32).max:
+        raise ValueError(f"'beta': must be finite (in float32), got {target}")
+    stream = _as_u64(stream, "stream")
     if not _is_lattice(model):
         _clamped_values(model)
     chunk = _aligned_chunk(model, n, chunk, client, 2)

@@ -9,6 +9,7 @@ import numpy as np
 
 from .graphs import _aligned_chunk, _alignment, _build, _canonical, _clamped_values, _is_lattice
 from .._guard import MAX_VALUES
+from ..random import _as_u64
 from .plan import ShardError, _host, _int_at_least, _shard_plan
 
 
@@ -129,6 +130,7 @@ def parallel_tempering(
     warmup = _int_at_least(warmup, "warmup", 0)
     thin = _int_at_least(thin, "thin", 1)
     retries = _int_at_least(retries, "retries", 0)
+    stream = _as_u64(stream, "stream")
     chunk = _aligned_chunk(model, n, chunk, client, 1)
     ranges, labels, ex, call = _shard_plan(client, n, chunk, retries)
 

@@ -17,8 +17,9 @@ from typing import Any, Optional
 import numpy as np
 
 from .. import random as hr
+from .._guard import MAX_STEPS, MAX_VALUES, as_float, as_float_array, as_int
 from ._estimates import LogZEstimate
-from .ais import ais, linear_betas
+from .ais import ais, as_betas
 from .lattice import IsingLattice
 
 __all__ = ["graph_ais", "graph_parallel_tempering", "TemperingResult", "exact_log_z"]
@@ -84,13 +85,13 @@ def graph_ais(
     -------
     LogZEstimate (method "ais") with one log weight per chain.
     """
-    path = linear_betas(int(betas)) if np.ndim(betas) == 0 else np.asarray(betas, dtype=np.float64).ravel()
-    if path.size < 2 or path[0] != 0.0 or path[-1] != 1.0 or np.any(np.diff(path) < 0):
-        raise ValueError("'betas': expected a count or a non-decreasing path from 0 to 1")
-    if int(sweeps_per_step) < 1:
-        raise ValueError(f"'sweeps_per_step': must be >= 1, got {sweeps_per_step}")
+    path = as_betas(betas)  # a count or a non-decreasing path from 0 to 1 (NaN refused)
+    sweeps_per_step = as_int(sweeps_per_step, "sweeps_per_step", 1, MAX_STEPS)
+    stream = hr._as_u64(stream, "stream")
     old = model.beta
-    target = float(old[0]) if beta is None else float(beta)
+    target = float(old[0]) if beta is None else as_float(beta, "beta")
+    if not np.isfinite(target) or abs(target) > np.finfo(np.float32).max:
+        raise ValueError(f"'beta': must be finite (in float32), got {target}")
     n_free, k = _n_free_and_states(model)
     _randomize(model, stream)
 
@@ -163,6 +164,13 @@ def graph_parallel_tempering(
         Records after ``warmup`` sweeps, ``thin`` sweeps apart.
     """
     pt = _Tempering(betas, model.n_chains)
+    n_samples = as_int(n_samples, "n_samples", 1, MAX_STEPS)
+    warmup = as_int(warmup, "warmup", 0, MAX_STEPS)
+    thin = as_int(thin, "thin", 1, MAX_STEPS)
+    nodes = model.n_sites if isinstance(model, IsingLattice) else model.n_nodes
+    if n_samples * model.n_chains * (1 + (nodes if keep_states else 0)) > MAX_VALUES:
+        raise ValueError(f"'n_samples': {n_samples} records would hold more than 2**40 values")
+    stream = hr._as_u64(stream, "stream")
     model.beta = pt.beta_of
     E_rec, S_rec = [], []
     for t in range(pt.total_rounds(warmup, n_samples, thin)):
@@ -188,10 +196,11 @@ class _Tempering:
     replica set ``r``."""
 
     def __init__(self, betas: Any, n_chains: int) -> None:
-        b = np.asarray(betas, dtype=np.float64).ravel()
+        b = as_float_array(betas, "betas").ravel()
         T = b.size
-        if T < 2 or np.any(np.diff(b) <= 0):
-            raise ValueError("'betas': expected at least 2 increasing inverse temperatures")
+        if T < 2 or not np.all(np.diff(b) > 0) or not np.all(np.abs(b) <= np.finfo(np.float32).max):
+            raise ValueError("'betas': expected at least 2 increasing inverse temperatures (finite, in "
+                             "float32)")
         C = int(n_chains)
         if C % T:
             raise ValueError(f"'model': n_chains ({C}) must be a multiple of len(betas) ({T})")
