@@ -646,6 +646,47 @@ def build_cases(f: Fixtures) -> List[Case]:
     C += _arg_cases("sinusoidal_embedding", ["dim"], [-1, 0, 2**63, 1.5, "a", None],
                     lambda v: sinusoidal_embedding(np.arange(3), v))
     C += _array_cases("sinusoidal_embedding", ["t"], (3,), lambda v: sinusoidal_embedding(v, 4))
+    from heatbath import nn
+    from heatbath.data import split
+    from heatbath.dtm import make_graph
+    from heatbath.dtm.mixing import chain_statistic
+    from heatbath.ebm import ais as ais_mod
+    from heatbath.schedules import make_betas
+
+    for name, vals in (("beta_start", [NAN, -1.0, 2.0, "x", None]), ("beta_end", [NAN, INF, 1.5]),
+                       ("max_beta", [NAN, 2.0, -0.5])):
+        kind = "squaredcos_cap_v2" if name == "max_beta" else "linear"
+        C += _arg_cases("make_betas", [name], vals,
+                        lambda v, name=name, kind=kind: make_betas(kind, 10, **{name: v}))
+    C += _arg_cases("split", ["seed"], [-1, 1.5, "a", NAN], lambda v: split(np.arange(10.0), 0.2, v))
+    C += _arg_cases("base_rate_biases", ["data"],
+                    [np.full((3, 2), NAN), np.full((3, 2), 2.0), np.ones((0, 2))], ais_mod.base_rate_biases)
+    C += _arg_cases("base_rate_biases", ["pseudocount"], BAD_POSITIVE_FLOATS,
+                    lambda v: ais_mod.base_rate_biases(np.ones((3, 2)), v))
+    ident = lambda x, b: x  # noqa: E731
+    C += _arg_cases("ais", ["betas"], [np.array([0.0, NAN, 1.0]), "x", [0.5]],
+                    lambda v: ais_mod.ais(np.zeros(4), v, ident, 0.0, log_f=lambda x, b: x * b))
+    C += _arg_cases("ais", ["log_z0"], BAD_FLOATS,
+                    lambda v: ais_mod.ais(np.zeros(4), np.linspace(0, 1, 3), ident, v,
+                                          log_f=lambda x, b: x * b))
+    C += _arg_cases("ais", ["log_f"], [lambda x, b: x + NAN, lambda x, b: x + b * INF],
+                    lambda v: ais_mod.ais(np.zeros(4), np.linspace(0, 1, 3), ident, 0.0, log_f=v))
+    C += _arg_cases("reverse_ais", ["log_ratio"], [lambda x, b0, b1: x + NAN],
+                    lambda v: ais_mod.reverse_ais(np.zeros(4), np.linspace(0, 1, 3), ident, 0.0, log_ratio=v))
+    C += _arg_cases("linear_betas", ["n"], BAD_COUNTS + [1, 2**41], ais_mod.linear_betas)
+    C += _arg_cases("chain_statistic", ["states"], [np.full((2, 3, 4), NAN), np.full((2, 3, 4), "a"),
+                                                    np.ones((3, 4))], chain_statistic)
+    C += _arg_cases("chain_statistic", ["nodes"], [[-1], [4], [1.5], "x"],
+                    lambda v: chain_statistic(np.ones((2, 3, 4), np.int8), nodes=v))
+    C += _arg_cases("bump_basis", ["n_steps"], [0, -1, 1.5, 2**41, None], lambda v: nn.bump_basis(v, 3))
+    C += _arg_cases("Dense", ["n_in"], [0, -1, 1.5, 2**41, None],
+                    lambda v: Dense(v, 2, np.random.default_rng(0)))
+    C += _arg_cases("Adam", ["lr"], BAD_POSITIVE_FLOATS, lambda v: nn.Adam(dense, lr=v))
+    C += _arg_cases("Adam", ["betas"], [(1.0, 0.9), (NAN, 0.9), (0.9,), "ab", None],
+                    lambda v: nn.Adam(dense, betas=v))
+    C += _arg_cases("make_graph", ["edges"], [[2**64], [1.5], [2**32 + 1], [-1], ["a"]],
+                    lambda v: make_graph(6, [0], v, [0]))
+    C += _arg_cases("make_graph", ["n_nodes"], [0, 2**40, 1.5, None], lambda v: make_graph(v, [0], [1], [0]))
     readout = TemporalReadout(3, 2, 5, 2, np.random.default_rng(0))
     C += _array_cases("TemporalReadout.forward", ["z"], (4, 3), lambda v: readout.forward(v, np.arange(4)),
                       partners=["t"])

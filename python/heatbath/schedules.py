@@ -97,6 +97,22 @@ def make_betas(
     numpy.ndarray of shape (T,), float64
     """
     T = _as_count(num_train_timesteps, "num_train_timesteps", MAX_TIMESTEPS)
+    for name, v, lo, hi in (("beta_start", beta_start, 0.0, 1.0), ("beta_end", beta_end, 0.0, 1.0),
+                            ("max_beta", max_beta, 0.0, 1.0), ("first_beta", first_beta, 0.0, 1.0)):
+        if isinstance(v, (bool, str, bytes)) or not isinstance(v, (int, float, np.integer, np.floating)):
+            raise TypeError(f"'{name}': expected a real number, got {type(v).__name__}")
+        if not lo <= float(v) <= hi:  # NaN fails too
+            raise ValueError(f"'{name}': must lie in [{lo}, {hi}], got {v}")
+    betas = _named_betas(schedule, T, float(beta_start), float(beta_end), rescale_for_timesteps,
+                         float(max_beta), float(first_beta))
+    if not np.all((betas > 0) & (betas <= 1)):
+        raise ValueError(f"'beta_start', 'beta_end', 'max_beta': the {schedule} schedule's betas must lie "
+                         "in (0, 1]")
+    return betas
+
+
+def _named_betas(schedule: str, T: int, beta_start: float, beta_end: float, rescale_for_timesteps: bool,
+                 max_beta: float, first_beta: float) -> np.ndarray:
     if schedule == "linear":
         scale = 1000.0 / T if rescale_for_timesteps else 1.0
         return np.linspace(scale * beta_start, scale * beta_end, T, dtype=np.float64)

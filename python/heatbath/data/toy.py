@@ -82,7 +82,7 @@ def split(x: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> Split:
     """A fixed, seeded train/held-out split along the first axis."""
     if not 0 < test_fraction < 1:
         raise ValueError(f"'test_fraction': must lie in (0, 1), got {test_fraction}")
-    perm = np.random.default_rng(seed).permutation(len(x))
+    perm = _rng(seed).permutation(len(x))
     k = int(round(len(x) * test_fraction))
     return Split(x[perm[k:]], x[perm[:k]])
 

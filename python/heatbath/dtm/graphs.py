@@ -71,6 +71,21 @@ class DTMGraph:
         return {"n_nodes": self.n_nodes, "shape": list(self.shape) if self.shape else None}
 
 
+def _edge_ends(e: Any, n: int) -> np.ndarray:
+    """One end of each edge: integers in [0, n) as int64 (no float truncated,
+    no integer wrapped)."""
+    try:
+        a = np.asarray(e)
+    except (TypeError, ValueError):
+        raise TypeError("'edges': expected integer node indices") from None
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"'edges': expected integer node indices, got dtype {a.dtype}")
+    a = a.reshape(-1)
+    if a.size and (int(a.min()) < 0 or int(a.max()) >= n):
+        raise ValueError(f"'edges': node index out of range [0, {n})")
+    return a.astype(np.int64)
+
+
 def make_graph(
     n_nodes: int,
     edges_i: Any,
@@ -92,9 +107,8 @@ def make_graph(
         A proper colouring; DSATUR when not given.
     shape : (rows, cols), optional
     """
-    n = _as_int(n_nodes, "n_nodes", 1)
-    i = np.asarray(edges_i, dtype=np.int64).reshape(-1)
-    j = np.asarray(edges_j, dtype=np.int64).reshape(-1)
+    n = _as_int(n_nodes, "n_nodes", 1, 2**31 - 1)  # node indices are int32 in the kernels
+    i, j = (_edge_ends(e, n) for e in (edges_i, edges_j))
     csr = graph_from_edges(n, i, j, np.ones(i.size), "edges")  # checks range, loops, duplicates
     a, b = np.minimum(i, j), np.maximum(i, j)
     order = np.lexsort((b, a))

@@ -227,8 +227,13 @@ def chain_statistic(states: Any, nodes: Any = None, kind: str = "projection", se
     s = np.asarray(states)
     if s.ndim != 3:
         raise ValueError(f"'states': expected shape (n_records, n_chains, n_nodes), got {s.shape}")
+    if s.dtype.kind not in "biuf" or (s.dtype.kind == "f" and not np.all(np.isfinite(s))):
+        raise ValueError("'states': expected finite real numbers")
     if nodes is not None:
-        s = s[:, :, np.asarray(nodes, dtype=np.int64)]
+        nd = np.asarray(nodes)
+        if nd.dtype.kind not in "iu" or (nd.size and (int(nd.min()) < 0 or int(nd.max()) >= s.shape[2])):
+            raise ValueError(f"'nodes': expected node indices in [0, {s.shape[2]})")
+        s = s[:, :, nd.astype(np.int64)]
     s = s.astype(np.float32)
     if kind == "magnetization":
         return s.mean(axis=2).astype(np.float64)

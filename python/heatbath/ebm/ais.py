@@ -27,7 +27,7 @@ import numpy as np
 from .. import _backend
 from .. import random as hr
 from .._blas import in_blas_threads
-from .._guard import as_float_array, check_values
+from .._guard import as_float, as_float_array, check_values
 from ._estimates import LogZEstimate
 from ._units import (
     TAG_AIS,
@@ -78,6 +78,7 @@ def linear_betas(n: int) -> np.ndarray:
     n = positive_int(n, "n")
     if n < 2:
         raise ValueError(f"'n': a path needs at least 2 temperatures, got {n}")
+    check_values(n, "n", "the path")
     return np.linspace(0.0, 1.0, n)
 
 
@@ -101,6 +102,26 @@ def as_betas(betas: Union[str, int, Any]) -> np.ndarray:
 # ---------------------------------------------------------------------------
 # generic estimators
 # ---------------------------------------------------------------------------
+
+
+def _check_path(betas: Any, log_z0: Any) -> tuple:
+    """(betas as a finite float64 path, log_z0 as a finite float)."""
+    b = as_float_array(betas, "betas").ravel()
+    if not np.all(np.isfinite(b)):
+        raise ValueError("'betas': the path holds NaN or infinite values")
+    z0 = as_float(log_z0, "log_z0")
+    if not np.isfinite(z0):
+        raise ValueError(f"'log_z0': must be finite, got {z0}")
+    return b, z0
+
+
+def _check_weights(lw: np.ndarray, log_f: Any) -> np.ndarray:
+    """The log weights, none NaN (-inf is a run of weight 0)."""
+    bad = int(np.isnan(lw).sum()) + int(np.count_nonzero(lw == np.inf))
+    if bad:
+        name = "log_f" if log_f is not None else "log_ratio"
+        raise ValueError(f"'{name}': {bad} runs got NaN or +inf log weights")
+    return lw
 
 
 def _ratio_fn(log_f: Optional[Callable[[Any, float], Any]], log_ratio: Optional[LogRatio]) -> LogRatio:
@@ -148,7 +169,7 @@ def ais(
     from tqdm.auto import tqdm
 
     ratio = _ratio_fn(log_f, log_ratio)
-    betas = np.asarray(betas, dtype=np.float64)
+    betas, log_z0 = _check_path(betas, log_z0)
     x = x0
     lw = None
     for k in tqdm(range(1, betas.size), disable=not progress, desc="AIS", unit="beta", leave=False,
@@ -162,7 +183,7 @@ def ais(
             x = transition(x, float(betas[k]))
     if lw is None:
         raise ValueError("'betas': a path needs at least 2 temperatures")
-    return LogZEstimate.from_log_weights(to_xp(lw, np), log_z0, "ais")
+    return LogZEstimate.from_log_weights(_check_weights(to_xp(lw, np), log_f), log_z0, "ais")
 
 
 @in_blas_threads
@@ -187,7 +208,7 @@ def reverse_ais(
     LogZEstimate (method "raise"); its log_weights are those of Z_0 / Z_1.
     """
     ratio = _ratio_fn(log_f, log_ratio)
-    betas = np.asarray(betas, dtype=np.float64)
+    betas, log_z0 = _check_path(betas, log_z0)
     x = x1
     lw = None
     for k in range(betas.size - 1, 0, -1):
@@ -200,7 +221,7 @@ def reverse_ais(
             x = transition(x, float(betas[k - 1]))
     if lw is None:
         raise ValueError("'betas': a path needs at least 2 temperatures")
-    lw = to_xp(lw, np)
+    lw = _check_weights(to_xp(lw, np), log_f)
     inv = LogZEstimate.from_log_weights(lw, 0.0, "raise")
     return LogZEstimate(log_z0 - inv.log_z, inv.stderr, inv.ess, "raise", lw)
 
@@ -216,6 +237,11 @@ def base_rate_biases(data: Any, pseudocount: float = 1.0) -> np.ndarray:
     d = to_xp(data, np)
     if d.ndim != 2 or d.shape[0] == 0:
         raise ValueError(f"'data': expected a non-empty 2-D array, got shape {tuple(d.shape)}")
+    if d.dtype.kind not in "biuf" or not np.all((d >= 0) & (d <= 1)):
+        raise ValueError("'data': expected values in [0, 1] (binary data; NaN refused)")
+    pseudocount = as_float(pseudocount, "pseudocount")
+    if not 0 < pseudocount < np.inf:
+        raise ValueError(f"'pseudocount': must be a positive finite number, got {pseudocount}")
     p = (d.sum(axis=0, dtype=np.float64) + pseudocount) / (d.shape[0] + 2 * pseudocount)
     return np.log(p) - np.log1p(-p)
 

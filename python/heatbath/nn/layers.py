@@ -13,11 +13,18 @@ from typing import Any, Dict, Iterator, List, Tuple
 
 import numpy as np
 
+from .._guard import MAX_VALUES, as_int, check_values
+
 
 def _xp(a: Any):
     from .._backend import array_namespace
 
     return array_namespace(a)
+
+
+def _size(v: Any, name: str) -> int:
+    """A layer size: an int >= 1."""
+    return as_int(v, name, 1, MAX_VALUES)
 
 
 class Module:
@@ -109,6 +116,8 @@ class Dense(Module):
     def __init__(self, n_in: int, n_out: int, rng: np.random.Generator, xp=np, dtype=np.float64,
                  scale: float = 1.0) -> None:
         super().__init__()
+        n_in, n_out = _size(n_in, "n_in"), _size(n_out, "n_out")
+        check_values(n_in * n_out, ("n_in", "n_out"), f"a {n_in} x {n_out} weight matrix")
         lim = scale * np.sqrt(6.0 / (n_in + n_out))
         self.W = self._param("W", xp.asarray(rng.uniform(-lim, lim, size=(n_in, n_out)), dtype=dtype))
         self.b = self._param("b", xp.zeros(n_out, dtype=dtype))
@@ -244,8 +253,8 @@ class NormalizedRBF(Module):
 def bump_basis(n_steps: int, n_basis: int) -> np.ndarray:
     """Normalized Gaussian bump functions over the steps, as in the 2015
     paper's temporal readout: (n_steps, n_basis), rows summing to 1."""
-    if n_steps < 1 or n_basis < 1:
-        raise ValueError(f"'n_steps'/'n_basis': must be >= 1, got {n_steps}, {n_basis}")
+    n_steps, n_basis = _size(n_steps, "n_steps"), _size(n_basis, "n_basis")
+    check_values(n_steps * n_basis, ("n_steps", "n_basis"), f"{n_steps} x {n_basis} bump functions")
     xx = np.linspace(-1, 1, n_steps)
     centers = np.linspace(-1, 1, n_basis)
     width = (centers[1] - centers[0]) / 2 if n_basis > 1 else 1.0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict
 
+import numpy as np
+
+from .._guard import as_float
 from .layers import Module
 
 
@@ -16,9 +19,18 @@ class Adam:
 
     def __init__(self, module: Module, lr: float = 1e-3, betas=(0.9, 0.999), eps: float = 1e-8,
                  maximize: bool = False) -> None:
-        if lr <= 0:
-            raise ValueError(f"'lr': must be > 0, got {lr}")
-        self.module, self.lr, self.betas, self.eps, self.maximize = module, lr, betas, eps, maximize
+        lr, eps = as_float(lr, "lr"), as_float(eps, "eps")
+        if not 0 < lr < np.inf:
+            raise ValueError(f"'lr': must be a positive finite number, got {lr}")
+        if not 0 < eps < np.inf:
+            raise ValueError(f"'eps': must be a positive finite number, got {eps}")
+        try:
+            b1, b2 = (as_float(b, "betas") for b in betas)
+        except (TypeError, ValueError):
+            raise TypeError(f"'betas': expected two numbers, got {betas!r}") from None
+        if not (0 <= b1 < 1 and 0 <= b2 < 1):
+            raise ValueError(f"'betas': both must lie in [0, 1), got {betas!r}")
+        self.module, self.lr, self.betas, self.eps, self.maximize = module, lr, (b1, b2), eps, maximize
         self.t = 0
         self.m: Dict[str, Any] = {}
         self.v: Dict[str, Any] = {}
