@@ -501,6 +501,31 @@ def test_inconsistent_checkpoints_are_refused(tmp_path):
             cls.load(x)
 
 
+def test_out_of_scale_network_weights_are_refused_at_load(tmp_path):
+    """Finite weights of 1e300 overflow the network: every such checkpoint
+    either loads into a model that samples finite values, or is refused at
+    load with a CheckpointError (never an error at the first sample)."""
+    from heatbath.diffusion import BinomialDPM, GaussianDPM
+
+    gp, bp = _saved(tmp_path)
+    x = str(tmp_path / "x.npz")
+    refused = 0
+    for cls, src in ((GaussianDPM, gp), (BinomialDPM, bp)):
+        with np.load(src) as z:
+            names = [k for k in z.files if k.startswith("net.")]
+        for name in names:
+            _rewrite(src, x, arrays=lambda a, n=name: {n: a[n] * 1e300 + 1e300})
+            try:
+                m = cls.load(x)
+            except checkpoint.CheckpointError as e:
+                assert "out of scale" in str(e)
+                refused += 1
+                continue
+            with np.errstate(all="ignore"):
+                assert np.all(np.isfinite(m.sample(16, seed=3)))
+    assert refused >= 6  # the readout of each, and more
+
+
 @pytest.mark.parametrize("name, value", [("w", 1e300), ("b", -1e39), ("w", np.nan)])
 def test_dtm_checkpoint_parameters_must_fit_float32(tmp_path, name, value):
     """The samplers hold a DTM's couplings and biases in float32: a file whose

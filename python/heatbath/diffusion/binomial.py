@@ -24,7 +24,7 @@ from .._blas import in_blas_threads
 from ..ebm.rbm import bernoulli_units
 from .._guard import check_values
 from .dpm import (MAX_BASIS, MAX_DIM, MAX_HIDDEN, MAX_T, Bound, _positive, _to_numpy, check_steps,
-                  load_training_state, mask_and_known, train_loop, training_state)
+                  load_training_state, mask_and_known, probe_sample, train_loop, training_state)
 
 LOG2 = math.log(2.0)
 _EPS = 1e-12
@@ -294,6 +294,7 @@ class BinomialDPM:
             raise checkpoint.CheckpointError(
                 f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
             ) from None
+        probe_sample(path, model)
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 

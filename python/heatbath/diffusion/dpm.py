@@ -630,6 +630,7 @@ class GaussianDPM:
             raise checkpoint.CheckpointError(
                 f"'path': {path} is missing or has malformed model data ({type(exc).__name__}: {exc})"
             ) from None
+        probe_sample(path, model)
         model.steps_trained = int(cfg.get("steps_trained", 0))
         return model
 
@@ -649,6 +650,21 @@ class GaussianDPM:
         if not bool(xp.isfinite(x).all()):
             raise ValueError(f"'{name}': contains NaN or infinite values")
         return x
+
+
+def probe_sample(path: str, model: Any) -> None:
+    """CheckpointError unless 4 samples drawn from a loaded model (seed 0) are
+    finite: finite parameters can still be out of scale (weights of 1e300
+    overflow the network, or the chain runs away after a few steps)."""
+    try:
+        with np.errstate(all="ignore"):
+            x = model.sample(4, seed=0, progress=False)
+        ok = bool(array_namespace(x).isfinite(x).all())
+    except (ValueError, FloatingPointError, OverflowError, ZeroDivisionError):
+        ok = False
+    checkpoint.need(
+        ok, path, "drawing 4 samples from the model fails or gives non-finite values (parameters out of scale)"
+    )
 
 
 def train_loop(model: Any, step: Callable[[], float], *, steps: int, lr: float, lr_final: float, progress: bool,
