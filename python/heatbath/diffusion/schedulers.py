@@ -284,10 +284,15 @@ class DDIMScheduler(SchedulerBase):
         gives diffusers' images to the bit (eta = 0). False: the fused kernel
         (float64 tables, one rounding per output) serves torch tensors too.
         Thresholding and per-sample timesteps always take the fused kernel.
+    check_finite : bool
+        True (default): the torch path checks ``sample`` and ``model_output``
+        for NaN and infinity (a pass over each; the fused kernel counts them
+        in its own pass at no cost). False skips that check.
     """
 
     _default_spacing = "leading"
     torch_exact = True
+    check_finite = True
 
     def __init__(
         self,
