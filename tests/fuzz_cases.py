@@ -538,12 +538,12 @@ def build_cases(f: Fixtures) -> List[Case]:
                                                       stream=v))
     C += _arg_cases("distributed.sample_dpm", ["n"], [0, 2**41], lambda v: dist.sample_dpm(None, d, v))
     lat4 = IsingLattice((4, 4), n_chains=2)
-    for name, vals in (("n_sweeps", BAD_COUNTS + [0]), ("warmup", BAD_COUNTS), ("thin", BAD_COUNTS + [0]),
+    for name, vals in (("n_sweeps", BAD_COUNTS + [0, 2**40]), ("warmup", BAD_COUNTS), ("thin", BAD_COUNTS + [0]),
                        ("chunk", [0, -1, 1.5, "2"]), ("retries", [-1, 1.5, 2**63]), ("reduce", ["x", None])):
         C += _arg_cases("distributed.gibbs_lattice", [name], vals,
                         lambda v, name=name: dist.gibbs_lattice(None, lat4, 4, **{"n_sweeps": 2, name: v}))
     si4 = SparseIsing(J, n_chains=4)
-    for name, vals in (("n_samples", BAD_COUNTS + [0]), ("nodes", [[-1], [6], "x"]),
+    for name, vals in (("n_samples", BAD_COUNTS + [0, 2**41]), ("nodes", [[-1], [6], "x"]),
                        ("pairs", [[[0, 6]], [0, 1]]), ("observers", ["x", [1]])):
         C += _arg_cases("distributed.gibbs_sparse", [name], vals,
                         lambda v, name=name: dist.gibbs_sparse(None, si4, 4, **{"n_samples": 2, name: v}))

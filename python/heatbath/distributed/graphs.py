@@ -10,7 +10,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 
 from .chains import sample_chains
-from .._guard import MAX_VALUES
+from .._guard import MAX_VALUES, check_values
 from .plan import Totals, _int_at_least
 
 
@@ -249,6 +249,10 @@ def gibbs_lattice(
     thin = _int_at_least(thin, "thin", 1)
     if n_sweeps // thin < 1:
         raise ValueError(f"'n_sweeps': must be >= thin ({thin}) to record anything, got {n_sweeps}")
+    if (n_sweeps // thin) * n > 2**31:  # as IsingLattice.sample
+        raise ValueError(
+            f"'n_sweeps': {n_sweeps // thin} records of {n} chains are too many to keep; raise 'thin'"
+        )
     _run_betas(model, n)
     chunk = _aligned_chunk(model, n, chunk, client, 2)
     fn = functools.partial(_lattice_shard, model, n, n_sweeps, warmup, thin, obs, bool(keep_states))
@@ -344,6 +348,8 @@ def gibbs_sparse(
     n_samples = _int_at_least(n_samples, "n_samples", 1)
     warmup = _int_at_least(warmup, "warmup", 0)
     thin = _int_at_least(thin, "thin", 1)
+    per_record = n * (2 + (model.n_nodes if keep_states else 0))
+    check_values(n_samples * per_record, "n_samples", f"{n_samples} records of {n} chains")
     _run_betas(model, n)
     _clamped_values(model)
     model._node_list(nodes)  # checks here, not on every worker
