@@ -16,6 +16,7 @@ the benchmark command only:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -64,6 +65,19 @@ def _env_note() -> str:
     )
 
 
+@contextlib.contextmanager
+def _blas_env_hidden():
+    """The BLAS thread variables hidden from heatbath's choice of BLAS threads
+    (BLAS itself read them at start-up; threadpoolctl sets its threads)."""
+    from heatbath import _blas
+
+    saved = {k: os.environ.pop(k) for k in _blas._ENV if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
 def section_rbm_gibbs(repeat: int) -> None:
     from sklearn.neural_network import BernoulliRBM as SkRBM
 
@@ -107,9 +121,12 @@ def section_rbm_gibbs(repeat: int) -> None:
         f"{'threads':>7s} {'sklearn ms':>11s} {'heatbath ms':>12s} {'2 GEMMs ms':>11s} "
         f"{'sklearn/heatbath':>17s} {'heatbath/GEMMs':>15s} {'sklearn/GEMMs':>14s}   BLAS"
     )
-    # sklearn/GEMMs is the ceiling of sklearn/heatbath: both run the same two GEMMs per sweep
+    # sklearn/GEMMs is the ceiling of sklearn/heatbath: both run the same two GEMMs per sweep.
+    # heatbath chooses its BLAS threads by its default rule (a product this large runs on
+    # heatbath's thread count), not from an OPENBLAS_NUM_THREADS the command line may set
+    # to keep the other sections' numpy single-threaded.
     for threads in (1, 2):
-        with _limits(threads), heatbath.threads(threads):
+        with _limits(threads), heatbath.threads(threads), _blas_env_hidden():
             t = interleaved({"sk": sk_gibbs, "hb": hb_gibbs, "gemm": gemms}, repeat)
             info = f"{_blas_info()}; heatbath OpenMP threads={heatbath.get_num_threads()}"
         print(

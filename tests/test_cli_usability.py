@@ -186,6 +186,45 @@ def test_blas_runs_on_one_thread_inside_training_unless_told(monkeypatch):
         heatbath.set_blas_threads(0)
 
 
+def test_large_rbm_products_use_heatbaths_threads_for_blas(monkeypatch):
+    """Products of at least LARGE_WORK multiply-adds (a 784 x 500 RBM's Gibbs
+    sweeps over 1,000 chains) run BLAS on heatbath's thread count by default;
+    small ones on one thread; the environment and set_blas_threads still rule."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from heatbath import _blas
+    from heatbath.ebm import BernoulliRBM
+
+    if not any(i["user_api"] == "blas" for i in threadpoolctl.threadpool_info()):
+        pytest.skip("numpy's BLAS is not visible to threadpoolctl")
+    for var in _blas._ENV:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(_blas, "_setting", _blas._UNSET)
+    seen = []
+    orig = BernoulliRBM._gibbs_loop
+
+    def spy(self, *a, **kw):
+        seen.append({i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"})
+        return orig(self, *a, **kw)
+
+    monkeypatch.setattr(BernoulliRBM, "_gibbs_loop", spy)
+    rng = np.random.default_rng(0)
+    for nv, nh, rows in ((784, 500, 64), (20, 10, 8)):
+        r = BernoulliRBM(n_components=nh, random_state=0)
+        r.components_ = rng.normal(0, 0.05, (nh, nv)).astype(np.float32)
+        r.intercept_hidden_, r.intercept_visible_ = np.zeros(nh, np.float32), np.zeros(nv, np.float32)
+        r.n_features_in_ = nv
+        with heatbath.threads(2):
+            v = (rng.random((rows, nv)) < 0.5).astype(np.float32)
+            r.gibbs(v, k=1)
+    large = 64 * 784 * 500 >= _blas.LARGE_WORK
+    assert large and seen == [{2}, {1}]
+    assert _blas.get_blas_threads(_blas.LARGE_WORK - 1) == 1
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    assert _blas.get_blas_threads(_blas.LARGE_WORK) == 1
+    heatbath.set_blas_threads(3)
+    assert _blas.get_blas_threads(_blas.LARGE_WORK) == 3
+
+
 # ---- Ctrl-C and --resume ----------------------------------------------------------------------
 
 

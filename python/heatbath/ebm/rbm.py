@@ -138,6 +138,18 @@ def _as_2d(X: Any, name: str, dtype: Any, n_features: Optional[int], owner: str,
 # ---------------------------------------------------------------------------
 
 
+def _rows(v: Any) -> int:
+    return int(np.shape(v)[0]) if np.ndim(v) == 2 else 1
+
+
+def _gibbs_work(model: Any, rows: Any) -> int:
+    """Multiply-adds of one product ``rows x n_visible`` by ``n_visible x
+    n_hidden`` of a fitted RBM (0 before it is fitted): what chooses BLAS
+    threads (:func:`heatbath.get_blas_threads`)."""
+    W = getattr(model, "components_", None)
+    return int(rows) * int(W.shape[0]) * int(W.shape[1]) if W is not None else 0
+
+
 def _checked_update(tr: Any, batch: Any, lr: Any) -> None:
     """One update; a kernel's non-finite input after a diverged earlier update
     becomes the error of :func:`_check_diverged`."""
@@ -380,7 +392,7 @@ class _RBMBase(_TransformerMixin, _Base, Guarded):
             bernoulli_units(pre_v, b, V, seed=self._hb_seed, stream=self._next_stream(TAG_GIBBS))
         return H
 
-    @in_blas_threads
+    @in_blas_threads(work=lambda self, v, *a, **kw: _gibbs_work(self, _rows(v)))
     @locked
     def gibbs(self, v: Any, k: int = 1):
         """k Gibbs sweeps (v -> h -> v) from v.
@@ -408,7 +420,7 @@ class _RBMBase(_TransformerMixin, _Base, Guarded):
     def _unprepare(self, V):
         return V
 
-    @in_blas_threads
+    @in_blas_threads(work=lambda self, n_samples=1, *a, **kw: _gibbs_work(self, n_samples))
     @locked
     def sample(self, n_samples: int = 1, k: int = 1000, *, device: Optional[str] = None):
         """Draw n_samples visible vectors by k Gibbs sweeps from independent
